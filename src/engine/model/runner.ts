@@ -1,0 +1,147 @@
+/**
+ * The engine's model API: open a checkpoint, compile it, run batches with right padding, generate.
+ */
+import { GraphBuilder } from '../onnx/graphBuilder';
+import { f32, i64, Session, type HostTensor } from '../runtime/session';
+import { Checkpoint } from './checkpoint';
+import type { ModelSpec } from './config';
+import { UserError } from './errors';
+import { buildTransformer, loadWeights, ropeTables, type CompileOptions, type LoadedWeights } from './transformer';
+
+export interface ModelOptions {
+  /** Intra-op threads for onnxruntime (0: one per core). */
+  readonly threads?: number;
+  /** Prepend the BOS token to every prompt (the method's convention). */
+  readonly prependBos?: boolean;
+}
+
+/** Feeds for a right-padded batch of token sequences. */
+export interface BatchFeeds {
+  readonly feeds: Record<string, HostTensor>;
+  readonly lengths: readonly number[];
+  readonly nPos: number;
+}
+
+/** Builds the graph inputs for a batch: tokens padded on the right, a causal bias, the last-position selector. */
+export function batchFeeds(spec: ModelSpec, seqs: readonly (readonly number[])[], padId = 0): BatchFeeds {
+  if (seqs.length === 0) throw new UserError('empty batch');
+  const nPos = Math.max(...seqs.map((s) => s.length));
+  if (nPos === 0) throw new UserError('a prompt tokenized to zero tokens; turn on BOS or give a non-empty prompt');
+  if (nPos > spec.maxPositions) {
+    throw new UserError(`a sequence of ${nPos} tokens is longer than the model's context of ${spec.maxPositions} (config.json max positions)`);
+  }
+  const nB = seqs.length;
+  const tokens = new BigInt64Array(nB * nPos).fill(BigInt(padId));
+  const select = new Float32Array(nB * nPos);
+  seqs.forEach((s, i) => {
+    for (let p = 0; p < s.length; p++) {
+      if (!Number.isInteger(s[p]) || s[p] < 0 || s[p] >= spec.vocabSize) {
+        throw new UserError(`token id ${s[p]} is outside the vocabulary (size ${spec.vocabSize})`);
+      }
+      tokens[i * nPos + p] = BigInt(s[p]);
+    }
+    select[i * nPos + s.length - 1] = 1;
+  });
+  const bias = new Float32Array(nPos * nPos);
+  for (let i = 0; i < nPos; i++) for (let j = i + 1; j < nPos; j++) bias[i * nPos + j] = -1e9;
+  const feeds: Record<string, HostTensor> = {
+    tokens: i64(tokens, [nB, nPos]),
+    attn_bias: f32(bias, [nPos, nPos]),
+    select: f32(select, [nB, 1, nPos]),
+  };
+  if (spec.positional === 'learned') {
+    feeds.positions = i64(Array.from({ length: nPos }, (_, p) => p), [nPos]);
+  } else {
+    const { cos, sin } = ropeTables(spec, nPos);
+    feeds.rope_cos = f32(cos, [nPos, spec.rotaryDim]);
+    feeds.rope_sin = f32(sin, [nPos, spec.rotaryDim]);
+  }
+  return { feeds, lengths: seqs.map((s) => s.length), nPos };
+}
+
+/** A loaded model. Compiled graphs are cached per variant. */
+export class Model {
+  private readonly sessions = new Map<string, Promise<Session>>();
+
+  private constructor(
+    readonly checkpoint: Checkpoint,
+    readonly weights: LoadedWeights,
+    readonly options: ModelOptions,
+  ) {}
+
+  static async load(dir: string, options: ModelOptions = {}): Promise<Model> {
+    const ckpt = Checkpoint.open(dir);
+    return new Model(ckpt, loadWeights(ckpt.weights), options);
+  }
+
+  get spec(): ModelSpec {
+    return this.checkpoint.spec;
+  }
+
+  get tokenizer() {
+    return this.checkpoint.tokenizer;
+  }
+
+  /** Token ids of a prompt, with BOS prepended unless turned off. */
+  encodePrompt(text: string): number[] {
+    const ids = this.tokenizer.encode(text);
+    if (this.options.prependBos === false) return ids;
+    const bos = this.checkpoint.bosId;
+    if (bos === undefined) {
+      throw new UserError(`${this.checkpoint.dir}: the model has no BOS token (config.json bos_token_id, tokenizer_config.json bos_token); turn BOS off`);
+    }
+    return [bos, ...ids];
+  }
+
+  /** A compiled session for a graph variant; `build` may add outputs through the hook. */
+  session(key: string, opts: CompileOptions, extra?: (b: GraphBuilder) => void): Promise<Session> {
+    let s = this.sessions.get(key);
+    if (!s) {
+      const b = new GraphBuilder();
+      const logits = buildTransformer(b, this.spec, this.weights, opts);
+      if (!b.outputs.includes(logits)) b.output(opts.fullLogits ? 'logits' : 'logits_sel', logits);
+      extra?.(b);
+      s = Session.create(b.serialize(), { threads: this.options.threads });
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Logits at the last real position of each sequence: [batch, vocab]. */
+  async lastLogits(seqs: readonly (readonly number[])[]): Promise<Float32Array> {
+    const s = await this.session('last', {});
+    const { feeds } = batchFeeds(this.spec, seqs);
+    const out = await s.run(feeds, ['logits_sel']);
+    return out.logits_sel.data as Float32Array;
+  }
+
+  /** Logits at every position: [batch, pos, vocab] (padded positions included). */
+  async allLogits(seqs: readonly (readonly number[])[]): Promise<{ data: Float32Array; nPos: number }> {
+    const s = await this.session('full', { fullLogits: true });
+    const { feeds, nPos } = batchFeeds(this.spec, seqs);
+    const out = await s.run(feeds, ['logits']);
+    return { data: out.logits.data as Float32Array, nPos };
+  }
+
+  /** Greedy decoding; stops early at EOS when `stopAtEos`. Returns the new tokens only. */
+  async generate(prompt: readonly number[], maxNewTokens: number, stopAtEos = false): Promise<number[]> {
+    const seq = [...prompt];
+    const out: number[] = [];
+    const V = this.spec.vocabSize;
+    for (let i = 0; i < maxNewTokens; i++) {
+      if (seq.length >= this.spec.maxPositions) break;
+      const logits = await this.lastLogits([seq]);
+      let best = 0;
+      for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
+      if (stopAtEos && best === this.spec.eosTokenId) break;
+      seq.push(best);
+      out.push(best);
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    for (const s of this.sessions.values()) await (await s).dispose();
+    this.sessions.clear();
+  }
+}

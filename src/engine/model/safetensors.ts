@@ -1,0 +1,214 @@
+/**
+ * Lazy safetensors reading. Only the header is read when a file is opened; each tensor is read from
+ * disk when asked for, once, so a checkpoint is never held twice in memory.
+ *
+ * Format: 8-byte little-endian header length N, N bytes of JSON header
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}`, then the data section,
+ * to which the offsets are relative.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CheckpointError } from './errors';
+
+export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+const elemSize: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+export interface TensorEntry {
+  readonly name: string;
+  readonly dtype: StDType;
+  readonly shape: readonly number[];
+  /** Absolute byte range in the file. */
+  readonly begin: number;
+  readonly end: number;
+  readonly file: string;
+}
+
+/** Largest header the reader accepts: a header describes tensors, it never needs this much. */
+const maxHeaderBytes = 100 * 1024 * 1024;
+
+/** Opens one .safetensors file and validates its header against the file size. */
+export function readSafetensorsHeader(file: string): { entries: Map<string, TensorEntry>; metadata: Record<string, string> } {
+  const name = path.basename(file);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new CheckpointError(file, `cannot open: ${(e as Error).message}`);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size < 8) throw new CheckpointError(file, `file is ${size} bytes, shorter than the 8-byte header length; the file is truncated or not safetensors`);
+    const lenBuf = Buffer.alloc(8);
+    fs.readSync(fd, lenBuf, 0, 8, 0);
+    const headerLen = lenBuf.readBigUInt64LE(0);
+    if (headerLen > BigInt(size - 8)) {
+      throw new CheckpointError(file, `header length ${headerLen} runs past the end of the file (${size} bytes); the file is truncated or not safetensors`);
+    }
+    if (headerLen > BigInt(maxHeaderBytes)) throw new CheckpointError(file, `header length ${headerLen} is implausibly large`);
+    const n = Number(headerLen);
+    const hdr = Buffer.alloc(n);
+    fs.readSync(fd, hdr, 0, n, 8);
+    let json: unknown;
+    try {
+      json = JSON.parse(hdr.toString('utf8'));
+    } catch (e) {
+      throw new CheckpointError(file, `header is not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new CheckpointError(file, 'header is not a JSON object');
+    const dataStart = 8 + n;
+    const dataLen = size - dataStart;
+    const entries = new Map<string, TensorEntry>();
+    let metadata: Record<string, string> = {};
+    for (const [key, raw] of Object.entries(json as Record<string, unknown>)) {
+      if (key === '__metadata__') {
+        metadata = (raw ?? {}) as Record<string, string>;
+        continue;
+      }
+      const r = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof r !== 'object' || r === null) throw new CheckpointError(file, 'header entry is not an object', key);
+      if (typeof r.dtype !== 'string' || !(r.dtype in elemSize)) {
+        throw new CheckpointError(file, `unsupported dtype ${JSON.stringify(r.dtype)} (supported: ${Object.keys(elemSize).join(', ')})`, key);
+      }
+      const dtype = r.dtype as StDType;
+      if (!Array.isArray(r.shape) || !r.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+        throw new CheckpointError(file, `shape ${JSON.stringify(r.shape)} is not a list of non-negative integers`, key);
+      }
+      const offs = r.data_offsets;
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]) {
+        throw new CheckpointError(file, `data_offsets ${JSON.stringify(offs)} must be [begin, end] with 0 <= begin <= end`, key);
+      }
+      if (offs[1] > dataLen) {
+        throw new CheckpointError(file, `data_offsets [${offs[0]}, ${offs[1]}] are out of range: the data section is ${dataLen} bytes; the file is truncated or corrupt`, key);
+      }
+      const numel = (r.shape as number[]).reduce((a, b) => a * b, 1);
+      if (offs[1] - offs[0] !== numel * elemSize[dtype]) {
+        throw new CheckpointError(file, `data_offsets span ${offs[1] - offs[0]} bytes but ${dtype}[${r.shape}] needs ${numel * elemSize[dtype]}`, key);
+      }
+      entries.set(key, { name: key, dtype, shape: r.shape as number[], begin: dataStart + offs[0], end: dataStart + offs[1], file });
+    }
+    const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin);
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i].begin < sorted[i - 1].end) {
+        throw new CheckpointError(file, `data of tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap; the file is corrupt`, sorted[i].name);
+      }
+    }
+    void name;
+    return { entries, metadata };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Converts IEEE half-precision bits to a float. */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** Reads one tensor and converts it to float32. */
+export function readTensorF32(entry: TensorEntry): Float32Array {
+  const bytes = entry.end - entry.begin;
+  const buf = Buffer.allocUnsafe(bytes);
+  const fd = fs.openSync(entry.file, 'r');
+  try {
+    let got = 0;
+    while (got < bytes) {
+      const n = fs.readSync(fd, buf, got, bytes - got, entry.begin + got);
+      if (n === 0) throw new CheckpointError(entry.file, `unexpected end of file while reading`, entry.name);
+      got += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const numel = entry.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(numel);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  switch (entry.dtype) {
+    case 'F32':
+      for (let i = 0; i < numel; i++) out[i] = dv.getFloat32(i * 4, true);
+      break;
+    case 'F64':
+      for (let i = 0; i < numel; i++) out[i] = dv.getFloat64(i * 8, true);
+      break;
+    case 'F16':
+      for (let i = 0; i < numel; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true));
+      break;
+    case 'BF16': {
+      const u32 = new Uint32Array(out.buffer);
+      for (let i = 0; i < numel; i++) u32[i] = dv.getUint16(i * 2, true) << 16;
+      break;
+    }
+    default:
+      throw new CheckpointError(entry.file, `tensor has integer dtype ${entry.dtype}; model weights must be floating point`, entry.name);
+  }
+  return out;
+}
+
+/** A tensor in memory to be written. */
+export interface TensorToWrite {
+  readonly dtype: 'F32' | 'F16' | 'BF16';
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+function floatToHalf(x: number): number {
+  const f32 = new Float32Array([x]);
+  const u = new Uint32Array(f32.buffer)[0];
+  const sign = (u >> 16) & 0x8000;
+  const exp = ((u >> 23) & 0xff) - 127 + 15;
+  let mant = u & 0x7fffff;
+  if (((u >> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  if (exp >= 31) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let h = mant >> shift;
+    if ((mant >> (shift - 1)) & 1 && (mant & ((1 << (shift - 1)) - 1) || h & 1)) h++;
+    return sign | h;
+  }
+  let h = sign | (exp << 10) | (mant >> 13);
+  if (mant & 0x1000 && (mant & 0xfff || h & 1)) h++;
+  return h;
+}
+
+function floatToBf16(x: number): number {
+  const u = new Uint32Array(new Float32Array([x]).buffer)[0];
+  if ((u & 0x7f800000) === 0x7f800000 && u & 0x7fffff) return (u >> 16) | 0x40;
+  return (u + 0x7fff + ((u >> 16) & 1)) >>> 16;
+}
+
+/** Serializes tensors in safetensors layout (sorted by name, as the reference writer does). */
+export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = { format: 'pt' }): Buffer {
+  const names = Object.keys(tensors).sort();
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  const parts: Buffer[] = [];
+  for (const n of names) {
+    const t = tensors[n];
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    if (numel !== t.data.length) throw new Error(`tensor ${n}: ${t.data.length} values for shape [${t.shape}]`);
+    let buf: Buffer;
+    if (t.dtype === 'F32') {
+      buf = Buffer.from(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
+    } else {
+      buf = Buffer.alloc(numel * 2);
+      for (let i = 0; i < numel; i++) buf.writeUInt16LE(t.dtype === 'F16' ? floatToHalf(t.data[i]) : floatToBf16(t.data[i]), i * 2);
+    }
+    header[n] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + buf.length] };
+    offset += buf.length;
+    parts.push(buf);
+  }
+  let json = JSON.stringify(header);
+  // Pad the header with spaces so the data section starts 8-byte aligned.
+  while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
+  const hdr = Buffer.from(json, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(hdr.length));
+  return Buffer.concat([len, hdr, ...parts]);
+}

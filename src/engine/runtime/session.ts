@@ -1,0 +1,88 @@
+/**
+ * The one place that imports onnxruntime-node. Everything else hands it serialized graphs and plain
+ * typed arrays and gets typed arrays back.
+ */
+import * as ort from 'onnxruntime-node';
+import type { DType, SerializedModel } from '../onnx/graphBuilder';
+
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+
+/** A tensor as the engine passes it around: typed data plus its shape. */
+export interface HostTensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
+}
+
+export function f32(data: Float32Array, shape: readonly number[]): HostTensor {
+  return { dtype: 'float32', data, shape };
+}
+
+export function i64(data: BigInt64Array | readonly number[], shape: readonly number[]): HostTensor {
+  const d = data instanceof BigInt64Array ? data : BigInt64Array.from(data.map((x) => BigInt(x)));
+  return { dtype: 'int64', data: d, shape };
+}
+
+export interface SessionOptions {
+  /** Intra-op threads; 0 lets onnxruntime choose (one per physical core). */
+  readonly threads?: number;
+  /** Turn graph optimizations off (for debugging a compiled graph). */
+  readonly noOptimizations?: boolean;
+}
+
+function toOrt(t: HostTensor): ort.Tensor {
+  switch (t.dtype) {
+    case 'float32':
+      return new ort.Tensor('float32', t.data as Float32Array, t.shape);
+    case 'int64':
+      return new ort.Tensor('int64', t.data as BigInt64Array, t.shape);
+    case 'int32':
+      return new ort.Tensor('int32', t.data as Int32Array, t.shape);
+    case 'bool':
+      return new ort.Tensor('bool', t.data as Uint8Array, t.shape);
+    default:
+      throw new Error(`tensor type ${t.dtype} cannot be fed to a session`);
+  }
+}
+
+/** A compiled graph ready to run. Feeds and fetches are by graph input/output name. */
+export class Session {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {}
+
+  static async create(model: SerializedModel, opts: SessionOptions = {}): Promise<Session> {
+    const options: ort.InferenceSession.SessionOptions & { externalData?: unknown } = {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: opts.noOptimizations ? 'disabled' : 'all',
+      intraOpNumThreads: opts.threads ?? 0,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      enableCpuMemArena: true,
+      logSeverityLevel: 3,
+      externalData: model.externalData.map((e) => ({ path: e.path, data: e.data })),
+    };
+    const s = await ort.InferenceSession.create(model.bytes, options);
+    return new Session(s, s.inputNames, s.outputNames);
+  }
+
+  /** Runs the graph. Only the requested outputs are computed and copied back. */
+  async run(feeds: Record<string, HostTensor>, fetch?: readonly string[]): Promise<Record<string, HostTensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
+    const names = fetch ?? this.outputNames;
+    const res = await this.session.run(ortFeeds, names as string[]);
+    const out: Record<string, HostTensor> = {};
+    for (const n of names) {
+      const t = res[n];
+      out[n] = { dtype: t.type as DType, shape: t.dims.slice(), data: t.data as Float32Array };
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
