@@ -45,9 +45,10 @@ const commands: Record<string, Command> = {
     usage: 'circuitscope generate <checkpoint> [--prompt TEXT] [--max-new-tokens N] [--no-bos] [--threads N]',
     options: { ...common, prompt: { type: 'string' }, 'max-new-tokens': { type: 'string' } },
     async run(pos, values) {
+      const maxNew = intFlag(values, 'max-new-tokens', 64);
       const model = await Model.load(needCheckpoint(pos, this.usage), modelOptions(values));
       const ids = model.encodePrompt((values.prompt as string | undefined) ?? '');
-      const out = await model.generate(ids, intFlag(values, 'max-new-tokens', 64));
+      const out = await model.generate(ids, maxNew);
       process.stdout.write(model.tokenizer.decode(out) + '\n');
       await model.dispose();
     },
@@ -57,8 +58,8 @@ const commands: Record<string, Command> = {
     usage: 'circuitscope logits <checkpoint> --prompt TEXT [--json] [--top K] [--no-bos] [--threads N]',
     options: { ...common, prompt: { type: 'string' }, json: { type: 'boolean' }, top: { type: 'string' } },
     async run(pos, values) {
-      const model = await Model.load(needCheckpoint(pos, this.usage), modelOptions(values));
       if (values.prompt === undefined) throw new UserError(`missing --prompt\nusage: ${this.usage}`);
+      const model = await Model.load(needCheckpoint(pos, this.usage), modelOptions(values));
       const ids = model.encodePrompt(values.prompt as string);
       const logits = await model.lastLogits([ids]);
       if (values.json) {

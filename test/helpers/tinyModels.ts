@@ -41,6 +41,14 @@ export function tmpDir(prefix = 'cs-test-'): string {
 
 type Spec = Record<string, number[]>;
 
+/** Rounds to a multiple of 1/1024 with at most 8 significant bits: exact in F16, BF16 and F32. */
+function exactInHalfFormats(v: number): number {
+  const q = Math.round(v * 1024) / 1024;
+  if (q === 0) return 0;
+  const unit = 2 ** (Math.floor(Math.log2(Math.abs(q))) - 7);
+  return Math.round(q / unit) * unit;
+}
+
 function fill(spec: Spec, seed: number, scale: number, exact: boolean, ones: (name: string) => boolean): Tensors {
   const r = rng(seed);
   const out: Tensors = {};
@@ -50,7 +58,7 @@ function fill(spec: Spec, seed: number, scale: number, exact: boolean, ones: (na
     for (let i = 0; i < n; i++) {
       const u = (r() * 2 - 1) * scale;
       const v = ones(name) ? 1 + u * 0.5 : u;
-      data[i] = exact ? Math.round(v * 1024) / 1024 : v;
+      data[i] = exact ? exactInHalfFormats(v) : v;
     }
     out[name] = { shape, data };
   }

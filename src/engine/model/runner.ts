@@ -123,6 +123,31 @@ export class Model {
     return { data: out.logits.data as Float32Array, nPos };
   }
 
+  /**
+   * Runs a batch and returns the named hook points (TransformerLens names, e.g.
+   * 'blocks.0.attn.hook_result'), plus 'logits_sel'. With `split`, heads get their own q/k/v inputs
+   * and per-head results exist.
+   */
+  async runHooks(seqs: readonly (readonly number[])[], names: readonly string[], opts: { split?: boolean } = {}): Promise<Record<string, HostTensor>> {
+    const wanted = new Set(names);
+    const seen = new Set<string>();
+    const key = `hooks:${opts.split ? 1 : 0}:${[...wanted].sort().join(',')}`;
+    const s = await this.session(key, {
+      split: opts.split,
+      hook: (name, v) => {
+        if (wanted.has(name)) {
+          v.builder.output(name, v);
+          seen.add(name);
+        }
+        return v;
+      },
+    });
+    const unknown = [...wanted].filter((n) => !s.outputNames.includes(n));
+    if (unknown.length > 0) throw new UserError(`unknown hook point(s) for ${this.spec.architecture}${opts.split ? '' : ' (without split heads)'}: ${unknown.join(', ')}`);
+    const { feeds } = batchFeeds(this.spec, seqs);
+    return s.run(feeds, [...wanted, 'logits_sel']);
+  }
+
   /** Greedy decoding; stops early at EOS when `stopAtEos`. Returns the new tokens only. */
   async generate(prompt: readonly number[], maxNewTokens: number, stopAtEos = false): Promise<number[]> {
     const seq = [...prompt];
