@@ -25,7 +25,9 @@ function listTs(dir) {
   if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir, { recursive: true })
-    .filter((f) => /\.(test|bench)\.ts$/.test(f) || /^[^/]+\.bench\.ts$/.test(f))
+    // test/e2e runs inside VS Code and has its own package; node_modules holds other projects' tests.
+    .filter((f) => !f.split(path.sep).includes('node_modules') && !f.startsWith('e2e' + path.sep))
+    .filter((f) => /\.(test|bench)\.ts$/.test(f))
     .map((f) => path.join(dir, f));
 }
 

@@ -1,0 +1,82 @@
+/**
+ * The extension host's handle on the engine child process: forks dist/engine.js on first use, speaks
+ * engineProtocol over its IPC channel, logs to an output channel, and restarts it on the next request
+ * after a crash. A crash is reported once; the host itself never computes.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import * as vscode from 'vscode';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError, type MessageConnection, type RequestType } from 'vscode-jsonrpc/node';
+import { didLog, userErrorCode } from '../shared/engineProtocol';
+
+export class EngineError extends Error {
+  constructor(
+    message: string,
+    /** True for user errors (bad file, field, prompt): show the message as it is. */
+    readonly isUserError: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export class EngineClient implements vscode.Disposable {
+  private child: ChildProcess | undefined;
+  private connection: MessageConnection | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly enginePath: string,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  private start(): MessageConnection {
+    if (this.connection) return this.connection;
+    const threads = vscode.workspace.getConfiguration('circuitscope').get<number>('engine.threads', 0);
+    const child = fork(this.enginePath, [], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'advanced',
+      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1', CIRCUITSCOPE_PARENT_PID: String(process.pid), CIRCUITSCOPE_THREADS: String(threads) },
+    });
+    const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+    child.stdout?.on('data', (d: Buffer) => this.log.info(`[engine] ${d.toString().trimEnd()}`));
+    child.stderr?.on('data', (d: Buffer) => this.log.warn(`[engine] ${d.toString().trimEnd()}`));
+    connection.onNotification(didLog, ({ level, message }) => this.log[level](`[engine] ${message}`));
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.connection?.dispose();
+      this.connection = undefined;
+      if (!this.disposed) {
+        const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
+        this.log.error(`Engine process ${how}; it restarts on the next request.`);
+        void vscode.window.showErrorMessage(`Circuitscope: the engine process ${how}. Results already saved are intact; the next run starts a new engine.`);
+      }
+    });
+    connection.listen();
+    this.log.info(`Engine process started (pid ${child.pid}).`);
+    this.child = child;
+    this.connection = connection;
+    return connection;
+  }
+
+  /** Sends a request; user errors and crashes become EngineError. */
+  async request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
+    const connection = this.start();
+    try {
+      return await connection.sendRequest(type, params, token);
+    } catch (e) {
+      if (e instanceof ResponseError) throw new EngineError(e.message, e.code === userErrorCode);
+      throw new EngineError(`the engine stopped while working: ${(e as Error).message}`, false);
+    }
+  }
+
+  /** The engine's pid, for tests and the log. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.connection?.dispose();
+    this.child?.kill();
+  }
+}
