@@ -5,7 +5,25 @@
  */
 
 export type Tensors = Record<string, { shape: number[]; data: Float32Array }>;
-type Mat = Float64Array[]; // rows
+export type Mat = Float64Array[]; // rows
+
+/**
+ * Circuit hooks, in the method's node names: `record` sees every node output (input, a{l}.h{h}
+ * without value bias, m{l}); `input` may change each destination input ('a{l}.h{h}<q|k|v>', 'm{l}',
+ * 'logits') before it is used; `embed` may replace the token embeddings.
+ */
+export interface RefHooks {
+  embed?: (e: Mat) => Mat;
+  record?: (node: string, out: Mat) => void;
+  input?: (dest: string, x: Mat) => Mat;
+}
+
+const noHooks: RefHooks = {};
+const hin = (h: RefHooks, dest: string, x: Mat): Mat => (h.input ? h.input(dest, x) : x);
+const hrec = (h: RefHooks, node: string, out: Mat): Mat => {
+  h.record?.(node, out);
+  return out;
+};
 
 function get(t: Tensors, name: string): Float32Array {
   const x = t[name];
@@ -38,6 +56,54 @@ function linearOutIn(x: Mat, W: Float32Array, nIn: number, nOut: number, bias?: 
     return out;
   });
 }
+
+/** Columns [c0, c0 + n) of a Conv1D-layout linear (W [in, out]). */
+function linearInOutCols(x: Mat, W: Float32Array, nIn: number, nOut: number, c0: number, n: number, bias?: Float32Array): Mat {
+  return x.map((row) => {
+    const out = new Float64Array(n);
+    for (let o = 0; o < n; o++) out[o] = bias ? bias[c0 + o] : 0;
+    for (let i = 0; i < nIn; i++) for (let o = 0; o < n; o++) out[o] += row[i] * W[i * nOut + c0 + o];
+    return out;
+  });
+}
+
+/** Rows [r0, r0 + n) of an nn.Linear (W [out, in]). */
+function linearOutInRows(x: Mat, W: Float32Array, nIn: number, r0: number, n: number, bias?: Float32Array): Mat {
+  return x.map((row) => {
+    const out = new Float64Array(n);
+    for (let o = 0; o < n; o++) {
+      let acc = bias ? bias[r0 + o] : 0;
+      for (let i = 0; i < nIn; i++) acc += row[i] * W[(r0 + o) * nIn + i];
+      out[o] = acc;
+    }
+    return out;
+  });
+}
+
+/** A head's output z_h · W_O[h] for an output projection in Conv1D ([in, out]) or Linear ([out, in]) layout. */
+function headOut(z: Mat, W: Float32Array, h: number, e: number, d: number, layout: 'inOut' | 'outIn'): Mat {
+  return z.map((row) => {
+    const out = new Float64Array(d);
+    for (let j = 0; j < e; j++) {
+      const zj = row[j];
+      for (let o = 0; o < d; o++) out[o] += zj * (layout === 'inOut' ? W[(h * e + j) * d + o] : W[o * (W.length / d) + h * e + j]);
+    }
+    return out;
+  });
+}
+
+/** Removes a value bias's share from a head's output: softmax rows sum to one, so it is b_v · W_O[h]. */
+function minusBias(out: Mat, bv: Float64Array | undefined, W: Float32Array, h: number, e: number, d: number, layout: 'inOut' | 'outIn'): Mat {
+  if (!bv) return out;
+  const share = headOut([bv], W, h, e, d, layout)[0];
+  return out.map((r) => r.map((v, i) => v - share[i]));
+}
+
+const sumMats = (ms: Mat[], rows: number, d: number): Mat => {
+  const out: Mat = Array.from({ length: rows }, () => new Float64Array(d));
+  for (const m of ms) m.forEach((r, i) => r.forEach((v, j) => (out[i][j] += v)));
+  return out;
+};
 
 function layerNorm(x: Mat, w: Float32Array, b: Float32Array, eps: number): Mat {
   return x.map((row) => {
@@ -130,28 +196,46 @@ function rotary(x: Mat, rot: number, theta: number): Mat {
 const cols = (x: Mat, start: number, n: number): Mat => x.map((r) => r.slice(start, start + n));
 
 /** Logits [pos][vocab] of a GPT2LMHeadModel. */
-export function gpt2Forward(t: Tensors, cfg: { n_layer: number; n_head: number; n_embd: number; vocab_size: number; layer_norm_epsilon: number }, ids: number[]): Mat {
+export function gpt2Forward(
+  t: Tensors,
+  cfg: { n_layer: number; n_head: number; n_embd: number; vocab_size: number; layer_norm_epsilon: number },
+  ids: number[],
+  hooks: RefHooks = noHooks,
+): Mat {
   const d = cfg.n_embd;
   const H = cfg.n_head;
   const e = d / H;
+  const eps = cfg.layer_norm_epsilon;
   const wte = get(t, 'transformer.wte.weight');
   const wpe = get(t, 'transformer.wpe.weight');
-  let h: Mat = ids.map((id, p) => Float64Array.from({ length: d }, (_, i) => wte[id * d + i] + wpe[p * d + i]));
+  let tok: Mat = ids.map((id) => Float64Array.from({ length: d }, (_, i) => wte[id * d + i]));
+  if (hooks.embed) tok = hooks.embed(tok);
+  hrec(hooks, 'input', tok);
+  let h: Mat = tok.map((r, p) => r.map((v, i) => v + wpe[p * d + i]));
   for (let l = 0; l < cfg.n_layer; l++) {
     const p = `transformer.h.${l}.`;
-    const a = layerNorm(h, get(t, p + 'ln_1.weight'), get(t, p + 'ln_1.bias'), cfg.layer_norm_epsilon);
-    const qkv = linearInOut(a, get(t, p + 'attn.c_attn.weight'), d, 3 * d, get(t, p + 'attn.c_attn.bias'));
-    const merged: Mat = h.map(() => new Float64Array(d));
+    const ln = (x: Mat) => layerNorm(x, get(t, p + 'ln_1.weight'), get(t, p + 'ln_1.bias'), eps);
+    const W = get(t, p + 'attn.c_attn.weight');
+    const bias = get(t, p + 'attn.c_attn.bias');
+    const Wo = get(t, p + 'attn.c_proj.weight');
+    const heads: Mat[] = [];
     for (let hd = 0; hd < H; hd++) {
-      const z = attend(cols(qkv, hd * e, e), cols(qkv, d + hd * e, e), cols(qkv, 2 * d + hd * e, e), 1 / Math.sqrt(e));
-      z.forEach((r, i) => merged[i].set(r, hd * e));
+      const name = `a${l}.h${hd}`;
+      const q = linearInOutCols(ln(hin(hooks, name + '<q>', h)), W, d, 3 * d, hd * e, e, bias);
+      const k = linearInOutCols(ln(hin(hooks, name + '<k>', h)), W, d, 3 * d, d + hd * e, e, bias);
+      const v = linearInOutCols(ln(hin(hooks, name + '<v>', h)), W, d, 3 * d, 2 * d + hd * e, e, bias);
+      const z = attend(q, k, v, 1 / Math.sqrt(e));
+      const bv = Float64Array.from({ length: e }, (_, j) => bias[2 * d + hd * e + j]);
+      heads.push(hrec(hooks, name, minusBias(headOut(z, Wo, hd, e, d, 'inOut'), bv, Wo, hd, e, d, 'inOut')));
     }
-    h = add(h, linearInOut(merged, get(t, p + 'attn.c_proj.weight'), d, d, get(t, p + 'attn.c_proj.bias')));
-    const m = layerNorm(h, get(t, p + 'ln_2.weight'), get(t, p + 'ln_2.bias'), cfg.layer_norm_epsilon);
+    // The value biases' share of the heads goes with c_proj's bias (folded into b_O).
+    const bO = headOut([Float64Array.from({ length: d }, (_, j) => bias[2 * d + j])], Wo, 0, d, d, 'inOut')[0].map((v, i) => v + get(t, p + 'attn.c_proj.bias')[i]);
+    h = add(sumMats([h, ...heads], h.length, d), h.map(() => bO));
+    const m = layerNorm(hin(hooks, `m${l}`, h), get(t, p + 'ln_2.weight'), get(t, p + 'ln_2.bias'), eps);
     const f = linearInOut(m, get(t, p + 'mlp.c_fc.weight'), d, 4 * d, get(t, p + 'mlp.c_fc.bias')).map((r) => r.map(acts.gelu_new));
-    h = add(h, linearInOut(f, get(t, p + 'mlp.c_proj.weight'), 4 * d, d, get(t, p + 'mlp.c_proj.bias')));
+    h = add(h, hrec(hooks, `m${l}`, linearInOut(f, get(t, p + 'mlp.c_proj.weight'), 4 * d, d, get(t, p + 'mlp.c_proj.bias'))));
   }
-  const hf = layerNorm(h, get(t, 'transformer.ln_f.weight'), get(t, 'transformer.ln_f.bias'), cfg.layer_norm_epsilon);
+  const hf = layerNorm(hin(hooks, 'logits', h), get(t, 'transformer.ln_f.weight'), get(t, 'transformer.ln_f.bias'), eps);
   return linearOutIn(hf, wte, d, cfg.vocab_size);
 }
 
@@ -169,7 +253,7 @@ export interface LlamaCfg {
 }
 
 /** Logits [pos][vocab] of a LlamaForCausalLM (q/k/v/o biases when present). */
-export function llamaForward(t: Tensors, cfg: LlamaCfg, ids: number[]): Mat {
+export function llamaForward(t: Tensors, cfg: LlamaCfg, ids: number[], hooks: RefHooks = noHooks): Mat {
   const d = cfg.hidden_size;
   const H = cfg.num_attention_heads;
   const Hkv = cfg.num_key_value_heads;
@@ -177,28 +261,41 @@ export function llamaForward(t: Tensors, cfg: LlamaCfg, ids: number[]): Mat {
   const m = cfg.intermediate_size;
   const emb = get(t, 'model.embed_tokens.weight');
   let h: Mat = ids.map((id) => Float64Array.from({ length: d }, (_, i) => emb[id * d + i]));
+  if (hooks.embed) h = hooks.embed(h);
+  hrec(hooks, 'input', h);
   const opt = (n: string) => (t[n] ? t[n].data : undefined);
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `model.layers.${l}.`;
-    const x = rmsNorm(h, get(t, p + 'input_layernorm.weight'), cfg.rms_norm_eps);
-    const q = linearOutIn(x, get(t, p + 'self_attn.q_proj.weight'), d, H * e, opt(p + 'self_attn.q_proj.bias'));
-    const k = linearOutIn(x, get(t, p + 'self_attn.k_proj.weight'), d, Hkv * e, opt(p + 'self_attn.k_proj.bias'));
-    const v = linearOutIn(x, get(t, p + 'self_attn.v_proj.weight'), d, Hkv * e, opt(p + 'self_attn.v_proj.bias'));
-    const merged: Mat = h.map(() => new Float64Array(H * e));
+    const norm = (x: Mat) => rmsNorm(x, get(t, p + 'input_layernorm.weight'), cfg.rms_norm_eps);
+    const Wo = get(t, p + 'self_attn.o_proj.weight');
+    const vb = opt(p + 'self_attn.v_proj.bias');
+    const heads: Mat[] = [];
     for (let hd = 0; hd < H; hd++) {
       const g = Math.floor(hd / (H / Hkv)); // repeat_kv
-      const qh = rotary(cols(q, hd * e, e), e, cfg.rope_theta);
-      const kh = rotary(cols(k, g * e, e), e, cfg.rope_theta);
-      attend(qh, kh, cols(v, g * e, e), 1 / Math.sqrt(e)).forEach((r, i) => merged[i].set(r, hd * e));
+      const name = `a${l}.h${hd}`;
+      const q = linearOutInRows(norm(hin(hooks, name + '<q>', h)), get(t, p + 'self_attn.q_proj.weight'), d, hd * e, e, opt(p + 'self_attn.q_proj.bias'));
+      const k = linearOutInRows(norm(hin(hooks, name + '<k>', h)), get(t, p + 'self_attn.k_proj.weight'), d, g * e, e, opt(p + 'self_attn.k_proj.bias'));
+      const v = linearOutInRows(norm(hin(hooks, name + '<v>', h)), get(t, p + 'self_attn.v_proj.weight'), d, g * e, e, vb);
+      const z = attend(rotary(q, e, cfg.rope_theta), rotary(k, e, cfg.rope_theta), v, 1 / Math.sqrt(e));
+      const bv = vb && Float64Array.from({ length: e }, (_, j) => vb[g * e + j]);
+      heads.push(hrec(hooks, name, minusBias(headOut(z, Wo, hd, e, d, 'outIn'), bv, Wo, hd, e, d, 'outIn')));
     }
-    h = add(h, linearOutIn(merged, get(t, p + 'self_attn.o_proj.weight'), H * e, d, opt(p + 'self_attn.o_proj.bias')));
-    const y = rmsNorm(h, get(t, p + 'post_attention_layernorm.weight'), cfg.rms_norm_eps);
+    const ob = opt(p + 'self_attn.o_proj.bias');
+    const folded = new Float64Array(d);
+    if (ob) folded.set(ob);
+    if (vb) for (let hd = 0; hd < H; hd++) {
+      const g = Math.floor(hd / (H / Hkv));
+      const share = headOut([Float64Array.from({ length: e }, (_, j) => vb[g * e + j])], Wo, hd, e, d, 'outIn')[0];
+      share.forEach((v, i) => (folded[i] += v));
+    }
+    h = add(sumMats([h, ...heads], h.length, d), h.map(() => folded));
+    const y = rmsNorm(hin(hooks, `m${l}`, h), get(t, p + 'post_attention_layernorm.weight'), cfg.rms_norm_eps);
     const gate = linearOutIn(y, get(t, p + 'mlp.gate_proj.weight'), d, m);
     const up = linearOutIn(y, get(t, p + 'mlp.up_proj.weight'), d, m);
-    const act = gate.map((r, i) => r.map((g, j) => acts.silu(g) * up[i][j]));
-    h = add(h, linearOutIn(act, get(t, p + 'mlp.down_proj.weight'), m, d));
+    const act = gate.map((r, i) => r.map((gv, j) => acts.silu(gv) * up[i][j]));
+    h = add(h, hrec(hooks, `m${l}`, linearOutIn(act, get(t, p + 'mlp.down_proj.weight'), m, d)));
   }
-  const hf = rmsNorm(h, get(t, 'model.norm.weight'), cfg.rms_norm_eps);
+  const hf = rmsNorm(hin(hooks, 'logits', h), get(t, 'model.norm.weight'), cfg.rms_norm_eps);
   return linearOutIn(hf, cfg.tie_word_embeddings ? emb : get(t, 'lm_head.weight'), d, cfg.vocab_size);
 }
 
@@ -215,7 +312,7 @@ export interface NeoxCfg {
 }
 
 /** Logits [pos][vocab] of a GPTNeoXForCausalLM. */
-export function neoxForward(t: Tensors, cfg: NeoxCfg, ids: number[]): Mat {
+export function neoxForward(t: Tensors, cfg: NeoxCfg, ids: number[], hooks: RefHooks = noHooks): Mat {
   const d = cfg.hidden_size;
   const H = cfg.num_attention_heads;
   const e = d / H;
@@ -223,31 +320,40 @@ export function neoxForward(t: Tensors, cfg: NeoxCfg, ids: number[]): Mat {
   const m = cfg.intermediate_size;
   const emb = get(t, 'gpt_neox.embed_in.weight');
   let h: Mat = ids.map((id) => Float64Array.from({ length: d }, (_, i) => emb[id * d + i]));
+  if (hooks.embed) h = hooks.embed(h);
+  hrec(hooks, 'input', h);
   const eps = cfg.layer_norm_eps;
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `gpt_neox.layers.${l}.`;
-    const x = layerNorm(h, get(t, p + 'input_layernorm.weight'), get(t, p + 'input_layernorm.bias'), eps);
-    const qkv = linearOutIn(x, get(t, p + 'attention.query_key_value.weight'), d, 3 * d, get(t, p + 'attention.query_key_value.bias'));
-    const merged: Mat = h.map(() => new Float64Array(d));
+    const ln = (x: Mat) => layerNorm(x, get(t, p + 'input_layernorm.weight'), get(t, p + 'input_layernorm.bias'), eps);
+    const W = get(t, p + 'attention.query_key_value.weight');
+    const bias = get(t, p + 'attention.query_key_value.bias');
+    const Wo = get(t, p + 'attention.dense.weight');
+    const heads: Mat[] = [];
+    const folded = Float64Array.from(get(t, p + 'attention.dense.bias'));
     for (let hd = 0; hd < H; hd++) {
       const base = hd * 3 * e; // view(..., H, 3e)
-      const qh = rotary(cols(qkv, base, e), rot, cfg.rotary_emb_base);
-      const kh = rotary(cols(qkv, base + e, e), rot, cfg.rotary_emb_base);
-      attend(qh, kh, cols(qkv, base + 2 * e, e), 1 / Math.sqrt(e)).forEach((r, i) => merged[i].set(r, hd * e));
+      const name = `a${l}.h${hd}`;
+      const q = rotary(linearOutInRows(ln(hin(hooks, name + '<q>', h)), W, d, base, e, bias), rot, cfg.rotary_emb_base);
+      const k = rotary(linearOutInRows(ln(hin(hooks, name + '<k>', h)), W, d, base + e, e, bias), rot, cfg.rotary_emb_base);
+      const v = linearOutInRows(ln(hin(hooks, name + '<v>', h)), W, d, base + 2 * e, e, bias);
+      const bv = Float64Array.from({ length: e }, (_, j) => bias[base + 2 * e + j]);
+      heads.push(hrec(hooks, name, minusBias(headOut(attend(q, k, v, 1 / Math.sqrt(e)), Wo, hd, e, d, 'outIn'), bv, Wo, hd, e, d, 'outIn')));
+      headOut([bv], Wo, hd, e, d, 'outIn')[0].forEach((x, i) => (folded[i] += x));
     }
-    const attnOut = linearOutIn(merged, get(t, p + 'attention.dense.weight'), d, d, get(t, p + 'attention.dense.bias'));
+    const attnOut = add(sumMats(heads, h.length, d), h.map(() => folded));
     const mlp = (z: Mat): Mat => {
       const y = layerNorm(z, get(t, p + 'post_attention_layernorm.weight'), get(t, p + 'post_attention_layernorm.bias'), eps);
       const f = linearOutIn(y, get(t, p + 'mlp.dense_h_to_4h.weight'), d, m, get(t, p + 'mlp.dense_h_to_4h.bias')).map((r) => r.map(acts.gelu));
-      return linearOutIn(f, get(t, p + 'mlp.dense_4h_to_h.weight'), m, d, get(t, p + 'mlp.dense_4h_to_h.bias'));
+      return hrec(hooks, `m${l}`, linearOutIn(f, get(t, p + 'mlp.dense_4h_to_h.weight'), m, d, get(t, p + 'mlp.dense_4h_to_h.bias')));
     };
     if (cfg.use_parallel_residual) {
-      h = add(add(h, attnOut), mlp(h));
+      h = add(add(h, attnOut), mlp(hin(hooks, `m${l}`, h)));
     } else {
       h = add(h, attnOut);
-      h = add(h, mlp(h));
+      h = add(h, mlp(hin(hooks, `m${l}`, h)));
     }
   }
-  const hf = layerNorm(h, get(t, 'gpt_neox.final_layer_norm.weight'), get(t, 'gpt_neox.final_layer_norm.bias'), eps);
+  const hf = layerNorm(hin(hooks, 'logits', h), get(t, 'gpt_neox.final_layer_norm.weight'), get(t, 'gpt_neox.final_layer_norm.bias'), eps);
   return linearOutIn(hf, get(t, 'embed_out.weight'), d, cfg.vocab_size);
 }

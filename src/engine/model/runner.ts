@@ -107,6 +107,18 @@ export class Model {
     return s;
   }
 
+  /** A compiled session for a custom graph over this model's weights (circuit instrumentation). */
+  customSession(key: string, build: (b: GraphBuilder, spec: ModelSpec, weights: LoadedWeights) => void): Promise<Session> {
+    let s = this.sessions.get(key);
+    if (!s) {
+      const b = new GraphBuilder();
+      build(b, this.spec, this.weights);
+      s = Session.create(b.serialize(), { threads: this.options.threads });
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
   /** Logits at the last real position of each sequence: [batch, vocab]. */
   async lastLogits(seqs: readonly (readonly number[])[]): Promise<Float32Array> {
     const s = await this.session('last', {});

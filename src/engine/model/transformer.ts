@@ -27,6 +27,11 @@ export interface CompileOptions {
   readonly hook?: HookFn;
   /** Emit full logits [batch, pos, vocab] as 'logits' (else only the selected position, 'logits_sel'). */
   readonly fullLogits?: boolean;
+  /**
+   * Computes the token embeddings [batch, pos, d] from W_E and the `tokens` input; the default is a
+   * lookup. EAP-IG uses it to interpolate between clean and corrupted embeddings.
+   */
+  readonly embedTokens?: (WE: Value, tokens: Value) => Value;
 }
 
 export const B = 'batch';
@@ -72,7 +77,7 @@ export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights
   let resid: Value;
 
   const WE = b.weight('embed.W_E', w.WE, [V, d]);
-  const embed = hook('hook_embed', b.gather(WE, tokens, 0)); // [batch, pos, d]
+  const embed = hook('hook_embed', opts.embedTokens ? opts.embedTokens(WE, tokens) : b.gather(WE, tokens, 0)); // [batch, pos, d]
   if (s.positional === 'learned') {
     const positions = b.input('positions', 'int64', [P]);
     const pos = hook('hook_pos_embed', b.gather(b.weight('pos_embed.W_pos', w.Wpos!, [s.maxPositions, d]), positions, 0)); // [pos, d]

@@ -68,15 +68,20 @@ export class Session {
     return new Session(s, s.inputNames, s.outputNames);
   }
 
-  /** Runs the graph. Only the requested outputs are computed and copied back. */
+  /**
+   * Runs the graph and returns the requested outputs (all by default). Every output is fetched:
+   * onnxruntime-node 1.23 returns a subset of fetches under the wrong names (microsoft/onnxruntime
+   * issue 26865), and the graphs built here expose only outputs their callers need anyway.
+   */
   async run(feeds: Record<string, HostTensor>, fetch?: readonly string[]): Promise<Record<string, HostTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
     const names = fetch ?? this.outputNames;
-    const res = await this.session.run(ortFeeds, names as string[]);
+    const res = await this.session.run(ortFeeds);
     const out: Record<string, HostTensor> = {};
     for (const n of names) {
       const t = res[n];
+      if (!t) throw new Error(`session output '${n}' is missing; outputs are ${this.outputNames.join(', ')}`);
       out[n] = { dtype: t.type as DType, shape: t.dims.slice(), data: t.data as Float32Array };
     }
     return out;

@@ -1,0 +1,330 @@
+/**
+ * Edge attribution (method spec §2): EAP, EAP-IG over inputs (the paper's method), clean-corrupted,
+ * EAP-IG over activations, and exact activation patching of every edge.
+ *
+ * Scores follow the spec's sign and scale: with the loss L = −(1/N) Σ_i metric_i over the N examples,
+ * score(u→v) = Σ_{batch, pos, d} Δ_u · ∂L/∂x_v, averaged over integration steps. The reference code
+ * takes the batch mean of the metric and then also divides by N, which scales every score by 1/B (B the
+ * batch size) when all batches are full; rankings, and therefore circuits, are the same.
+ */
+import { CircuitGraph, type CircuitConfig } from '../../shared/circuit';
+import { gradients } from '../onnx/autodiff';
+import type { ModelSpec } from '../model/config';
+import { UserError } from '../model/errors';
+import type { Model } from '../model/runner';
+import { batchFeeds } from '../model/runner';
+import { f32, type HostTensor } from '../runtime/session';
+import { buildInstrumented, type MetricKind } from './instrument';
+import type { TokenizedPair } from './prompts';
+
+export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'exact';
+export const methods: readonly Method[] = ['eap-ig-inputs', 'eap', 'clean-corrupted', 'eap-ig-activations', 'exact'];
+
+export interface AttributeOptions {
+  readonly method: Method;
+  /** Integration steps for the IG methods (the paper uses 5). */
+  readonly steps?: number;
+  /** 'paper': α = k/m for k = 1..m (DKC); 'upstream': α = k/m for k = 0..m−1 (EAP-IG v2). */
+  readonly igConvention?: 'paper' | 'upstream';
+  readonly batchSize?: number;
+  readonly metric?: MetricKind;
+  readonly onProgress?: (done: number, total: number, message: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface Baselines {
+  /** Mean metric on clean prompts. */
+  readonly clean: number;
+  /** Mean metric on corrupted prompts, read at the clean labels. */
+  readonly corrupted: number;
+}
+
+export interface AttributionResult {
+  /** One score per edge, in the graph's edge order. */
+  readonly scores: Float64Array;
+  readonly graph: CircuitGraph;
+  readonly baselines: Baselines;
+  /** Forward(+backward) passes run, for cost reporting. */
+  readonly passes: number;
+  readonly seconds: number;
+}
+
+export function circuitConfig(spec: ModelSpec): CircuitConfig {
+  return { nLayers: spec.nLayers, nHeads: spec.nHeads, parallelAttnMlp: spec.parallelAttnMlp, dModel: spec.dModel };
+}
+
+export class CancelledError extends Error {
+  override name = 'CancelledError';
+  constructor() {
+    super('cancelled');
+  }
+}
+
+function checkAbort(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new CancelledError();
+}
+
+/** The per-example metric at the last real position from [batch, 1, vocab] logits. */
+export function metricOf(kind: MetricKind, logits: Float32Array, V: number, i: number, label: number, other: number): number {
+  const row = logits.subarray(i * V, (i + 1) * V);
+  if (kind === 'logit-diff') return row[label] - row[other];
+  let max = -Infinity;
+  for (const x of row) if (x > max) max = x;
+  let sum = 0;
+  for (const x of row) sum += Math.exp(x - max);
+  const logp = row[label] - max - Math.log(sum);
+  return kind === 'logprob' ? logp : Math.exp(logp);
+}
+
+/** Metric weights [batch, 1, vocab]: the metric is Σ w · f(logits), already divided by N. */
+function metricWeights(kind: MetricKind, batch: readonly TokenizedPair[], V: number, n: number): HostTensor {
+  const w = new Float32Array(batch.length * V);
+  batch.forEach((p, i) => {
+    w[i * V + p.cleanLabel] += 1 / n;
+    if (kind === 'logit-diff') w[i * V + p.corruptedLabel] -= 1 / n;
+  });
+  return f32(w, [batch.length, 1, V]);
+}
+
+export function chunks<T>(xs: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+/** Sessions shared by the attribution methods and the evaluation. */
+export class CircuitSessions {
+  readonly graph: CircuitGraph;
+  constructor(
+    readonly model: Model,
+    readonly metric: MetricKind = 'logit-diff',
+  ) {
+    this.graph = new CircuitGraph(circuitConfig(model.spec));
+  }
+
+  /** Node outputs [batch, pos, nF, d] and last-position logits. */
+  activations() {
+    return this.model.customSession('circuit:acts', (b, spec, w) => {
+      const r = buildInstrumented(b, spec, w, { patch: 'none', outputActivations: true });
+      b.output('acts', r.acts!);
+      b.output('logits_sel', r.logits);
+    });
+  }
+
+  /** Loss = −metric and its gradient with respect to the edge coefficients. */
+  gradient() {
+    return this.model.customSession(`circuit:grad:${this.metric}`, (b, spec, w) => {
+      const r = buildInstrumented(b, spec, w, { patch: 'absolute', interpolateEmbeddings: true, metric: this.metric });
+      const loss = r.metric!.neg();
+      const [g] = gradients(b, loss, [r.coef!]);
+      if (!g) throw new Error('internal: the loss does not depend on the edge coefficients');
+      b.output('loss', loss);
+      b.output('grad_coef', g);
+    });
+  }
+
+  /** Relative patching: destinations read patch_src instead of the current output where coef = 1. */
+  patching(perRow: boolean) {
+    return this.model.customSession(`circuit:patch:${perRow ? 'row' : 'shared'}`, (b, spec, w) => {
+      const r = buildInstrumented(b, spec, w, { patch: 'relative', perRowCoef: perRow });
+      b.output('logits_sel', r.logits);
+    });
+  }
+}
+
+/** Runs clean and corrupted prompts of a batch; returns Δ = corrupted − clean and the logits. */
+export async function runActivations(
+  s: CircuitSessions,
+  batch: readonly TokenizedPair[],
+): Promise<{
+  clean: HostTensor;
+  corrupted: HostTensor;
+  cleanLogits: Float32Array;
+  corruptedLogits: Float32Array;
+  feeds: Record<string, HostTensor>;
+  corruptedTokens: HostTensor;
+}> {
+  const sess = await s.activations();
+  const spec = s.model.spec;
+  const cf = batchFeeds(spec, batch.map((p) => p.clean));
+  const rf = batchFeeds(spec, batch.map((p) => p.corrupted));
+  const c = await sess.run(cf.feeds, ['acts', 'logits_sel']);
+  const r = await sess.run(rf.feeds, ['acts', 'logits_sel']);
+  return {
+    clean: c.acts,
+    corrupted: r.acts,
+    cleanLogits: c.logits_sel.data as Float32Array,
+    corruptedLogits: r.logits_sel.data as Float32Array,
+    feeds: cf.feeds,
+    corruptedTokens: rf.feeds.tokens,
+  };
+}
+
+function sub(a: HostTensor, b: HostTensor): HostTensor {
+  const x = a.data as Float32Array;
+  const y = b.data as Float32Array;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] - y[i];
+  return f32(out, a.shape);
+}
+
+/** The α values of the integration: paper k/m for k = 1..m, upstream k/m for k = 0..m−1. */
+export function igAlphas(steps: number, convention: 'paper' | 'upstream'): number[] {
+  return Array.from({ length: steps }, (_, k) => (convention === 'paper' ? (k + 1) / steps : k / steps));
+}
+
+/** Edge attribution scores for a prompt set. */
+export async function attribute(model: Model, pairs: readonly TokenizedPair[], opts: AttributeOptions): Promise<AttributionResult> {
+  const t0 = Date.now();
+  if (pairs.length === 0) throw new UserError('the prompt set has no prompts');
+  const s = new CircuitSessions(model, opts.metric ?? 'logit-diff');
+  const g = s.graph;
+  const { nForward: nF, nBackward: nB } = g;
+  const V = model.spec.vocabSize;
+  const N = pairs.length;
+  const batchSize = Math.max(1, opts.batchSize ?? 16);
+  const steps = Math.max(1, opts.steps ?? 5);
+  const dense = new Float64Array(nF * nB); // Accumulated as [nB, nF], the coef layout.
+  let cleanSum = 0;
+  let corrSum = 0;
+  let passes = 0;
+  const batches = chunks(pairs, batchSize);
+
+  const perPassCount = (() => {
+    switch (opts.method) {
+      case 'eap':
+        return 1;
+      case 'clean-corrupted':
+        return 2;
+      case 'eap-ig-inputs':
+        return steps;
+      case 'eap-ig-activations':
+        return steps * (1 + model.spec.nLayers * 2);
+      case 'exact':
+        return 0;
+    }
+  })();
+  const total = opts.method === 'exact' ? N * g.edges.length : batches.length * perPassCount;
+  let done = 0;
+  const progress = (msg: string) => opts.onProgress?.(done, total, msg);
+
+  for (const [bi, batch] of batches.entries()) {
+    checkAbort(opts.signal);
+    const acts = await runActivations(s, batch);
+    passes += 2;
+    batch.forEach((p, i) => {
+      cleanSum += metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel);
+      corrSum += metricOf(s.metric, acts.corruptedLogits, V, i, p.cleanLabel, p.corruptedLabel);
+    });
+    if (opts.method === 'exact') {
+      await exactBatch(s, batch, acts, N, dense, opts, () => {
+        done += 1;
+        if (done % 64 === 0) progress(`exact patching: ${done}/${total} edge×prompt runs`);
+      });
+      passes += batch.length * Math.ceil(g.edges.length / batchSize);
+      continue;
+    }
+    const delta = sub(acts.corrupted, acts.clean); // [batch, pos, nF, d]
+    const grad = await s.gradient();
+    const base = {
+      ...acts.feeds,
+      tokens_corr: acts.corruptedTokens,
+      delta,
+      metric_w: metricWeights(s.metric, batch, V, N),
+    };
+    const zeros = f32(new Float32Array(nB * nF), [1, 1, nB, nF]);
+    const accumulate = async (alpha: number, coef: HostTensor, weight: number, rows?: readonly number[]) => {
+      checkAbort(opts.signal);
+      const out = await grad.run({ ...base, alpha: f32(new Float32Array([alpha]), [1]), coef }, ['grad_coef']);
+      const gd = out.grad_coef.data as Float32Array; // [1, 1, nB, nF]
+      if (rows) {
+        for (const f of rows) for (let c = 0; c < nB; c++) dense[c * nF + f] += weight * gd[c * nF + f];
+      } else {
+        for (let i = 0; i < gd.length; i++) dense[i] += weight * gd[i];
+      }
+      passes++;
+      done++;
+      progress(`${opts.method}: batch ${bi + 1}/${batches.length}`);
+    };
+    switch (opts.method) {
+      case 'eap':
+        await accumulate(1, zeros, 1);
+        break;
+      case 'clean-corrupted':
+        await accumulate(1, zeros, 0.5);
+        await accumulate(0, zeros, 0.5);
+        break;
+      case 'eap-ig-inputs':
+        for (const a of igAlphas(steps, opts.igConvention ?? 'paper')) await accumulate(a, zeros, 1 / steps);
+        break;
+      case 'eap-ig-activations': {
+        // Groups as in the reference: the input, the heads of each layer, each MLP. Each group's
+        // outputs are set to α·clean + (1−α)·corrupted in turn, and only that group's rows (its
+        // outgoing edges) take their scores from its own passes.
+        const { nLayers: L, nHeads: H } = model.spec;
+        const groups: number[][] = [[0]];
+        for (let l = 0; l < L; l++) {
+          groups.push(Array.from({ length: H }, (_, h) => 1 + l * (H + 1) + h));
+          groups.push([1 + l * (H + 1) + H]);
+        }
+        for (const rows of groups) {
+          for (const a of igAlphas(steps, opts.igConvention ?? 'paper')) {
+            const c = new Float32Array(nB * nF);
+            for (const f of rows) for (let col = 0; col < nB; col++) c[col * nF + f] = 1 - a;
+            await accumulate(1, f32(c, [1, 1, nB, nF]), 1 / steps, rows);
+          }
+        }
+        break;
+      }
+    }
+  }
+  const scores = new Float64Array(g.edges.length);
+  g.edges.forEach((e, i) => (scores[i] = dense[e.bwd * nF + e.fwd]));
+  return { scores, graph: g, baselines: { clean: cleanSum / N, corrupted: corrSum / N }, passes, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * Exact scores: for every edge, the change of the loss when that edge alone carries the corrupted
+ * activation. Many (prompt, edge) patches run as rows of one batch, each with its own coefficients.
+ */
+async function exactBatch(
+  s: CircuitSessions,
+  batch: readonly TokenizedPair[],
+  acts: Awaited<ReturnType<typeof runActivations>>,
+  N: number,
+  dense: Float64Array,
+  opts: AttributeOptions,
+  tick: () => void,
+): Promise<void> {
+  const g = s.graph;
+  const { nForward: nF, nBackward: nB } = g;
+  const V = s.model.spec.vocabSize;
+  const sess = await s.patching(true);
+  const rowsPerPass = Math.max(1, opts.batchSize ?? 16);
+  const [, nPos, , d] = acts.corrupted.shape;
+  const per = nPos * nF * d;
+  for (let i = 0; i < batch.length; i++) {
+    const p = batch[i];
+    const cleanMetric = metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel);
+    // The example's own positions only: the batch was padded to its longest prompt.
+    const len = p.clean.length;
+    const src = (acts.corrupted.data as Float32Array).subarray(i * per, i * per + len * nF * d);
+    for (const edgeIdx of chunks(Array.from(g.edges.keys()), rowsPerPass)) {
+      checkAbort(opts.signal);
+      const R = edgeIdx.length;
+      const feeds = batchFeeds(s.model.spec, Array.from({ length: R }, () => p.clean)).feeds;
+      const patchSrc = new Float32Array(R * src.length);
+      for (let r = 0; r < R; r++) patchSrc.set(src, r * src.length);
+      const coef = new Float32Array(R * nB * nF);
+      edgeIdx.forEach((e, r) => (coef[r * nB * nF + g.edges[e].bwd * nF + g.edges[e].fwd] = 1));
+      const out = await sess.run({ ...feeds, patch_src: f32(patchSrc, [R, len, nF, d]), coef: f32(coef, [R, 1, nB, nF]) }, ['logits_sel']);
+      const logits = out.logits_sel.data as Float32Array;
+      edgeIdx.forEach((e, r) => {
+        const m = metricOf(s.metric, logits, V, r, p.cleanLabel, p.corruptedLabel);
+        // Loss is −metric/N: its change when the edge is patched.
+        dense[g.edges[e].bwd * nF + g.edges[e].fwd] += -(m - cleanMetric) / N;
+        tick();
+      });
+    }
+  }
+}

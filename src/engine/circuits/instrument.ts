@@ -1,0 +1,167 @@
+/**
+ * Turns the compiled model into the circuit graph's patchable form (method spec §1, §2.1, §3.2).
+ *
+ * Every destination input x_v (a head's q, k or v input, an MLP input, the logits' input) becomes
+ *
+ *     x_v = (the model's own input) + Σ_u coef[v, u] · Δ_u
+ *
+ * summed over the upstream nodes u that feed v (its first prev_index forward slots). Two modes:
+ * - 'absolute': Δ is the graph input `delta` (z'_u − z_u from full clean and corrupted runs). The
+ *   gradient of the metric with respect to `coef` at coef = 0 is the EAP score matrix, summed over
+ *   batch and position by the contraction itself. EAP-IG interpolates the embeddings and keeps Δ.
+ * - 'relative': Δ_u = patch_src_u − z_u(current pass), so coef = 1 on an edge makes the destination
+ *   read the patch source's output of u instead of the current one. With patch_src = corrupted
+ *   activations this is the circuit patching of §3.2; with patch_src = 0 it is zero ablation.
+ *
+ * Layouts: node outputs are stacked as [batch, pos, nForward, d] (forward index order); `coef` is
+ * [rows, 1, nBackward, nForward] with rows 1 (shared) or batch (one patch pattern per row).
+ */
+import type { GraphBuilder, Value } from '../onnx/graphBuilder';
+import type { ModelSpec } from '../model/config';
+import { buildTransformer, B, P, type LoadedWeights } from '../model/transformer';
+
+export type PatchMode = 'none' | 'absolute' | 'relative';
+export type MetricKind = 'logit-diff' | 'prob' | 'logprob';
+
+export interface InstrumentOptions {
+  readonly patch: PatchMode;
+  /** `coef` has one row per batch row (exact patching) instead of one shared row. */
+  readonly perRowCoef?: boolean;
+  /** Token embeddings are corrupted + alpha·(clean − corrupted), from `tokens`, `tokens_corr`, `alpha`. */
+  readonly interpolateEmbeddings?: boolean;
+  /** Output the stacked node outputs as 'acts' [batch, pos, nForward, d]. */
+  readonly outputActivations?: boolean;
+  /** Output 'metric' = Σ metric_w · f(logits) over batch and vocabulary, for f by kind. */
+  readonly metric?: MetricKind;
+}
+
+export interface Instrumented {
+  readonly logits: Value; // [batch, 1, vocab]
+  readonly coef?: Value;
+  readonly metric?: Value;
+  readonly acts?: Value;
+}
+
+/** Builds the instrumented model into `b`. */
+export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWeights, o: InstrumentOptions): Instrumented {
+  const { nLayers: L, nHeads: H, dModel: d } = spec;
+  const nF = 1 + L * (H + 1);
+  const nB = L * (3 * H + 1) + 1;
+  const parallel = spec.parallelAttnMlp;
+  const rows = o.perRowCoef ? B : 1;
+
+  const coef = o.patch === 'none' ? undefined : b.input('coef', 'float32', [rows, 1, nB, nF]);
+  const delta = o.patch === 'absolute' ? b.input('delta', 'float32', [B, P, nF, d]) : undefined;
+  const patchSrc = o.patch === 'relative' ? b.input('patch_src', 'float32', [B, P, nF, d]) : undefined;
+
+  /** Node outputs in forward-index order, each [batch, pos, k, d]. */
+  const outputs: Value[] = [];
+  let outputCount = 0;
+  const record = (v: Value, k: number) => {
+    outputs.push(v);
+    outputCount += k;
+  };
+  /** The current outputs of the first n nodes, stacked: [batch, pos, n, d]. */
+  const stackFirst = (n: number): Value => {
+    const parts: Value[] = [];
+    let have = 0;
+    for (const v of outputs) {
+      if (have >= n) break;
+      const k = v.shape[2] as number;
+      parts.push(have + k <= n ? v : b.slice(v, 2, 0, n - have));
+      have += Math.min(k, n - have);
+    }
+    if (have !== n) throw new Error(`internal: ${have} node outputs recorded, ${n} needed`);
+    return parts.length === 1 ? parts[0] : b.concat(parts, 2);
+  };
+
+  /**
+   * Σ_u coef[v, u] Δ_u for the destinations in backward columns [c0, c0 + k), fed by the first n
+   * forward slots: [batch, pos, k, d].
+   */
+  const patch = (c0: number, k: number, n: number): Value => {
+    let c = b.slice(coef!, 2, c0, c0 + k); // [rows, 1, k, nF]
+    c = b.slice(c, 3, 0, n); // [rows, 1, k, n]
+    let dl: Value;
+    if (delta) dl = b.slice(delta, 2, 0, n); // [batch, pos, n, d]
+    else dl = b.sub(b.slice(patchSrc!, 2, 0, n), stackFirst(n));
+    return b.matMul(c, dl); // [batch, pos, k, d]
+  };
+
+  const qkvPatch = new Map<number, Value>();
+  const hook = (name: string, v: Value): Value => {
+    if (name === 'hook_embed') {
+      record(b.unsqueeze(v, [2]), 1);
+      return v;
+    }
+    const m = /^blocks\.(\d+)\.(hook_q_input|hook_k_input|hook_v_input|attn\.hook_result|hook_mlp_in|hook_mlp_out|hook_resid_post)$/.exec(name);
+    if (!m) return v;
+    const l = Number(m[1]);
+    const base = l * (3 * H + 1);
+    const nPrevAttn = 1 + l * (H + 1);
+    switch (m[2]) {
+      case 'hook_q_input':
+      case 'hook_k_input':
+      case 'hook_v_input': {
+        if (!coef) return v;
+        if (outputCount !== nPrevAttn) throw new Error(`internal: layer ${l} heads see ${outputCount} outputs, expected ${nPrevAttn}`);
+        let all = qkvPatch.get(l);
+        if (!all) {
+          all = patch(base, 3 * H, nPrevAttn); // [batch, pos, 3H, d]
+          qkvPatch.set(l, all);
+        }
+        const j = { hook_q_input: 0, hook_k_input: 1, hook_v_input: 2 }[m[2]];
+        return b.add(v, b.slice(all, 2, j * H, (j + 1) * H)); // [batch, pos, H, d]
+      }
+      case 'attn.hook_result':
+        record(v, H);
+        return v;
+      case 'hook_mlp_in': {
+        if (!coef) return v;
+        const n = parallel ? nPrevAttn : nPrevAttn + H;
+        return b.add(v, b.squeeze(patch(base + 3 * H, 1, n), [2])); // [batch, pos, d]
+      }
+      case 'hook_mlp_out':
+        record(b.unsqueeze(v, [2]), 1);
+        return v;
+      case 'hook_resid_post':
+        if (!coef || l !== L - 1) return v;
+        if (outputCount !== nF) throw new Error(`internal: logits see ${outputCount} outputs, expected ${nF}`);
+        return b.add(v, b.squeeze(patch(nB - 1, 1, nF), [2]));
+    }
+    return v;
+  };
+
+  let embedTokens: ((WE: Value, tokens: Value) => Value) | undefined;
+  if (o.interpolateEmbeddings) {
+    const tokensCorr = b.input('tokens_corr', 'int64', [B, P]);
+    const alpha = b.input('alpha', 'float32', [1]);
+    embedTokens = (WE, tokens) => {
+      const corr = b.gather(WE, tokensCorr, 0); // [batch, pos, d]
+      return b.add(corr, b.mul(alpha, b.sub(b.gather(WE, tokens, 0), corr)));
+    };
+  }
+
+  const logits = buildTransformer(b, spec, w, { split: true, hook, embedTokens }); // [batch, 1, vocab]
+  const result: { logits: Value; coef?: Value; metric?: Value; acts?: Value } = { logits, coef };
+  if (o.outputActivations) result.acts = stackFirst(nF);
+  if (o.metric) {
+    const mw = b.input('metric_w', 'float32', [B, 1, spec.vocabSize]);
+    let f: Value;
+    switch (o.metric) {
+      case 'logit-diff':
+        f = logits;
+        break;
+      case 'prob':
+        f = b.softmax(logits, -1);
+        break;
+      case 'logprob': {
+        // log softmax = x − log Σ exp(x); logits of these models stay far below exp's float32 range.
+        f = b.sub(logits, b.unary('Log', b.reduceSum(b.unary('Exp', logits), [-1])));
+        break;
+      }
+    }
+    result.metric = b.reduceSum(b.mul(f, mw), [0, 1, 2], false); // []
+  }
+  return result;
+}

@@ -1,0 +1,424 @@
+/**
+ * Prompt sets, read from the files users have, and tokenized the way the method needs them.
+ *
+ * Formats (detected from the content, not the file name):
+ * - Circuitscope JSONL: {"prompt", "target", "corruptedPrompt", "corruptedTarget"} with optional
+ *   "subject", "relation", "template", "type", "frequency", "group".
+ * - Knowledge-circuits circuit files (JSONL): {"clean_subject", "clean_label", "corrupted_subject",
+ *   "corrupted_label", ...} with a query template ("{subject} lives in the city of"), given or known
+ *   from the file name (city, company, major, university, birthday).
+ * - EAP-IG style CSV: columns `clean`, `corrupted`, and either `target`/`corrupted_target` (text) or
+ *   `correct_idx`/`incorrect_idx` (token ids).
+ * - Facts without corruptions: JSONL {"subject", "relation"?, "object", "template"?} or an LRE-style
+ *   relation JSON {"prompt_templates_zs": [...], "samples": [{"subject", "object"}]}. Corrupted
+ *   prompts swap in another subject of the same token length (lengths with <= 5 candidates are
+ *   dropped), as the reference data generator does.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../model/errors';
+import type { TextTokenizer } from '../model/tokenizer';
+
+export interface PromptPair {
+  readonly prompt: string;
+  /** Literal continuation, with its leading space (" Paris"). */
+  readonly target: string;
+  readonly corruptedPrompt: string;
+  readonly corruptedTarget: string;
+  readonly subject?: string;
+  readonly corruptedSubject?: string;
+  readonly relation?: string;
+  readonly template?: string;
+  /** Prompt group for separate reporting, e.g. 'new/high'. */
+  readonly group?: string;
+  /** Token ids given by the file (EAP-IG CSV) instead of target texts. */
+  readonly targetId?: number;
+  readonly corruptedTargetId?: number;
+  /** 1-based line (or row) in the source file, for messages. */
+  readonly line: number;
+}
+
+export interface PromptSet {
+  readonly file: string;
+  readonly format: 'circuitscope' | 'knowledge-circuits' | 'eap-csv' | 'facts' | 'lre';
+  readonly pairs: PromptPair[];
+  /** Facts dropped because too few subjects share their token length. */
+  readonly dropped?: number;
+}
+
+/** Query templates of the knowledge-circuits data (method spec §6). */
+export const queryTemplates: Record<string, string> = {
+  city: '{subject} lives in the city of',
+  company: '{subject} works for the company of',
+  major: '{subject} majors in the field of',
+  university: '{subject} graduates from the',
+  birthday: '{subject} was born on',
+};
+
+export interface ReadOptions {
+  /** Query template with a {subject} placeholder, for knowledge-circuits and fact files. */
+  readonly template?: string;
+  /** Needed for facts (same-length corruption) only. */
+  readonly tokenizer?: TextTokenizer;
+  /** Seed for choosing corrupted subjects. */
+  readonly seed?: number;
+}
+
+function fail(file: string, line: number | undefined, msg: string): never {
+  throw new UserError(`${file}${line === undefined ? '' : `:${line}`}: ${msg}`);
+}
+
+function parseJsonl(file: string, text: string): { line: number; row: Record<string, unknown> }[] {
+  const rows: { line: number; row: Record<string, unknown> }[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const s = raw.trim();
+    if (s === '' || s.startsWith('//')) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(s);
+    } catch (e) {
+      fail(file, i + 1, `not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(file, i + 1, 'each line must be a JSON object');
+    rows.push({ line: i + 1, row: v as Record<string, unknown> });
+  });
+  return rows;
+}
+
+/** A minimal RFC 4180 CSV parser: quoted fields, doubled quotes, newlines inside quotes. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else field += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') {
+      row.push(field);
+      field = '';
+    } else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      row.push(field);
+      field = '';
+      if (row.some((f) => f !== '')) rows.push(row);
+      row = [];
+    } else field += ch;
+  }
+  row.push(field);
+  if (row.some((f) => f !== '')) rows.push(row);
+  return rows;
+}
+
+const str = (file: string, line: number, row: Record<string, unknown>, key: string, optional = false): string | undefined => {
+  const v = row[key];
+  if (v === undefined || v === null) {
+    if (optional) return undefined;
+    fail(file, line, `missing field '${key}'`);
+  }
+  if (typeof v !== 'string') fail(file, line, `field '${key}' must be a string, got ${JSON.stringify(v)}`);
+  return v;
+};
+
+function fillTemplate(template: string, subject: string, file: string): string {
+  if (template.includes('{subject}')) return template.replaceAll('{subject}', subject);
+  if (template.includes('{}')) return template.replaceAll('{}', subject);
+  return fail(file, undefined, `template '${template}' has no {subject} or {} placeholder`);
+}
+
+function groupOf(row: Record<string, unknown>): string | undefined {
+  if (typeof row.group === 'string') return row.group;
+  const t = row.type;
+  const f = row.frequency;
+  const bucket = typeof f === 'string' && /^\d+$/.test(f) ? frequencyBucket(Number(f)) : typeof f === 'number' ? frequencyBucket(f) : f;
+  if (typeof t === 'string' && typeof bucket === 'string') return `${t}/${bucket}`;
+  if (typeof t === 'string') return t;
+  return undefined;
+}
+
+/** Frequency buckets of the method (§5.3): high > 5, medium 2–5, low = 1. */
+export function frequencyBucket(n: number): 'high' | 'medium' | 'low' {
+  return n > 5 ? 'high' : n >= 2 ? 'medium' : 'low';
+}
+
+/** Reads a prompt-set file in any supported format. */
+export function readPromptSet(file: string, opts: ReadOptions = {}): PromptSet {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the prompt set (${(e as Error).message})`);
+  }
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.csv') return readCsv(file, text);
+  const trimmed = text.trimStart();
+  if (ext === '.json' || (trimmed.startsWith('{') && !trimmed.split('\n')[0].trim().endsWith('}'))) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      fail(file, undefined, `not valid JSON (${(e as Error).message})`);
+    }
+    const j = json as { samples?: unknown; prompt_templates_zs?: unknown; prompt_templates?: unknown };
+    if (Array.isArray(j.samples)) return readLre(file, j, opts);
+    if (Array.isArray(json)) return readRows(file, (json as unknown[]).map((row, i) => ({ line: i + 1, row: row as Record<string, unknown> })), opts);
+    fail(file, undefined, 'a .json prompt set must be an array of rows or an LRE relation file with "samples"');
+  }
+  return readRows(file, parseJsonl(file, text), opts);
+}
+
+function readRows(file: string, rows: { line: number; row: Record<string, unknown> }[], opts: ReadOptions): PromptSet {
+  if (rows.length === 0) fail(file, undefined, 'the prompt set is empty');
+  const first = rows[0].row;
+  if ('prompt' in first) {
+    return {
+      file,
+      format: 'circuitscope',
+      pairs: rows.map(({ line, row }) => ({
+        prompt: str(file, line, row, 'prompt')!,
+        target: str(file, line, row, 'target')!,
+        corruptedPrompt: str(file, line, row, 'corruptedPrompt')!,
+        corruptedTarget: str(file, line, row, 'corruptedTarget')!,
+        subject: str(file, line, row, 'subject', true),
+        corruptedSubject: str(file, line, row, 'corruptedSubject', true),
+        relation: str(file, line, row, 'relation', true),
+        template: str(file, line, row, 'template', true),
+        group: groupOf(row),
+        line,
+      })),
+    };
+  }
+  if ('clean_subject' in first) {
+    const base = path.basename(file).replace(/\.[^.]+$/, '');
+    const template = opts.template ?? queryTemplates[base.replace(/_.*$/, '')] ?? queryTemplates[base];
+    if (!template) {
+      fail(file, undefined, `a knowledge-circuits file needs a query template: name the file after its relation (${Object.keys(queryTemplates).join(', ')}) or pass --template "{subject} ..."`);
+    }
+    return {
+      file,
+      format: 'knowledge-circuits',
+      pairs: rows.map(({ line, row }) => {
+        const subject = str(file, line, row, 'clean_subject')!;
+        const corruptedSubject = str(file, line, row, 'corrupted_subject')!;
+        return {
+          prompt: fillTemplate(template, subject, file),
+          target: str(file, line, row, 'clean_label')!,
+          corruptedPrompt: fillTemplate(template, corruptedSubject, file),
+          corruptedTarget: str(file, line, row, 'corrupted_label')!,
+          subject,
+          corruptedSubject,
+          relation: base,
+          template,
+          group: groupOf(row),
+          line,
+        };
+      }),
+    };
+  }
+  if ('subject' in first && 'object' in first) {
+    const facts = rows.map(({ line, row }) => {
+      const rowTemplate = str(file, line, row, 'template', true);
+      const relation = str(file, line, row, 'relation', true);
+      const template = rowTemplate ?? opts.template ?? (relation ? queryTemplates[relation] : undefined);
+      if (!template) fail(file, line, `no template for this fact: add a "template" field, a known "relation" (${Object.keys(queryTemplates).join(', ')}), or pass --template`);
+      return { subject: str(file, line, row, 'subject')!, object: str(file, line, row, 'object')!, template, relation, group: groupOf(row), line };
+    });
+    return corruptFacts(file, 'facts', facts, opts);
+  }
+  return fail(file, rows[0].line, `unrecognized prompt row: expected "prompt" (Circuitscope), "clean_subject" (knowledge circuits) or "subject"+"object" (facts); got keys ${Object.keys(first).join(', ')}`);
+}
+
+function readCsv(file: string, text: string): PromptSet {
+  const rows = parseCsv(text);
+  if (rows.length < 2) fail(file, undefined, 'the CSV needs a header row and at least one prompt row');
+  const header = rows[0].map((h) => h.trim());
+  const col = (names: string[]) => names.map((n) => header.indexOf(n)).find((i) => i >= 0) ?? -1;
+  const clean = col(['clean', 'clean_prompt']);
+  const corrupted = col(['corrupted', 'corrupted_prompt']);
+  if (clean < 0 || corrupted < 0) fail(file, 1, `the header needs 'clean' and 'corrupted' columns; it has ${header.join(', ')}`);
+  const target = col(['target', 'answer', 'label', 'clean_target']);
+  const corrTarget = col(['corrupted_target', 'corrupted_answer', 'corrupted_label', 'wrong_answer']);
+  const correctIdx = col(['correct_idx']);
+  const incorrectIdx = col(['incorrect_idx']);
+  if (!((target >= 0 && corrTarget >= 0) || (correctIdx >= 0 && incorrectIdx >= 0))) {
+    fail(file, 1, `the header needs target columns: 'target' and 'corrupted_target' (text), or 'correct_idx' and 'incorrect_idx' (token ids); it has ${header.join(', ')}`);
+  }
+  const pairs = rows.slice(1).map((r, i): PromptPair => {
+    const line = i + 2;
+    const id = (c: number) => {
+      const n = Number(r[c]);
+      if (!Number.isInteger(n) || n < 0) fail(file, line, `'${header[c]}' must be a token id, got '${r[c]}'`);
+      return n;
+    };
+    const byText = target >= 0 && corrTarget >= 0;
+    return {
+      prompt: r[clean],
+      corruptedPrompt: r[corrupted],
+      target: byText ? r[target] : '',
+      corruptedTarget: byText ? r[corrTarget] : '',
+      targetId: byText ? undefined : id(correctIdx),
+      corruptedTargetId: byText ? undefined : id(incorrectIdx),
+      line,
+    };
+  });
+  return { file, format: 'eap-csv', pairs };
+}
+
+function readLre(file: string, j: { samples?: unknown; prompt_templates_zs?: unknown; prompt_templates?: unknown; name?: unknown }, opts: ReadOptions): PromptSet {
+  const templates = (Array.isArray(j.prompt_templates_zs) && j.prompt_templates_zs.length ? j.prompt_templates_zs : j.prompt_templates) as unknown[];
+  const template = opts.template ?? (Array.isArray(templates) && typeof templates[0] === 'string' ? (templates[0] as string) : undefined);
+  if (!template) fail(file, undefined, 'an LRE relation file needs "prompt_templates_zs" or "prompt_templates" (or pass --template)');
+  const facts = (j.samples as { subject?: unknown; object?: unknown }[]).map((s, i) => {
+    if (typeof s?.subject !== 'string' || typeof s?.object !== 'string') fail(file, undefined, `samples[${i}] needs string "subject" and "object"`);
+    return { subject: s.subject, object: s.object, template, relation: typeof j.name === 'string' ? j.name : undefined, group: undefined, line: i + 1 };
+  });
+  return corruptFacts(file, 'lre', facts, opts);
+}
+
+/** Mulberry32, so corruption choices are reproducible from the seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Fact {
+  subject: string;
+  object: string;
+  template: string;
+  relation?: string;
+  group?: string;
+  line: number;
+}
+
+/**
+ * Pairs each fact with another subject of the same token length (counted as the subject appears in the
+ * prompt, after a space unless it starts the prompt) under the same template; lengths with <= 5
+ * candidates are dropped. The corrupted target is the other subject's object.
+ */
+function corruptFacts(file: string, format: 'facts' | 'lre', facts: Fact[], opts: ReadOptions): PromptSet {
+  const tok = opts.tokenizer;
+  if (!tok) fail(file, undefined, 'facts without corrupted prompts need the model tokenizer to pick same-length subjects');
+  const random = rng(opts.seed ?? 42);
+  const lengthOf = (f: Fact) => {
+    const leading = f.template.trimStart().startsWith('{');
+    return tok.encode(leading ? f.subject : ' ' + f.subject).length;
+  };
+  const byKey = new Map<string, Fact[]>();
+  for (const f of facts) {
+    const key = `${f.template}\u0000${lengthOf(f)}`;
+    (byKey.get(key) ?? byKey.set(key, []).get(key)!).push(f);
+  }
+  const pairs: PromptPair[] = [];
+  let dropped = 0;
+  for (const group of byKey.values()) {
+    if (group.length <= 5) {
+      dropped += group.length;
+      continue;
+    }
+    for (const f of group) {
+      let other: Fact;
+      do other = group[Math.floor(random() * group.length)];
+      while (other === f || other.subject === f.subject);
+      pairs.push({
+        prompt: fillTemplate(f.template, f.subject, file),
+        target: ' ' + f.object.trimStart(),
+        corruptedPrompt: fillTemplate(f.template, other.subject, file),
+        corruptedTarget: ' ' + other.object.trimStart(),
+        subject: f.subject,
+        corruptedSubject: other.subject,
+        relation: f.relation,
+        template: f.template,
+        group: f.group,
+        line: f.line,
+      });
+    }
+  }
+  pairs.sort((a, b) => a.line - b.line);
+  if (pairs.length === 0) {
+    fail(file, undefined, `no fact has more than 5 other subjects of the same token length (${dropped} dropped); add more facts per relation`);
+  }
+  return { file, format, pairs, dropped };
+}
+
+/** A prompt pair in token ids, ready for the engine. */
+export interface TokenizedPair {
+  readonly clean: number[];
+  readonly corrupted: number[];
+  readonly cleanLabel: number;
+  readonly corruptedLabel: number;
+  /** Token positions [start, end) of the subject in the clean prompt, when known. */
+  readonly subjectSpan?: [number, number];
+  readonly pair: PromptPair;
+}
+
+/**
+ * The first token of `target` after `promptIds`: tokenize prompt + target together and take the token
+ * after the prompt's own (right for byte-level BPE and SentencePiece alike).
+ */
+export function firstTargetToken(tok: TextTokenizer, prompt: string, target: string): number {
+  const alone = tok.encode(prompt);
+  const joint = tok.encode(prompt + target);
+  if (joint.length <= alone.length) throw new UserError(`target ${JSON.stringify(target)} adds no token after prompt ${JSON.stringify(prompt)}`);
+  return joint[alone.length];
+}
+
+/** Finds the subject's token span in the prompt tokens by sublist matching (every tokenizer). */
+export function findSubjectSpan(tok: TextTokenizer, ids: readonly number[], subject: string, offset: number): [number, number] | undefined {
+  for (const variant of [' ' + subject, subject]) {
+    const sub = tok.encode(variant);
+    if (sub.length === 0) continue;
+    for (let i = offset; i + sub.length <= ids.length; i++) {
+      let ok = true;
+      for (let j = 0; j < sub.length && ok; j++) ok = ids[i + j] === sub[j];
+      if (ok) return [i, i + sub.length];
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Tokenizes pairs; `bos` is prepended when given. Clean and corrupted prompts must have the same
+ * length: the clean attention mask is reused for the corrupted run, as in the reference code.
+ */
+export function tokenizePairs(tok: TextTokenizer, set: PromptSet, bos: number | undefined): TokenizedPair[] {
+  const pre = bos === undefined ? [] : [bos];
+  return set.pairs.map((p, i) => {
+    const clean = [...pre, ...tok.encode(p.prompt)];
+    const corrupted = [...pre, ...tok.encode(p.corruptedPrompt)];
+    const where = `${set.file}:${p.line} (prompt ${i + 1})`;
+    if (clean.length !== corrupted.length) {
+      throw new UserError(
+        `${where}: the clean prompt has ${clean.length} tokens but the corrupted prompt has ${corrupted.length} ` +
+          `(${JSON.stringify(p.prompt)} vs ${JSON.stringify(p.corruptedPrompt)}); corrupted prompts must tokenize to the same length. ` +
+          'Pick a corrupted subject with the same number of tokens.',
+      );
+    }
+    let cleanLabel: number;
+    let corruptedLabel: number;
+    if (p.targetId !== undefined && p.corruptedTargetId !== undefined) {
+      cleanLabel = p.targetId;
+      corruptedLabel = p.corruptedTargetId;
+    } else {
+      try {
+        cleanLabel = firstTargetToken(tok, p.prompt, p.target);
+        corruptedLabel = firstTargetToken(tok, p.corruptedPrompt, p.corruptedTarget);
+      } catch (e) {
+        throw new UserError(`${where}: ${(e as Error).message}`);
+      }
+    }
+    const subjectSpan = p.subject ? findSubjectSpan(tok, clean, p.subject, pre.length) : undefined;
+    return { clean, corrupted, cleanLabel, corruptedLabel, subjectSpan, pair: p };
+  });
+}
