@@ -193,7 +193,6 @@ function rotary(x: Mat, rot: number, theta: number): Mat {
   });
 }
 
-const cols = (x: Mat, start: number, n: number): Mat => x.map((r) => r.slice(start, start + n));
 
 /** Logits [pos][vocab] of a GPT2LMHeadModel. */
 export function gpt2Forward(
