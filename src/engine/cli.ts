@@ -3,9 +3,18 @@
  * errors on stderr, and exits non-zero on failure. User errors (bad files, fields, prompts) print
  * their message alone; anything else is a bug and prints its stack.
  */
+import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { countIn } from '../shared/circuit';
+import { CancelledError, methods, type Method } from './circuits/attribute';
+import { checkCircuitFits, readCircuitFile, writeCircuitFile } from './circuits/circuitFile';
+import { buildProvenance, discoverCircuit, type SelectionKind } from './circuits/discover';
+import { evaluatePatching, evaluateZero } from './circuits/evaluate';
+import type { MetricKind } from './circuits/instrument';
+import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { UserError } from './model/errors';
 import { Model } from './model/runner';
+import { interruptSignal, StderrProgress } from './util/progress';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
@@ -33,6 +42,39 @@ function intFlag(values: Record<string, unknown>, name: string, fallback: number
 function modelOptions(values: Record<string, unknown>) {
   return { threads: intFlag(values, 'threads', 0), prependBos: !values['no-bos'] };
 }
+
+function floatFlag(values: Record<string, unknown>, name: string): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UserError(`--${name} must be a number, got '${v}'`);
+  return n;
+}
+
+function oneOf<T extends string>(values: Record<string, unknown>, name: string, allowed: readonly T[], fallback: T): T {
+  const v = values[name];
+  if (v === undefined) return fallback;
+  if (!allowed.includes(v as T)) throw new UserError(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
+  return v as T;
+}
+
+function required(values: Record<string, unknown>, name: string, usage: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UserError(`missing --${name}\nusage: ${usage}`);
+  return v;
+}
+
+/** Loads a model and a tokenized prompt set. */
+async function modelAndPrompts(values: Record<string, unknown>, dir: string) {
+  const model = await Model.load(dir, modelOptions(values));
+  const file = values.prompts as string;
+  const set = readPromptSet(file, { template: values.template as string | undefined, tokenizer: model.tokenizer });
+  const bos = model.options.prependBos === false ? undefined : model.checkpoint.bosId;
+  const pairs = tokenizePairs(model.tokenizer, set, bos);
+  return { model, set, pairs };
+}
+
+const promptOptions = { prompts: { type: 'string' }, template: { type: 'string' } } as const;
 
 function needCheckpoint(positionals: string[], usage: string): string {
   if (positionals.length < 1) throw new UserError(`missing <checkpoint>\nusage: ${usage}`);
@@ -71,6 +113,110 @@ const commands: Record<string, Command> = {
         for (const id of order) process.stdout.write(`${logits[id].toFixed(4).padStart(10)}  ${id}\t${JSON.stringify(model.tokenizer.tokenText(id))}\n`);
       }
       await model.dispose();
+    },
+  },
+  discover: {
+    summary: 'Find the circuit of a prompt set by edge attribution, and evaluate it',
+    usage:
+      'circuitscope discover <checkpoint> --prompts FILE --out FILE [--method eap-ig-inputs|eap|clean-corrupted|eap-ig-activations|exact] ' +
+      '[--steps K] [--ig-convention paper|upstream] [--top-n N | --selection greedy --top-n N | --selection threshold --threshold T] ' +
+      '[--metric logit-diff|prob|logprob] [--batch-size B] [--curve] [--template T] [--no-bos] [--threads N]',
+    options: {
+      ...common,
+      ...promptOptions,
+      out: { type: 'string' },
+      method: { type: 'string' },
+      steps: { type: 'string' },
+      'ig-convention': { type: 'string' },
+      'top-n': { type: 'string' },
+      selection: { type: 'string' },
+      threshold: { type: 'string' },
+      metric: { type: 'string' },
+      'batch-size': { type: 'string' },
+      curve: { type: 'boolean' },
+    },
+    async run(pos, values) {
+      const dir = needCheckpoint(pos, this.usage);
+      required(values, 'prompts', this.usage);
+      const out = required(values, 'out', this.usage);
+      const method = oneOf<Method>(values, 'method', methods, 'eap-ig-inputs');
+      const opts = {
+        method,
+        steps: intFlag(values, 'steps', 5),
+        igConvention: oneOf(values, 'ig-convention', ['paper', 'upstream'] as const, 'paper'),
+        metric: oneOf<MetricKind>(values, 'metric', ['logit-diff', 'prob', 'logprob'], 'logit-diff'),
+        batchSize: intFlag(values, 'batch-size', 16),
+        selection: oneOf<SelectionKind>(values, 'selection', ['topn', 'greedy', 'threshold'], 'topn'),
+        topN: values['top-n'] === undefined ? undefined : intFlag(values, 'top-n', 0),
+        threshold: floatFlag(values, 'threshold'),
+        curve: values.curve === true,
+      };
+      if (opts.selection === 'threshold' && opts.threshold === undefined) throw new UserError('--selection threshold needs --threshold T');
+      const { model, set, pairs } = await modelAndPrompts(values, dir);
+      const progress = new StderrProgress();
+      const { signal, dispose } = interruptSignal();
+      try {
+        progress.update(0, 1, `${method} on ${pairs.length} prompts (${model.spec.architecture})`);
+        const r = await discoverCircuit(model, pairs, { ...opts, signal, onProgress: (d, t, m) => progress.update(d, t, m) });
+        const provenance = buildProvenance(model, set, pairs, opts, r);
+        writeCircuitFile(out, r.attribution.graph, { cfg: r.attribution.graph.cfg, scores: r.attribution.scores, edgeIn: r.selection.edgeIn, nodeIn: r.selection.nodeIn }, provenance);
+        progress.done();
+        const p = provenance;
+        process.stdout.write(
+          [
+            `circuit: ${p.edges} edges, ${p.nodes} nodes (${p.selection.kind} ${p.selection.value} of ${r.attribution.graph.edges.length} edges, pruned)`,
+            `metric ${p.metric}: clean ${p.baselines.clean.toFixed(4)}, corrupted ${p.baselines.corrupted.toFixed(4)}, circuit ${p.circuitPerformance.toFixed(4)}`,
+            `faithfulness: ${p.faithfulness.toFixed(4)}`,
+            `Hit@10 (zero ablation): ${p.hit10.toFixed(4)}, mean target probability ${p.meanTargetProb.toFixed(4)}`,
+            `edge entropy: ${p.edgeEntropy.toFixed(4)}`,
+            ...(r.curve ? ['faithfulness curve (N: edges, faithfulness):', ...r.curve.map((c) => `  ${c.topN}: ${c.edges}, ${c.faithfulness.toFixed(4)}`)] : []),
+            `time: attribution ${p.timings.attributionSeconds.toFixed(1)} s, evaluation ${p.timings.evaluationSeconds.toFixed(1)} s`,
+            `wrote ${path.resolve(out)}`,
+          ].join('\n') + '\n',
+        );
+      } catch (e) {
+        if (e instanceof CancelledError || signal.aborted) {
+          progress.done(`cancelled; ${out} was not written`);
+          process.exitCode = 130;
+          return;
+        }
+        throw e;
+      } finally {
+        dispose();
+        await model.dispose();
+      }
+    },
+  },
+  evaluate: {
+    summary: 'Evaluate a circuit file on a checkpoint: patching faithfulness or zero-ablation Hit@10',
+    usage: 'circuitscope evaluate <checkpoint> --circuit FILE --prompts FILE [--ablation patch|zero] [--json] [--batch-size B] [--template T] [--no-bos]',
+    options: { ...common, ...promptOptions, circuit: { type: 'string' }, ablation: { type: 'string' }, json: { type: 'boolean' }, 'batch-size': { type: 'string' } },
+    async run(pos, values) {
+      const dir = needCheckpoint(pos, this.usage);
+      const circuitFile = required(values, 'circuit', this.usage);
+      required(values, 'prompts', this.usage);
+      const ablation = oneOf(values, 'ablation', ['patch', 'zero'] as const, 'patch');
+      const circuit = readCircuitFile(circuitFile);
+      const { model, pairs } = await modelAndPrompts(values, dir);
+      const { signal, dispose } = interruptSignal();
+      try {
+        checkCircuitFits(circuit, model.spec, circuitFile, model.checkpoint.dir);
+        const sel = { edgeIn: circuit.data.edgeIn, nodeIn: circuit.data.nodeIn };
+        const batchSize = intFlag(values, 'batch-size', 16);
+        let result: Record<string, unknown>;
+        if (ablation === 'patch') {
+          const [e] = await evaluatePatching(model, pairs, [sel], { batchSize, signal });
+          result = { ablation, edges: e.edges, nodes: e.nodes, clean: e.baselines.clean, corrupted: e.baselines.corrupted, circuit: e.circuit, faithfulness: e.faithfulness };
+        } else {
+          const z = await evaluateZero(model, pairs, sel, { batchSize, signal });
+          result = { ablation, edges: countIn(sel.edgeIn), hit10: z.hit10, meanTargetProb: z.meanProb, ranks: z.ranks, probs: z.probs };
+        }
+        if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
+        else for (const [k, v] of Object.entries(result)) if (!Array.isArray(v)) process.stdout.write(`${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}\n`);
+      } finally {
+        dispose();
+        await model.dispose();
+      }
     },
   },
 };

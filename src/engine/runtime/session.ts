@@ -7,6 +7,9 @@ import type { DType, SerializedModel } from '../onnx/graphBuilder';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
+/** The onnxruntime-node version, for provenance records. */
+export const onnxruntimeVersion: string = ort.env.versions?.node ?? 'unknown';
+
 /** A tensor as the engine passes it around: typed data plus its shape. */
 export interface HostTensor {
   readonly dtype: DType;
