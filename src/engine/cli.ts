@@ -246,7 +246,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     await cmd.run(positionals, values as Record<string, string | boolean | undefined>);
-    return 0;
+    // A command that was cancelled sets its own exit code (130).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     const err = e as Error & { code?: string };
     if (e instanceof UserError || err.code?.startsWith('ERR_PARSE_ARGS')) {

@@ -68,6 +68,17 @@ function fail(file: string, line: number | undefined, msg: string): never {
   throw new UserError(`${file}${line === undefined ? '' : `:${line}`}: ${msg}`);
 }
 
+function firstLineParses(text: string): boolean {
+  const first = text.split('\n').find((l) => l.trim() !== '');
+  if (first === undefined) return true;
+  try {
+    JSON.parse(first);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function parseJsonl(file: string, text: string): { line: number; row: Record<string, unknown> }[] {
   const rows: { line: number; row: Record<string, unknown> }[] = [];
   text.split('\n').forEach((raw, i) => {
@@ -157,15 +168,16 @@ export function readPromptSet(file: string, opts: ReadOptions = {}): PromptSet {
   }
   const ext = path.extname(file).toLowerCase();
   if (ext === '.csv') return readCsv(file, text);
-  const trimmed = text.trimStart();
-  if (ext === '.json' || (trimmed.startsWith('{') && !trimmed.split('\n')[0].trim().endsWith('}'))) {
+  // .json holds one JSON document; .jsonl one object per line; anything else is tried as JSONL first.
+  const whole = ext === '.json' || (ext !== '.jsonl' && !firstLineParses(text));
+  if (whole) {
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (e) {
       fail(file, undefined, `not valid JSON (${(e as Error).message})`);
     }
-    const j = json as { samples?: unknown; prompt_templates_zs?: unknown; prompt_templates?: unknown };
+    const j = json as { samples?: unknown };
     if (Array.isArray(j.samples)) return readLre(file, j, opts);
     if (Array.isArray(json)) return readRows(file, (json as unknown[]).map((row, i) => ({ line: i + 1, row: row as Record<string, unknown> })), opts);
     fail(file, undefined, 'a .json prompt set must be an array of rows or an LRE relation file with "samples"');
