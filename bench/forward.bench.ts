@@ -23,6 +23,11 @@ async function main(): Promise<void> {
   console.log(`setup (write + load + compile): ${fmt((Date.now() - t0) / 1000, 1)} s`);
 
   const sec = await timeIt(() => model.lastLogits(seqs), 5);
+  // The same model with weights as initializers (each session its own copy, prepacked by onnxruntime).
+  const init = await Model.load(dir, { threads, weightsAs: 'initializers' });
+  const secInit = await timeIt(() => init.lastLogits(seqs), 5);
+  await init.dispose();
+  console.log(`weights as shared inputs vs initializers: ${fmt(sec * 1000, 1)} vs ${fmt(secInit * 1000, 1)} ms/batch (ratio ${fmt(sec / secInit, 3)})`);
   const tokensPerSec = (batch * nPos) / sec;
   // FLOPs per token: 2 x (non-embedding parameters) plus attention scores and mixing; the unembedding
   // runs at one position per sequence.

@@ -101,15 +101,6 @@ function killGroup(pgid, signal) {
   }
 }
 
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Races a promise against a timer; the error names what was being waited for. */
@@ -458,7 +449,7 @@ export async function waitForToast(page, text, { timeoutMs = 15_000 } = {}) {
 // extension host's console output arrives through the same function, so only these known lines are
 // held back (shown with CIRCUITSCOPE_E2E_VERBOSE=1); anything else, workbench errors included, is kept.
 const workbenchNoise =
-  /^(\[driver\]|\[Service Worker\]|Resolving connection token|Resolved connection token|Creating a socket|Updating additional builtin extensions cache|Ignoring fetching additional builtin extensions from gallery|ChatSessionStore:|Started local extension host|Extension host agent|Settings Sync|Ignoring the error while validating workspace folder)/;
+  /^(\[driver\]|\[Service Worker\]|Resolving connection token|Resolved connection token|Creating a socket|Updating additional builtin extensions cache|Ignoring fetching additional builtin extensions from gallery|ChatSessionStore:|Started local extension host|Extension host agent|Settings Sync|Ignoring the error while validating workspace folder|Creation of workbench contribution '[^']*' took \d+ms)/;
 
 /** The closing line CI reads; see mochaRunner.cjs. */
 export const summaryLine = /^\d+ passed, \d+ failed$/;
@@ -470,8 +461,9 @@ export const summaryLine = /^\d+ passed, \d+ failed$/;
  * The suite module (extensionTestsPath) is required by the server's extension host, which calls its
  * run(); its console.log/info output is forwarded to `out` (process.stdout by default) and its
  * console.warn/error output to `err`, so the suite's closing `N passed, N failed` line stays the last
- * line of stdout. When the suite ends badly without printing that line (it did not load, crashed or
- * timed out), the harness prints `0 passed, 1 failed` for it.
+ * line of stdout. When the suite does not print that line itself (a plain mocha runner such as
+ * @vscode/test-cli's, or a suite that did not load, crashed or timed out), the harness prints it from
+ * mocha's `N passing` / `N failing` lines, counting a bad exit with no failing test as one failure.
  */
 export async function runExtensionTests({
   extensionDevelopmentPath,
@@ -479,6 +471,7 @@ export async function runExtensionTests({
   workspace,
   settings,
   env,
+  enableProposedApi = false,
   timeoutMs = timeouts.suite,
   out = process.stdout,
   err = process.stderr,
@@ -503,12 +496,18 @@ export async function runExtensionTests({
     let settle;
     const exited = new Promise((resolve) => (settle = resolve));
     let sawSummary = false;
+    const mochaCounts = { passing: 0, failing: 0, seen: false };
     await page.exposeFunction('codeAutomationLog', (type, args) => {
       const text = Array.isArray(args) ? format(...args) : typeof args === 'string' ? args : format(args);
       if (!verbose && workbenchNoise.test(text)) return;
       // After the closing line everything goes to stderr, so that line stays the last one on stdout.
       const toErr = type === 'error' || type === 'warn' || sawSummary;
       if (!toErr && summaryLine.test(text.trim())) sawSummary = true;
+      const counts = /^\s*(\d+) (passing|failing)\b/.exec(text);
+      if (counts) {
+        mochaCounts[counts[2]] = Number(counts[1]);
+        mochaCounts.seen = true;
+      }
       (toErr ? err : out).write(text.endsWith('\n') ? text : `${text}\n`);
     });
     await page.exposeFunction('codeAutomationExit', (code) => settle(typeof code === 'number' ? code : 1));
@@ -520,17 +519,22 @@ export async function runExtensionTests({
       folder: workspace,
       extensionDevelopmentPaths: devPaths,
       extensionTestsPath: toAbsolute(extensionTestsPath),
+      enableProposedApi,
     });
     const code = await withTimeout(exited, timeoutMs, `the extension-host suite ${extensionTestsPath}`).catch((e) => {
       log(e.message);
       return 124;
     });
     timings.suiteMs = Date.now() - t;
-    if (code !== 0 && !sawSummary) out.write('0 passed, 1 failed\n');
+    if (!sawSummary && (code !== 0 || mochaCounts.seen)) {
+      const failed = code !== 0 ? Math.max(mochaCounts.failing, 1) : mochaCounts.failing;
+      out.write(`${mochaCounts.passing} passed, ${failed} failed\n`);
+    }
     if (verbose || process.env.CIRCUITSCOPE_E2E_TIMINGS === '1') {
       log(`timings: server ${timings.serverMs} ms, chromium ${timings.browserMs} ms, workbench ${timings.workbenchMs} ms, workbench + suite ${timings.suiteMs} ms`);
     }
-    if (code !== 0) log(`suite exited with code ${code}; server log: ${server.logFile} (set CIRCUITSCOPE_E2E_KEEP=1 to keep it)`);
+    if (code !== 0 && !keepTemp) log(`suite exited with code ${code}; rerun with CIRCUITSCOPE_E2E_KEEP=1 to keep the code-server log`);
+    if (code !== 0 && keepTemp) log(`suite exited with code ${code}; code-server log: ${server.logFile}`);
     return code;
   } finally {
     await browser?.close();
@@ -539,10 +543,11 @@ export async function runExtensionTests({
 }
 
 // Flags of the `code` executable that take a separate value (`--flag value`); any other unknown
-// flag is treated as a switch and ignored.
+// flag is treated as a switch and ignored. --enable-proposed-api is left out on purpose: its value is
+// optional, and a workspace path after it must stay a workspace.
 const codeFlagsWithValue = new Set([
   'extensionDevelopmentPath', 'extensionTestsPath', 'user-data-dir', 'extensions-dir', 'locale', 'log',
-  'logsPath', 'crash-reporter-directory', 'install-extension', 'enable-proposed-api', 'profile', 'folder-uri',
+  'logsPath', 'crash-reporter-directory', 'install-extension', 'profile', 'folder-uri',
   'file-uri', 'inspect-extensions', 'inspect-brk-extensions', 'remote', 'sync', 'category',
 ]);
 
@@ -586,7 +591,7 @@ async function hostCli(argv) {
     );
     return 2;
   }
-  const handled = new Set(['extensionDevelopmentPath', 'extensionTestsPath']);
+  const handled = new Set(['extensionDevelopmentPath', 'extensionTestsPath', 'enable-proposed-api']);
   const ignored = [...flags.keys()].filter((k) => !handled.has(k));
   if (ignored.length && verbose) log(`ignoring code flags: ${ignored.map((k) => `--${k}`).join(' ')}`);
   if (positionals.length > 1) log(`only the first workspace argument is opened: ${positionals[0]}`);
@@ -594,6 +599,7 @@ async function hostCli(argv) {
     extensionDevelopmentPath: devPaths,
     extensionTestsPath: testsPath,
     workspace: positionals[0],
+    enableProposedApi: flags.has('enable-proposed-api'),
   });
 }
 

@@ -20,6 +20,8 @@ for arg in "$@"; do
   esac
 done
 
+# Every network-bound step runs under `timeout` (seconds), so a stalled mirror fails the script
+# instead of hanging it.
 started=$SECONDS
 phase_start=$SECONDS
 phase() {
@@ -45,8 +47,8 @@ if ((${#missing[@]})); then
   fi
   echo "setup.sh: installing apt packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  timeout 600 apt-get update -qq
+  timeout 900 apt-get install -y -qq "${missing[@]}" >/dev/null
 else
   echo "setup.sh: apt packages already installed: ${apt_packages[*]}"
 fi
@@ -103,7 +105,7 @@ TMPDIR="$work_tmp" \
   npm_config_fund=false \
   npm_config_audit=false \
   npm_config_update_notifier=false \
-  npm ci --no-progress --loglevel=error
+  timeout 900 npm ci --no-progress --loglevel=error
 phase "npm ci"
 
 if [[ ! -x node_modules/code-server/lib/vscode/node_modules/@vscode/ripgrep/bin/rg ]]; then

@@ -146,6 +146,25 @@ test('Cast: float32 to float32 by finite differences; through float16 by hand', 
   assertClose(g.x, [1.5, 0.75, -3, 0.125], 'd/dx sum(cast(cast(x, f16), f32) * w)');
 });
 
+// ---- normalization ----
+
+test('LayerNormalization: x, scale and bias over [batch, pos, d], and a [b, h, p, d] input with shared scale', async () => {
+  await fd('LayerNormalization', {
+    inputs: { x: f32([2, 3, 8], 31, -2, 2), g: f32([8], 32, 0.5, 1.5), bias: f32([8], 33) },
+    build: (b, { x, g, bias }) => b.layerNorm(x, g, bias, 1e-5),
+  });
+  await fd('LayerNormalization, no bias, rank 4', {
+    inputs: { x: f32([2, 2, 3, 6], 34, -3, 3), g: f32([6], 35, 0.5, 1.5) },
+    build: (b, { x, g }) => b.layerNorm(x, g, null, 1e-5),
+  });
+});
+
+test('hand-computed: a LayerNorm output has zero mean, so d sum(layerNorm(x)) = 0 for unit scale', async () => {
+  const x = t32([1, 2, 4, 8, -3, 0.5, 7, 2], [2, 4]);
+  const g = await gradOf({ x }, (b, v) => sumAll(b, b.layerNorm(v.x, null, null, 1e-5)), ['x']);
+  assertClose(g.x, [0, 0, 0, 0, 0, 0, 0, 0], 'd sum(layerNorm(x))', 1e-5);
+});
+
 // ---- softmax ----
 
 test('Softmax and LogSoftmax on the last axis and on a middle axis', async () => {

@@ -132,7 +132,7 @@ export class CircuitSessions {
   }
 }
 
-/** Runs clean and corrupted prompts of a batch; returns Δ = corrupted − clean and the logits. */
+/** Runs clean and corrupted prompts of a batch: node outputs [nF, batch, pos, d] and logits. */
 export async function runActivations(
   s: CircuitSessions,
   batch: readonly TokenizedPair[],
@@ -232,11 +232,11 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
       delta,
       metric_w: metricWeights(s.metric, batch, V, N),
     };
-    const zeros = f32(new Float32Array(nB * nF), [1, 1, nB, nF]);
+    const zeros = f32(new Float32Array(nB * nF), [nB, nF]);
     const accumulate = async (alpha: number, coef: HostTensor, weight: number, rows?: readonly number[]) => {
       checkAbort(opts.signal);
       const out = await grad.run({ ...base, alpha: f32(new Float32Array([alpha]), [1]), coef }, ['grad_coef']);
-      const gd = out.grad_coef.data as Float32Array; // [1, 1, nB, nF]
+      const gd = out.grad_coef.data as Float32Array; // [nB, nF]
       if (rows) {
         for (const f of rows) for (let c = 0; c < nB; c++) dense[c * nF + f] += weight * gd[c * nF + f];
       } else {
@@ -268,10 +268,13 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
           groups.push([1 + l * (H + 1) + H]);
         }
         for (const rows of groups) {
+          // Only real edges get a coefficient: the contraction spans every forward slot, so a
+          // coefficient on a non-edge (a same-layer head, a later node) would patch it in.
+          const groupEdges = g.edges.filter((e) => rows.includes(e.fwd));
           for (const a of igAlphas(steps, opts.igConvention ?? 'paper')) {
             const c = new Float32Array(nB * nF);
-            for (const f of rows) for (let col = 0; col < nB; col++) c[col * nF + f] = 1 - a;
-            await accumulate(1, f32(c, [1, 1, nB, nF]), 1 / steps, rows);
+            for (const e of groupEdges) c[e.bwd * nF + e.fwd] = 1 - a;
+            await accumulate(1, f32(c, [nB, nF]), 1 / steps, rows);
           }
         }
         break;
@@ -301,23 +304,25 @@ async function exactBatch(
   const V = s.model.spec.vocabSize;
   const sess = await s.patching(true);
   const rowsPerPass = Math.max(1, opts.batchSize ?? 16);
-  const [, nPos, , d] = acts.corrupted.shape;
-  const per = nPos * nF * d;
+  const [, nBatch, nPos, d] = acts.corrupted.shape; // [nF, batch, pos, d]
+  const corr = acts.corrupted.data as Float32Array;
   for (let i = 0; i < batch.length; i++) {
     const p = batch[i];
     const cleanMetric = metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel);
     // The example's own positions only: the batch was padded to its longest prompt.
     const len = p.clean.length;
-    const src = (acts.corrupted.data as Float32Array).subarray(i * per, i * per + len * nF * d);
     for (const edgeIdx of chunks(Array.from(g.edges.keys()), rowsPerPass)) {
       checkAbort(opts.signal);
       const R = edgeIdx.length;
       const feeds = batchFeeds(s.model.spec, Array.from({ length: R }, () => p.clean)).feeds;
-      const patchSrc = new Float32Array(R * src.length);
-      for (let r = 0; r < R; r++) patchSrc.set(src, r * src.length);
+      const patchSrc = new Float32Array(nF * R * len * d); // [nF, R, len, d]
+      for (let f = 0; f < nF; f++) {
+        const src = corr.subarray(((f * nBatch + i) * nPos) * d, ((f * nBatch + i) * nPos + len) * d);
+        for (let r = 0; r < R; r++) patchSrc.set(src, ((f * R + r) * len) * d);
+      }
       const coef = new Float32Array(R * nB * nF);
       edgeIdx.forEach((e, r) => (coef[r * nB * nF + g.edges[e].bwd * nF + g.edges[e].fwd] = 1));
-      const out = await sess.run({ ...feeds, patch_src: f32(patchSrc, [R, len, nF, d]), coef: f32(coef, [R, 1, nB, nF]) }, ['logits_sel']);
+      const out = await sess.run({ ...feeds, patch_src: f32(patchSrc, [nF, R, len, d]), coef: f32(coef, [R, 1, nB, nF]) }, ['logits_sel']);
       const logits = out.logits_sel.data as Float32Array;
       edgeIdx.forEach((e, r) => {
         const m = metricOf(s.metric, logits, V, r, p.cleanLabel, p.corruptedLabel);

@@ -111,7 +111,7 @@ export async function evaluateZero(
   for (const batch of chunks(pairs, Math.max(1, opts.batchSize ?? 16))) {
     if (opts.signal?.aborted) throw new Error('cancelled');
     const { feeds, nPos } = batchFeeds(model.spec, batch.map((p) => p.clean));
-    const zeros = f32(new Float32Array(batch.length * nPos * g.nForward * model.spec.dModel), [batch.length, nPos, g.nForward, model.spec.dModel]);
+    const zeros = f32(new Float32Array(batch.length * nPos * g.nForward * model.spec.dModel), [g.nForward, batch.length, nPos, model.spec.dModel]);
     const out = await sess.run({ ...feeds, patch_src: zeros, coef }, ['logits_sel']);
     const logits = out.logits_sel.data as Float32Array;
     batch.forEach((p, i) => {

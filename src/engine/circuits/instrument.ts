@@ -13,8 +13,11 @@
  *   read the patch source's output of u instead of the current one. With patch_src = corrupted
  *   activations this is the circuit patching of §3.2; with patch_src = 0 it is zero ablation.
  *
- * Layouts: node outputs are stacked as [batch, pos, nForward, d] (forward index order); `coef` is
- * [rows, 1, nBackward, nForward] with rows 1 (shared) or batch (one patch pattern per row).
+ * Layouts: node outputs are stacked as [nForward, batch, pos, d] (forward index order), so that in
+ * absolute mode each destination group's patch is one large GEMM, coef_group [k, nF] @ Δ [nF, rows],
+ * with no per-layer copies of Δ (coefficients beyond a destination's parents are zero). `coef` is
+ * [nBackward, nForward] in absolute mode, and [rows, 1, nBackward, nForward] in relative mode with rows
+ * 1 (shared) or batch (one patch pattern per batch row, for exact patching).
  */
 import type { GraphBuilder, Value } from '../onnx/graphBuilder';
 import type { ModelSpec } from '../model/config';
@@ -29,7 +32,7 @@ export interface InstrumentOptions {
   readonly perRowCoef?: boolean;
   /** Token embeddings are corrupted + alpha·(clean − corrupted), from `tokens`, `tokens_corr`, `alpha`. */
   readonly interpolateEmbeddings?: boolean;
-  /** Output the stacked node outputs as 'acts' [batch, pos, nForward, d]. */
+  /** Output the stacked node outputs as 'acts' [nForward, batch, pos, d]. */
   readonly outputActivations?: boolean;
   /** Output 'metric' = Σ metric_w · f(logits) over batch and vocabulary, for f by kind. */
   readonly metric?: MetricKind;
@@ -50,9 +53,20 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
   const parallel = spec.parallelAttnMlp;
   const rows = o.perRowCoef ? B : 1;
 
-  const coef = o.patch === 'none' ? undefined : b.input('coef', 'float32', [rows, 1, nB, nF]);
-  const delta = o.patch === 'absolute' ? b.input('delta', 'float32', [B, P, nF, d]) : undefined;
-  const patchSrc = o.patch === 'relative' ? b.input('patch_src', 'float32', [B, P, nF, d]) : undefined;
+  let coef: Value | undefined;
+  let delta2: Value | undefined; // [nF, batch * pos * d]
+  let deltaShape: Value | undefined; // int64 [4]: the run-time shape of `delta`
+  let patchSrc: Value | undefined; // [batch, pos, nF, d]
+  if (o.patch === 'absolute') {
+    if (o.perRowCoef) throw new Error('internal: per-row coefficients need relative patching');
+    coef = b.input('coef', 'float32', [nB, nF]);
+    const delta = b.input('delta', 'float32', [nF, B, P, d]);
+    delta2 = b.reshapeLike(delta, [nF, 'rows'], [nF, -1]);
+    deltaShape = b.op('Shape', [delta], 'int64', [4]);
+  } else if (o.patch === 'relative') {
+    coef = b.input('coef', 'float32', [rows, 1, nB, nF]);
+    patchSrc = b.transpose(b.input('patch_src', 'float32', [nF, B, P, d]), [1, 2, 0, 3]);
+  }
 
   /** Node outputs in forward-index order, each [batch, pos, k, d]. */
   const outputs: Value[] = [];
@@ -80,11 +94,16 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
    * forward slots: [batch, pos, k, d].
    */
   const patch = (c0: number, k: number, n: number): Value => {
+    if (delta2) {
+      const c = b.slice(coef!, 0, c0, c0 + k); // [k, nF]
+      const flat = b.matMul(c, delta2); // [k, batch * pos * d]
+      const shape = b.concat([b.ints([k]), b.slice(deltaShape!, 0, 1, 4)], 0); // [k, batch, pos, d]
+      const unflat = b.op('Reshape', [flat, shape], 'float32', [k, B, P, d]);
+      return b.transpose(unflat, [1, 2, 0, 3]); // [batch, pos, k, d]
+    }
     let c = b.slice(coef!, 2, c0, c0 + k); // [rows, 1, k, nF]
     c = b.slice(c, 3, 0, n); // [rows, 1, k, n]
-    let dl: Value;
-    if (delta) dl = b.slice(delta, 2, 0, n); // [batch, pos, n, d]
-    else dl = b.sub(b.slice(patchSrc!, 2, 0, n), stackFirst(n));
+    const dl = b.sub(b.slice(patchSrc!, 2, 0, n), stackFirst(n)); // [batch, pos, n, d]
     return b.matMul(c, dl); // [batch, pos, k, d]
   };
 
@@ -144,7 +163,7 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
 
   const logits = buildTransformer(b, spec, w, { split: true, hook, embedTokens }); // [batch, 1, vocab]
   const result: { logits: Value; coef?: Value; metric?: Value; acts?: Value } = { logits, coef };
-  if (o.outputActivations) result.acts = stackFirst(nF);
+  if (o.outputActivations) result.acts = b.transpose(stackFirst(nF), [2, 0, 1, 3]); // [nF, batch, pos, d]
   if (o.metric) {
     const mw = b.input('metric_w', 'float32', [B, 1, spec.vocabSize]);
     let f: Value;

@@ -6,6 +6,7 @@ import { f32, i64, Session, type HostTensor } from '../runtime/session';
 import { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { UserError } from './errors';
+import { transpose2d } from './weights';
 import { buildTransformer, loadWeights, ropeTables, type CompileOptions, type LoadedWeights } from './transformer';
 
 export interface ModelOptions {
@@ -13,6 +14,11 @@ export interface ModelOptions {
   readonly threads?: number;
   /** Prepend the BOS token to every prompt (the method's convention). */
   readonly prependBos?: boolean;
+  /**
+   * 'inputs' (default): weights are graph inputs fed from one copy in memory, shared by every compiled
+   * graph of the model. 'initializers': each session holds its own copy (lets onnxruntime prepack).
+   */
+  readonly weightsAs?: 'inputs' | 'initializers';
 }
 
 /** Feeds for a right-padded batch of token sequences. */
@@ -71,7 +77,13 @@ export class Model {
 
   static async load(dir: string, options: ModelOptions = {}): Promise<Model> {
     const ckpt = Checkpoint.open(dir);
-    return new Model(ckpt, loadWeights(ckpt.weights), options);
+    let weights = loadWeights(ckpt.weights);
+    if ((options.weightsAs ?? 'inputs') === 'inputs' && !weights.WU) {
+      // A tied head reads W_Eᵀ. As an initializer onnxruntime folds that transpose once; as a graph
+      // input it would be redone on every run, so the transposed copy is made here, once.
+      weights = { ...weights, WU: transpose2d(weights.WE, ckpt.spec.vocabSize, ckpt.spec.dModel) };
+    }
+    return new Model(ckpt, weights, options);
   }
 
   get spec(): ModelSpec {
@@ -101,10 +113,19 @@ export class Model {
       const logits = buildTransformer(b, this.spec, this.weights, opts);
       if (!b.outputs.includes(logits)) b.output(opts.fullLogits ? 'logits' : 'logits_sel', logits);
       extra?.(b);
-      s = Session.create(b.serialize(), { threads: this.options.threads });
+      s = this.compile(b);
       this.sessions.set(key, s);
     }
     return s;
+  }
+
+  private compile(b: GraphBuilder): Promise<Session> {
+    const asInputs = (this.options.weightsAs ?? 'inputs') === 'inputs';
+    const constantFeeds: Record<string, HostTensor> = {};
+    if (asInputs) {
+      for (const [v, t] of b.tensors) if (v.kind === 'weight') constantFeeds[v.name!] = f32(t.data as Float32Array, t.shape);
+    }
+    return Session.create(b.serialize({ weightsAsInputs: asInputs }), { threads: this.options.threads, constantFeeds });
   }
 
   /** A compiled session for a custom graph over this model's weights (circuit instrumentation). */
@@ -113,7 +134,7 @@ export class Model {
     if (!s) {
       const b = new GraphBuilder();
       build(b, this.spec, this.weights);
-      s = Session.create(b.serialize(), { threads: this.options.threads });
+      s = this.compile(b);
       this.sessions.set(key, s);
     }
     return s;

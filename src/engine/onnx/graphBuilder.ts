@@ -395,15 +395,18 @@ export class GraphBuilder {
 
   // ---- composites ----
 
-  /** LayerNorm over the last axis, in primitive ops (ORT fuses the pattern back). */
+  /**
+   * LayerNorm over the last axis as ONNX LayerNormalization. Its VJP recomputes the statistics from
+   * x, so a backward pass keeps no normalized copies alive (split heads normalize H copies).
+   */
   layerNorm(x: Value, gamma: Value | null, beta: Value | null, eps: number): Value {
-    const mean = this.reduceMean(x, [-1]);
-    const xc = this.sub(x, mean);
-    const variance = this.reduceMean(this.mul(xc, xc), [-1]);
-    let y = this.div(xc, this.unary('Sqrt', this.add(variance, eps)));
-    if (gamma) y = this.mul(y, gamma);
-    if (beta) y = this.add(y, beta);
-    return y;
+    const d = x.shape[x.rank - 1];
+    if (typeof d !== 'number') throw new ShapeError(`layerNorm: last dim of [${x.shape}] must be static`);
+    const scale = gamma ?? this.constant(new Float32Array(d).fill(1), [d]);
+    return this.op('LayerNormalization', beta ? [x, scale, beta] : [x, scale], x.dtype, x.shape, {
+      axis: { kind: 'int', value: -1 },
+      epsilon: { kind: 'float', value: eps },
+    });
   }
 
   /** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * gamma. */

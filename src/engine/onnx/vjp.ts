@@ -66,6 +66,13 @@ function normAxis(axis: number, rank: number, what: string): number {
   return a;
 }
 
+function floatAttr(node: OpNode, name: string, fallback: number): number {
+  const a = node.attrs[name];
+  if (!a) return fallback;
+  if (a.kind !== 'float') throw new Error(`${node.op}: attribute ${name} is not a float`);
+  return a.value;
+}
+
 function intAttr(node: OpNode, name: string, fallback: number): number {
   const a = node.attrs[name];
   if (!a) return fallback;
@@ -292,6 +299,24 @@ const concatVjp = single(({ node, x, dy, b }) => {
   return b.opMulti('Split', [dy, split], outs, { axis: { kind: 'int', value: axis } });
 });
 
+/**
+ * LayerNormalization over the last axis. The statistics are recomputed from x rather than taken from
+ * the forward pass, which trades a little arithmetic for not keeping normalized copies alive:
+ *   x̂ = (x − μ)/σ,  g = dy·γ,  dx = (g − mean(g) − x̂·mean(g·x̂)) / σ,  dγ = Σ dy·x̂,  dβ = Σ dy.
+ */
+const layerNormVjp = single(({ node, x: [x, gamma, beta], dy, b }) => {
+  const axis = intAttr(node, 'axis', -1);
+  if (normAxis(axis, x.rank, 'LayerNormalization') !== x.rank - 1) throw new Error('VJP of LayerNormalization: only the last axis is supported');
+  const eps = floatAttr(node, 'epsilon', 1e-5);
+  const mu = b.reduceMean(x, [-1]); // [..., 1]
+  const xc = b.sub(x, mu); // [..., d]
+  const rstd = b.div(1, b.unary('Sqrt', b.add(b.reduceMean(b.mul(xc, xc), [-1]), eps))); // [..., 1]
+  const xhat = b.mul(xc, rstd); // [..., d]
+  const g = b.mul(dy, gamma); // [..., d]
+  const dx = b.mul(b.sub(b.sub(g, b.reduceMean(g, [-1])), b.mul(xhat, b.reduceMean(b.mul(g, xhat), [-1]))), rstd);
+  return [dx, unbroadcast(b.mul(dy, xhat), gamma.shape), beta ? unbroadcast(dy, beta.shape) : undefined];
+});
+
 const softmaxAxis = (node: OpNode, rank: number): number => normAxis(intAttr(node, 'axis', -1), rank, node.op);
 
 export const vjpRules: Record<string, VjpRule> = {
@@ -327,6 +352,7 @@ export const vjpRules: Record<string, VjpRule> = {
   LogSoftmax: single(({ node, y, dy, b }) => [dy.sub(b.unary('Exp', y).mul(b.reduceSum(dy, [softmaxAxis(node, y.rank)], true)))]),
 
   MatMul: single(matMulVjp),
+  LayerNormalization: layerNormVjp,
 
   // Shape ops move the cotangent back to where each element came from.
   Transpose: single(({ node, x: [a], dy, b }) => {

@@ -31,6 +31,11 @@ export interface SessionOptions {
   readonly threads?: number;
   /** Turn graph optimizations off (for debugging a compiled graph). */
   readonly noOptimizations?: boolean;
+  /**
+   * Tensors fed to every run, by input name: the weights of a graph serialized with
+   * `weightsAsInputs`. They are passed by reference, so sessions of one model share one copy.
+   */
+  readonly constantFeeds?: Record<string, HostTensor>;
 }
 
 function toOrt(t: HostTensor): ort.Tensor {
@@ -54,6 +59,7 @@ export class Session {
     private readonly session: ort.InferenceSession,
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
+    private readonly constantFeeds: Record<string, ort.Tensor>,
   ) {}
 
   static async create(model: SerializedModel, opts: SessionOptions = {}): Promise<Session> {
@@ -68,7 +74,9 @@ export class Session {
       externalData: model.externalData.map((e) => ({ path: e.path, data: e.data })),
     };
     const s = await ort.InferenceSession.create(model.bytes, options);
-    return new Session(s, s.inputNames, s.outputNames);
+    const constant: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(opts.constantFeeds ?? {})) constant[k] = toOrt(v);
+    return new Session(s, s.inputNames, s.outputNames, constant);
   }
 
   /**
@@ -77,7 +85,7 @@ export class Session {
    * issue 26865), and the graphs built here expose only outputs their callers need anyway.
    */
   async run(feeds: Record<string, HostTensor>, fetch?: readonly string[]): Promise<Record<string, HostTensor>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
+    const ortFeeds: Record<string, ort.Tensor> = { ...this.constantFeeds };
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
     const names = fetch ?? this.outputNames;
     const res = await this.session.run(ortFeeds);

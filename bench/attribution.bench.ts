@@ -1,0 +1,61 @@
+/**
+ * EAP-IG (5 steps) on a GPT-2-small-shaped model (random weights made here), 64 prompts of 16 tokens:
+ * wall time, peak RSS (the kernel's VmHWM), and achieved FLOP/s as a fraction of one large MatMul
+ * measured in the same run.
+ *
+ *   npm run build && node out/bench/attribution.bench.js [--batch-size B] [--threads N]
+ */
+import * as path from 'node:path';
+import { attribute } from '../src/engine/circuits/attribute';
+import type { TokenizedPair } from '../src/engine/circuits/prompts';
+import { Model } from '../src/engine/model/runner';
+import { gpt2TokenizerDir, gpt2Tiny, tmpDir, writeCheckpoint } from '../test/helpers/tinyModels';
+import { fmt, matMulFlops, peakRssMiB } from './common';
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+async function main(): Promise<void> {
+  const threads = flag('threads', 0);
+  const batchSize = flag('batch-size', 16);
+  const [L, H, d, V, nPrompts, nPos, steps] = [12, 12, 768, 50257, 64, 16, 5];
+  const dir = writeCheckpoint(path.join(tmpDir('cs-bench-'), 'gpt2-small'), gpt2Tiny({ nLayer: L, nHead: H, nEmbd: d, vocab: V, nPos: 1024, seed: 5 }), {
+    tokenizerFrom: gpt2TokenizerDir,
+  });
+  const rssBeforeModel = peakRssMiB();
+  const model = await Model.load(dir, { threads });
+  const pairs: TokenizedPair[] = Array.from({ length: nPrompts }, (_, i) => {
+    const clean = Array.from({ length: nPos }, (_, p) => (p === 0 ? 50256 : (i * 131 + p * 17) % V));
+    const corrupted = clean.map((t, p) => (p === 3 ? (t + 1000) % V : t));
+    return { clean, corrupted, cleanLabel: (i * 7) % V, corruptedLabel: (i * 11 + 5) % V, pair: { prompt: '', target: '', corruptedPrompt: '', corruptedTarget: '', line: i } };
+  });
+  const t0 = Date.now();
+  const r = await attribute(model, pairs, { method: 'eap-ig-inputs', steps, batchSize });
+  const wall = (Date.now() - t0) / 1000;
+  const ref = await matMulFlops(2048, 768, 3072, threads);
+
+  // FLOPs that the method needs, per token: the model's matmuls (2 x non-embedding parameters, plus
+  // attention scores and mixing), the edge-patch contraction (2 x edges x d), and per prompt the
+  // unembedding at one position. Two plain forwards for activations, then per step a forward and a
+  // backward that takes input gradients only (about one forward again) and the coefficient gradient.
+  const modelFwd = 2 * L * 12 * d * d + L * 2 * 2 * nPos * d;
+  const contract = 2 * r.graph.edges.length * d;
+  const unembed = (2 * d * V) / nPos;
+  const perToken = 2 * (modelFwd + unembed) + steps * (2 * (modelFwd + unembed) + 2 * contract);
+  const flops = perToken * nPrompts * nPos;
+  const achieved = flops / wall;
+  console.log(`EAP-IG (${steps} steps), GPT-2-small shape, ${nPrompts} prompts x ${nPos} tokens, batch ${batchSize}`);
+  console.log(`wall time: ${fmt(wall, 1)} s (${r.passes} passes; compile included)`);
+  console.log(`counted work: ${fmt(flops / 1e12, 2)} TFLOP; achieved ${fmt(achieved / 1e9, 1)} GFLOP/s`);
+  console.log(`large MatMul [2048x768]@[768x3072]: ${fmt(ref / 1e9, 1)} GFLOP/s`);
+  console.log(`ratio achieved / MatMul: ${fmt(achieved / ref, 3)}`);
+  console.log(`peak RSS: ${fmt(peakRssMiB(), 0)} MiB (before loading the model: ${fmt(rssBeforeModel, 0)} MiB, the bench's own random weights)`);
+  await model.dispose();
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
