@@ -145,7 +145,7 @@ const commands: Record<string, Command> = {
         steps: intFlag(values, 'steps', 5),
         igConvention: oneOf(values, 'ig-convention', ['paper', 'upstream'] as const, 'paper'),
         metric: oneOf<MetricKind>(values, 'metric', ['logit-diff', 'prob', 'logprob'], 'logit-diff'),
-        batchSize: intFlag(values, 'batch-size', 16),
+        batchSize: intFlag(values, 'batch-size', 8),
         selection: oneOf<SelectionKind>(values, 'selection', ['topn', 'greedy', 'threshold'], 'topn'),
         topN: values['top-n'] === undefined ? undefined : intFlag(values, 'top-n', 0),
         threshold: floatFlag(values, 'threshold'),
@@ -202,7 +202,7 @@ const commands: Record<string, Command> = {
       try {
         checkCircuitFits(circuit, model.spec, circuitFile, model.checkpoint.dir);
         const sel = { edgeIn: circuit.data.edgeIn, nodeIn: circuit.data.nodeIn };
-        const batchSize = intFlag(values, 'batch-size', 16);
+        const batchSize = intFlag(values, 'batch-size', 8);
         let result: Record<string, unknown>;
         if (ablation === 'patch') {
           const [e] = await evaluatePatching(model, pairs, [sel], { batchSize, signal });

@@ -165,6 +165,23 @@ test('hand-computed: a LayerNorm output has zero mean, so d sum(layerNorm(x)) = 
   assertClose(g.x, [0, 0, 0, 0, 0, 0, 0, 0], 'd sum(layerNorm(x))', 1e-5);
 });
 
+test('Split: along a static axis and along an axis next to a symbolic one, with an unused output', async () => {
+  await fd('Split', {
+    inputs: { x: f32([2, 6, 3], 36) },
+    build: (b, { x }) => {
+      const [p, q, r] = b.opMulti('Split', [x, b.ints([1, 2, 3])], [1, 2, 3].map((k) => ({ dtype: 'float32' as const, shape: [2, k, 3] })), { axis: { kind: 'int', value: 1 } });
+      return b.concat([b.mul(p, 2), b.unary('Tanh', q), r.mul(r)], 1);
+    },
+  });
+  await fd('Split, one output unused', {
+    inputs: { x: f32([5, 4], 37) },
+    build: (b, { x }) => {
+      const [p] = b.opMulti('Split', [x, b.ints([2, 3])], [2, 3].map((k) => ({ dtype: 'float32' as const, shape: [k, 4] })), { axis: { kind: 'int', value: 0 } });
+      return b.mul(p, p);
+    },
+  });
+});
+
 // ---- softmax ----
 
 test('Softmax and LogSoftmax on the last axis and on a middle axis', async () => {

@@ -14,7 +14,7 @@ import { UserError } from '../model/errors';
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
-import { buildInstrumented, type MetricKind } from './instrument';
+import { buildInstrumented, tapGradient, type MetricKind } from './instrument';
 import type { TokenizedPair } from './prompts';
 
 export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'exact';
@@ -47,6 +47,8 @@ export interface AttributionResult {
   /** Forward(+backward) passes run, for cost reporting. */
   readonly passes: number;
   readonly seconds: number;
+  /** Where the time went: clean/corrupted activation runs, gradient (or patching) runs. */
+  readonly phaseSeconds: { readonly activations: number; readonly gradients: number };
 }
 
 export function circuitConfig(spec: ModelSpec): CircuitConfig {
@@ -111,9 +113,23 @@ export class CircuitSessions {
     });
   }
 
-  /** Loss = −metric and its gradient with respect to the edge coefficients. */
+  /**
+   * Loss = −metric and its gradient with respect to the edge coefficients at coef = 0, from gradients
+   * at tapped destination inputs (no patch is computed). Inputs: `delta_bp` = Δ [batch, pos, nF, d].
+   */
   gradient() {
     return this.model.customSession(`circuit:grad:${this.metric}`, (b, spec, w) => {
+      const r = buildInstrumented(b, spec, w, { patch: 'taps', interpolateEmbeddings: true, metric: this.metric });
+      const loss = r.metric!.neg();
+      const grads = gradients(b, loss, r.taps!.map((t) => t.value));
+      b.output('loss', loss);
+      b.output('grad_coef', tapGradient(b, spec, r.taps!, grads));
+    });
+  }
+
+  /** The same gradient at non-zero coefficients (EAP-IG over activations). Inputs: `delta`, `coef`. */
+  gradientPatched() {
+    return this.model.customSession(`circuit:gradp:${this.metric}`, (b, spec, w) => {
       const r = buildInstrumented(b, spec, w, { patch: 'absolute', interpolateEmbeddings: true, metric: this.metric });
       const loss = r.metric!.neg();
       const [g] = gradients(b, loss, [r.coef!]);
@@ -132,7 +148,7 @@ export class CircuitSessions {
   }
 }
 
-/** Runs clean and corrupted prompts of a batch: node outputs [nF, batch, pos, d] and logits. */
+/** Runs clean and corrupted prompts of a batch: node outputs [batch, pos, nF, d] and logits. */
 export async function runActivations(
   s: CircuitSessions,
   batch: readonly TokenizedPair[],
@@ -182,7 +198,7 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
   const { nForward: nF, nBackward: nB } = g;
   const V = model.spec.vocabSize;
   const N = pairs.length;
-  const batchSize = Math.max(1, opts.batchSize ?? 16);
+  const batchSize = Math.max(1, opts.batchSize ?? 8);
   const steps = Math.max(1, opts.steps ?? 5);
   const dense = new Float64Array(nF * nB); // Accumulated as [nB, nF], the coef layout.
   let cleanSum = 0;
@@ -208,9 +224,13 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
   let done = 0;
   const progress = (msg: string) => opts.onProgress?.(done, total, msg);
 
+  const phase = { activations: 0, gradients: 0 };
   for (const [bi, batch] of batches.entries()) {
     checkAbort(opts.signal);
+    const ta = Date.now();
     const acts = await runActivations(s, batch);
+    phase.activations += (Date.now() - ta) / 1000;
+    const tg = Date.now();
     passes += 2;
     batch.forEach((p, i) => {
       cleanSum += metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel);
@@ -222,20 +242,23 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
         if (done % 64 === 0) progress(`exact patching: ${done}/${total} edge×prompt runs`);
       });
       passes += batch.length * Math.ceil(g.edges.length / batchSize);
+      phase.gradients += (Date.now() - tg) / 1000;
       continue;
     }
     const delta = sub(acts.corrupted, acts.clean); // [batch, pos, nF, d]
-    const grad = await s.gradient();
+    const patched = opts.method === 'eap-ig-activations';
+    const grad = patched ? await s.gradientPatched() : await s.gradient();
     const base = {
       ...acts.feeds,
       tokens_corr: acts.corruptedTokens,
-      delta,
+      ...(patched ? { delta } : { delta_bp: delta }),
       metric_w: metricWeights(s.metric, batch, V, N),
     };
     const zeros = f32(new Float32Array(nB * nF), [nB, nF]);
     const accumulate = async (alpha: number, coef: HostTensor, weight: number, rows?: readonly number[]) => {
       checkAbort(opts.signal);
-      const out = await grad.run({ ...base, alpha: f32(new Float32Array([alpha]), [1]), coef }, ['grad_coef']);
+      const a = f32(new Float32Array([alpha]), [1]);
+      const out = await grad.run(patched ? { ...base, alpha: a, coef } : { ...base, alpha: a }, ['grad_coef']);
       const gd = out.grad_coef.data as Float32Array; // [nB, nF]
       if (rows) {
         for (const f of rows) for (let c = 0; c < nB; c++) dense[c * nF + f] += weight * gd[c * nF + f];
@@ -280,10 +303,11 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
         break;
       }
     }
+    phase.gradients += (Date.now() - tg) / 1000;
   }
   const scores = new Float64Array(g.edges.length);
   g.edges.forEach((e, i) => (scores[i] = dense[e.bwd * nF + e.fwd]));
-  return { scores, graph: g, baselines: { clean: cleanSum / N, corrupted: corrSum / N }, passes, seconds: (Date.now() - t0) / 1000 };
+  return { scores, graph: g, baselines: { clean: cleanSum / N, corrupted: corrSum / N }, passes, seconds: (Date.now() - t0) / 1000, phaseSeconds: phase };
 }
 
 /**
@@ -303,26 +327,24 @@ async function exactBatch(
   const { nForward: nF, nBackward: nB } = g;
   const V = s.model.spec.vocabSize;
   const sess = await s.patching(true);
-  const rowsPerPass = Math.max(1, opts.batchSize ?? 16);
-  const [, nBatch, nPos, d] = acts.corrupted.shape; // [nF, batch, pos, d]
-  const corr = acts.corrupted.data as Float32Array;
+  const rowsPerPass = Math.max(1, opts.batchSize ?? 8);
+  const [, nPos, , d] = acts.corrupted.shape; // [batch, pos, nF, d]
+  const per = nPos * nF * d;
   for (let i = 0; i < batch.length; i++) {
     const p = batch[i];
     const cleanMetric = metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel);
     // The example's own positions only: the batch was padded to its longest prompt.
     const len = p.clean.length;
+    const src = (acts.corrupted.data as Float32Array).subarray(i * per, i * per + len * nF * d);
     for (const edgeIdx of chunks(Array.from(g.edges.keys()), rowsPerPass)) {
       checkAbort(opts.signal);
       const R = edgeIdx.length;
       const feeds = batchFeeds(s.model.spec, Array.from({ length: R }, () => p.clean)).feeds;
-      const patchSrc = new Float32Array(nF * R * len * d); // [nF, R, len, d]
-      for (let f = 0; f < nF; f++) {
-        const src = corr.subarray(((f * nBatch + i) * nPos) * d, ((f * nBatch + i) * nPos + len) * d);
-        for (let r = 0; r < R; r++) patchSrc.set(src, ((f * R + r) * len) * d);
-      }
+      const patchSrc = new Float32Array(R * src.length); // [R, len, nF, d]
+      for (let r = 0; r < R; r++) patchSrc.set(src, r * src.length);
       const coef = new Float32Array(R * nB * nF);
       edgeIdx.forEach((e, r) => (coef[r * nB * nF + g.edges[e].bwd * nF + g.edges[e].fwd] = 1));
-      const out = await sess.run({ ...feeds, patch_src: f32(patchSrc, [nF, R, len, d]), coef: f32(coef, [R, 1, nB, nF]) }, ['logits_sel']);
+      const out = await sess.run({ ...feeds, patch_src: f32(patchSrc, [R, len, nF, d]), coef: f32(coef, [R, 1, nB, nF]) }, ['logits_sel']);
       const logits = out.logits_sel.data as Float32Array;
       edgeIdx.forEach((e, r) => {
         const m = metricOf(s.metric, logits, V, r, p.cleanLabel, p.corruptedLabel);

@@ -96,7 +96,7 @@ export function buildProvenance(model: Model, set: PromptSet, pairs: readonly To
     steps: opts.method === 'eap' || opts.method === 'exact' ? 1 : (opts.steps ?? 5),
     igConvention: opts.igConvention ?? 'paper',
     metric: opts.metric ?? 'logit-diff',
-    batchSize: opts.batchSize ?? 16,
+    batchSize: opts.batchSize ?? 8,
     prependBos: model.options.prependBos !== false,
     selection: { kind: r.selectionKind, value: r.selectionValue },
     baselines: r.patch.baselines,

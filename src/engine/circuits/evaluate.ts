@@ -66,7 +66,7 @@ export async function evaluatePatching(
   const circuitSums = selections.map(() => 0);
   let clean = 0;
   let corrupted = 0;
-  const batches = chunks(pairs, Math.max(1, opts.batchSize ?? 16));
+  const batches = chunks(pairs, Math.max(1, opts.batchSize ?? 8));
   let done = 0;
   for (const batch of batches) {
     if (opts.signal?.aborted) throw new Error('cancelled');
@@ -108,10 +108,10 @@ export async function evaluateZero(
   const coef = outsideCoef(g, selection.edgeIn);
   const ranks: number[] = [];
   const probs: number[] = [];
-  for (const batch of chunks(pairs, Math.max(1, opts.batchSize ?? 16))) {
+  for (const batch of chunks(pairs, Math.max(1, opts.batchSize ?? 8))) {
     if (opts.signal?.aborted) throw new Error('cancelled');
     const { feeds, nPos } = batchFeeds(model.spec, batch.map((p) => p.clean));
-    const zeros = f32(new Float32Array(batch.length * nPos * g.nForward * model.spec.dModel), [g.nForward, batch.length, nPos, model.spec.dModel]);
+    const zeros = f32(new Float32Array(batch.length * nPos * g.nForward * model.spec.dModel), [batch.length, nPos, g.nForward, model.spec.dModel]);
     const out = await sess.run({ ...feeds, patch_src: zeros, coef }, ['logits_sel']);
     const logits = out.logits_sel.data as Float32Array;
     batch.forEach((p, i) => {

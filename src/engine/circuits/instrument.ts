@@ -9,21 +9,24 @@
  * - 'absolute': Δ is the graph input `delta` (z'_u − z_u from full clean and corrupted runs). The
  *   gradient of the metric with respect to `coef` at coef = 0 is the EAP score matrix, summed over
  *   batch and position by the contraction itself. EAP-IG interpolates the embeddings and keeps Δ.
+ * - 'taps': the coefficients are all zero, so no patch is computed at all: every destination input gets
+ *   a value of its own (a tap), and the caller takes gradients with respect to the taps and contracts
+ *   them with Δ (see `tapGradient`). Same scores as 'absolute' at coef = 0, without the forward GEMM.
  * - 'relative': Δ_u = patch_src_u − z_u(current pass), so coef = 1 on an edge makes the destination
  *   read the patch source's output of u instead of the current one. With patch_src = corrupted
  *   activations this is the circuit patching of §3.2; with patch_src = 0 it is zero ablation.
  *
- * Layouts: node outputs are stacked as [nForward, batch, pos, d] (forward index order), so that in
- * absolute mode each destination group's patch is one large GEMM, coef_group [k, nF] @ Δ [nF, rows],
- * with no per-layer copies of Δ (coefficients beyond a destination's parents are zero). `coef` is
- * [nBackward, nForward] in absolute mode, and [rows, 1, nBackward, nForward] in relative mode with rows
- * 1 (shared) or batch (one patch pattern per batch row, for exact patching).
+ * Layouts: node outputs are stacked as [batch, pos, nForward, d] (forward index order). In absolute
+ * mode every destination's patch comes from one GEMM, coef [nB, nF] @ Δ [nF, rows] (coefficients beyond
+ * a destination's parents are zero). `coef` is [nBackward, nForward] in absolute mode, and
+ * [rows, 1, nBackward, nForward] in relative mode with rows 1 (shared) or batch (one patch pattern
+ * per batch row, for exact patching).
  */
 import type { GraphBuilder, Value } from '../onnx/graphBuilder';
 import type { ModelSpec } from '../model/config';
 import { buildTransformer, B, P, type LoadedWeights } from '../model/transformer';
 
-export type PatchMode = 'none' | 'absolute' | 'relative';
+export type PatchMode = 'none' | 'absolute' | 'relative' | 'taps';
 export type MetricKind = 'logit-diff' | 'prob' | 'logprob';
 
 export interface InstrumentOptions {
@@ -32,14 +35,21 @@ export interface InstrumentOptions {
   readonly perRowCoef?: boolean;
   /** Token embeddings are corrupted + alpha·(clean − corrupted), from `tokens`, `tokens_corr`, `alpha`. */
   readonly interpolateEmbeddings?: boolean;
-  /** Output the stacked node outputs as 'acts' [nForward, batch, pos, d]. */
+  /** Output the stacked node outputs as 'acts' [batch, pos, nForward, d]. */
   readonly outputActivations?: boolean;
   /** Output 'metric' = Σ metric_w · f(logits) over batch and vocabulary, for f by kind. */
   readonly metric?: MetricKind;
 }
 
+/** A destination group's tap: its inputs ([batch, pos, k, d], or [batch, pos, d] for one) and its first backward column. */
+export interface Tap {
+  readonly column: number;
+  readonly value: Value;
+}
+
 export interface Instrumented {
   readonly logits: Value; // [batch, 1, vocab]
+  readonly taps?: Tap[];
   readonly coef?: Value;
   readonly metric?: Value;
   readonly acts?: Value;
@@ -54,18 +64,31 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
   const rows = o.perRowCoef ? B : 1;
 
   let coef: Value | undefined;
-  let delta2: Value | undefined; // [nF, batch * pos * d]
-  let deltaShape: Value | undefined; // int64 [4]: the run-time shape of `delta`
+  let groupPatch: ((c0: number, k: number) => Value) | undefined;
   let patchSrc: Value | undefined; // [batch, pos, nF, d]
+  if (o.patch === 'taps' && o.perRowCoef) throw new Error('internal: taps have no coefficients');
   if (o.patch === 'absolute') {
     if (o.perRowCoef) throw new Error('internal: per-row coefficients need relative patching');
     coef = b.input('coef', 'float32', [nB, nF]);
-    const delta = b.input('delta', 'float32', [nF, B, P, d]);
-    delta2 = b.reshapeLike(delta, [nF, 'rows'], [nF, -1]);
-    deltaShape = b.op('Shape', [delta], 'int64', [4]);
+    const delta = b.input('delta', 'float32', [B, P, nF, d]);
+    // Every destination's patch in one GEMM, which reads Δ once: [nB, nF] @ [nF, rows] = [nB, rows].
+    // Split (whose VJP is a Concat) then hands each destination group its rows.
+    const deltaT = b.transpose(delta, [2, 0, 1, 3]); // [nF, batch, pos, d]
+    const all = b.matMul(coef, b.reshapeLike(deltaT, [nF, 'rows'], [nF, -1])); // [nB, batch * pos * d]
+    const sizes: number[] = [];
+    for (let l = 0; l < L; l++) sizes.push(3 * H, 1);
+    sizes.push(1);
+    const groups = b.opMulti('Split', [all, b.ints(sizes)], sizes.map((k) => ({ dtype: 'float32' as const, shape: [k, 'rows'] })), { axis: { kind: 'int', value: 0 } });
+    const runtimeShape = b.slice(b.op('Shape', [deltaT], 'int64', [4]), 0, 1, 4); // [batch, pos, d]
+    groupPatch = (c0, k) => {
+      const gi = c0 === nB - 1 ? 2 * L : 2 * Math.floor(c0 / (3 * H + 1)) + (c0 % (3 * H + 1) === 0 ? 0 : 1);
+      if (sizes[gi] !== k) throw new Error(`internal: destination group at column ${c0} has ${sizes[gi]} rows, asked for ${k}`);
+      const shape = b.concat([b.ints([k]), runtimeShape], 0); // [k, batch, pos, d]
+      return b.transpose(b.op('Reshape', [groups[gi], shape], 'float32', [k, B, P, d]), [1, 2, 0, 3]); // [batch, pos, k, d]
+    };
   } else if (o.patch === 'relative') {
     coef = b.input('coef', 'float32', [rows, 1, nB, nF]);
-    patchSrc = b.transpose(b.input('patch_src', 'float32', [nF, B, P, d]), [1, 2, 0, 3]);
+    patchSrc = b.input('patch_src', 'float32', [B, P, nF, d]);
   }
 
   /** Node outputs in forward-index order, each [batch, pos, k, d]. */
@@ -94,20 +117,16 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
    * forward slots: [batch, pos, k, d].
    */
   const patch = (c0: number, k: number, n: number): Value => {
-    if (delta2) {
-      const c = b.slice(coef!, 0, c0, c0 + k); // [k, nF]
-      const flat = b.matMul(c, delta2); // [k, batch * pos * d]
-      const shape = b.concat([b.ints([k]), b.slice(deltaShape!, 0, 1, 4)], 0); // [k, batch, pos, d]
-      const unflat = b.op('Reshape', [flat, shape], 'float32', [k, B, P, d]);
-      return b.transpose(unflat, [1, 2, 0, 3]); // [batch, pos, k, d]
-    }
+    if (groupPatch) return groupPatch(c0, k);
     let c = b.slice(coef!, 2, c0, c0 + k); // [rows, 1, k, nF]
     c = b.slice(c, 3, 0, n); // [rows, 1, k, n]
     const dl = b.sub(b.slice(patchSrc!, 2, 0, n), stackFirst(n)); // [batch, pos, n, d]
     return b.matMul(c, dl); // [batch, pos, k, d]
   };
 
-  const qkvPatch = new Map<number, Value>();
+  const qkvPatch = new Map<number, Value[]>();
+  const taps: Tap[] = [];
+  const tapping = o.patch === 'taps';
   const hook = (name: string, v: Value): Value => {
     if (name === 'hook_embed') {
       record(b.unsqueeze(v, [2]), 1);
@@ -122,20 +141,37 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
       case 'hook_q_input':
       case 'hook_k_input':
       case 'hook_v_input': {
+        if (tapping) {
+          // Each letter gets its own materialized copy of the residual per head, [batch, pos, H, d].
+          const shape = b.concat([b.slice(b.op('Shape', [v], 'int64', [4]), 0, 0, 2), b.ints([H, d])], 0);
+          const tap = b.op('Expand', [v, shape], 'float32', [B, P, H, d]);
+          taps.push({ column: base + { hook_q_input: 0, hook_k_input: 1, hook_v_input: 2 }[m[2]] * H, value: tap });
+          return tap;
+        }
         if (!coef) return v;
         if (outputCount !== nPrevAttn) throw new Error(`internal: layer ${l} heads see ${outputCount} outputs, expected ${nPrevAttn}`);
-        let all = qkvPatch.get(l);
-        if (!all) {
-          all = patch(base, 3 * H, nPrevAttn); // [batch, pos, 3H, d]
-          qkvPatch.set(l, all);
+        let parts = qkvPatch.get(l);
+        if (!parts) {
+          const all = patch(base, 3 * H, nPrevAttn); // [batch, pos, 3H, d]
+          // Split rather than three Slices: Split's VJP is one Concat, a Slice's is a zero-padded copy.
+          parts = b.opMulti('Split', [all, b.ints([H, H, H])], [0, 1, 2].map(() => ({ dtype: 'float32' as const, shape: [B, P, H, d] })), {
+            axis: { kind: 'int', value: 2 },
+          });
+          qkvPatch.set(l, parts);
         }
         const j = { hook_q_input: 0, hook_k_input: 1, hook_v_input: 2 }[m[2]];
-        return b.add(v, b.slice(all, 2, j * H, (j + 1) * H)); // [batch, pos, H, d]
+        return b.add(v, parts[j]); // [batch, pos, H, d]
       }
       case 'attn.hook_result':
         record(v, H);
         return v;
       case 'hook_mlp_in': {
+        if (tapping) {
+          // An Identity gives the MLP its own input value, whose gradient is the MLP input's alone.
+          const tap = b.unary('Identity', v);
+          taps.push({ column: base + 3 * H, value: tap });
+          return tap;
+        }
         if (!coef) return v;
         const n = parallel ? nPrevAttn : nPrevAttn + H;
         return b.add(v, b.squeeze(patch(base + 3 * H, 1, n), [2])); // [batch, pos, d]
@@ -144,6 +180,11 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
         record(b.unsqueeze(v, [2]), 1);
         return v;
       case 'hook_resid_post':
+        if (tapping && l === L - 1) {
+          const tap = b.unary('Identity', v);
+          taps.push({ column: nB - 1, value: tap });
+          return tap;
+        }
         if (!coef || l !== L - 1) return v;
         if (outputCount !== nF) throw new Error(`internal: logits see ${outputCount} outputs, expected ${nF}`);
         return b.add(v, b.squeeze(patch(nB - 1, 1, nF), [2]));
@@ -162,8 +203,8 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
   }
 
   const logits = buildTransformer(b, spec, w, { split: true, hook, embedTokens }); // [batch, 1, vocab]
-  const result: { logits: Value; coef?: Value; metric?: Value; acts?: Value } = { logits, coef };
-  if (o.outputActivations) result.acts = b.transpose(stackFirst(nF), [2, 0, 1, 3]); // [nF, batch, pos, d]
+  const result: { logits: Value; coef?: Value; metric?: Value; acts?: Value; taps?: Tap[] } = { logits, coef, taps: tapping ? taps : undefined };
+  if (o.outputActivations) result.acts = stackFirst(nF); // [batch, pos, nF, d]
   if (o.metric) {
     const mw = b.input('metric_w', 'float32', [B, 1, spec.vocabSize]);
     let f: Value;
@@ -183,4 +224,24 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
     result.metric = b.reduceSum(b.mul(f, mw), [0, 1, 2], false); // []
   }
   return result;
+}
+
+/**
+ * The EAP score matrix from tap gradients: for each destination group, Σ_{batch, pos} Δ[b, p] · g[b, p]ᵀ
+ * with Δ [batch, pos, nF, d] (the graph input 'delta_bp') and g the loss gradient at the group's
+ * inputs. Returns [nB, nF], the coefficient layout.
+ */
+export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap[], grads: readonly (Value | undefined)[]): Value {
+  const { nLayers: L, nHeads: H, dModel: d } = spec;
+  const nF = 1 + L * (H + 1);
+  const delta = b.input('delta_bp', 'float32', [B, P, nF, d]);
+  const cols = taps.map((t, i) => {
+    const gi = grads[i];
+    if (!gi) throw new Error(`internal: the loss does not depend on the inputs at column ${t.column}`);
+    const g = gi.rank === 3 ? b.unsqueeze(gi, [2]) : gi; // [batch, pos, k, d]
+    // [batch, pos, nF, d] @ [batch, pos, d, k] = [batch, pos, nF, k], summed over batch and position.
+    return b.reduceSum(b.matMul(delta, b.transpose(g, [0, 1, 3, 2])), [0, 1], false); // [nF, k]
+  });
+  const order = taps.map((t, i) => [t.column, i]).sort((x, y) => x[0] - y[0]);
+  return b.transpose(b.concat(order.map(([, i]) => cols[i]), 1), [1, 0]); // [nB, nF]
 }

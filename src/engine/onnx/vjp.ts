@@ -317,6 +317,14 @@ const layerNormVjp = single(({ node, x: [x, gamma, beta], dy, b }) => {
   return [dx, unbroadcast(b.mul(dy, xhat), gamma.shape), beta ? unbroadcast(dy, beta.shape) : undefined];
 });
 
+/** Split's cotangent is the Concat of its outputs' cotangents; an unused output contributes zeros. */
+const splitVjp: VjpRule = ({ node, x: [x], y, dy, b }) => {
+  if (!x) throw new Error('VJP of Split: missing input');
+  const axis = normAxis(intAttr(node, 'axis', 0), x.rank, 'Split');
+  const parts = y.map((out, i) => dy[i] ?? zerosOfShape(b, isNumeric(out.shape) ? b.ints(out.shape) : shapeOf(b, out), out.shape, out.dtype));
+  return [b.concat(parts, axis), undefined];
+};
+
 const softmaxAxis = (node: OpNode, rank: number): number => normAxis(intAttr(node, 'axis', -1), rank, node.op);
 
 export const vjpRules: Record<string, VjpRule> = {
@@ -369,6 +377,7 @@ export const vjpRules: Record<string, VjpRule> = {
   Expand: single(({ x: [a], dy }) => [unbroadcast(dy, a.shape), undefined]),
   Slice: sliceVjp,
   Concat: concatVjp,
+  Split: splitVjp,
   Gather: gatherVjp,
 
   ReduceSum: reduceVjp,

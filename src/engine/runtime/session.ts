@@ -69,8 +69,9 @@ export class Session {
       intraOpNumThreads: opts.threads ?? 0,
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      enableCpuMemArena: true,
+      enableCpuMemArena: process.env.CIRCUITSCOPE_ORT_ARENA !== '0',
       logSeverityLevel: 3,
+      ...(process.env.CIRCUITSCOPE_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.CIRCUITSCOPE_ORT_PROFILE } : {}),
       externalData: model.externalData.map((e) => ({ path: e.path, data: e.data })),
     };
     const s = await ort.InferenceSession.create(model.bytes, options);
@@ -99,6 +100,7 @@ export class Session {
   }
 
   async dispose(): Promise<void> {
+    if (process.env.CIRCUITSCOPE_ORT_PROFILE) this.session.endProfiling();
     await this.session.release();
   }
 }
