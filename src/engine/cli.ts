@@ -14,6 +14,7 @@ import type { MetricKind } from './circuits/instrument';
 import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { UserError } from './model/errors';
 import { Model } from './model/runner';
+import { runDemo } from './report/demo';
 import { interruptSignal, StderrProgress } from './util/progress';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
@@ -184,6 +185,29 @@ const commands: Record<string, Command> = {
       } finally {
         dispose();
         await model.dispose();
+      }
+    },
+  },
+  demo: {
+    summary: 'The main job on the demo checkpoint: discover, evaluate and report a circuit of stories260K',
+    usage: 'circuitscope demo [--out DIR] [--threads N]',
+    options: { ...common, out: { type: 'string' } },
+    async run(_pos, values) {
+      const progress = new StderrProgress();
+      const { signal, dispose } = interruptSignal();
+      try {
+        const report = await runDemo({ outDir: (values.out as string | undefined) ?? 'demo-output', threads: intFlag(values, 'threads', 0), signal, onProgress: (d, t, m) => progress.update(d, t, m) });
+        progress.done();
+        process.stdout.write(`wrote ${report}\n`);
+      } catch (e) {
+        if (e instanceof CancelledError || signal.aborted) {
+          progress.done('cancelled');
+          process.exitCode = 130;
+          return;
+        }
+        throw e;
+      } finally {
+        dispose();
       }
     },
   },

@@ -20,7 +20,7 @@ import { gpt2Forward, type Mat } from '../helpers/reference';
 import { gpt2TokenizerDir, gpt2Tiny, repoRoot, stories260K, tmpDir, writeCheckpoint } from '../helpers/tinyModels';
 
 const cli = path.join(repoRoot, 'dist/cli.js');
-const storiesPrompts = path.join(repoRoot, 'test/fixtures/prompts/stories260k.jsonl');
+const storiesPrompts = path.join(repoRoot, 'demo/prompts/stories260k.jsonl');
 
 const pair = (clean: number[], corrupted: number[], cleanLabel: number, corruptedLabel: number): TokenizedPair => ({
   clean,
