@@ -51,6 +51,13 @@ const builds = [
     outbase: '.',
     outdir: 'out',
   },
+  // The extension-host suite runs inside VS Code: vscode is provided there.
+  {
+    ...node,
+    entryPoints: ['test/integration/index.ts', 'test/integration/extension.suite.ts'].filter((f) => fs.existsSync(f)),
+    outbase: '.',
+    outdir: 'out',
+  },
 ];
 for (const entry of ['webview/circuit/main.ts']) {
   if (fs.existsSync(entry)) {

@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
-import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError, type MessageConnection, type RequestType } from 'vscode-jsonrpc/node';
+import { createMessageConnection, ErrorCodes, IPCMessageReader, IPCMessageWriter, ResponseError, type MessageConnection, type RequestType } from 'vscode-jsonrpc/node';
 import { didLog, userErrorCode } from '../shared/engineProtocol';
 
 export class EngineError extends Error {
@@ -62,10 +62,12 @@ export class EngineClient implements vscode.Disposable {
   async request<P, R>(type: RequestType<P, R, void>, params: P, token?: vscode.CancellationToken): Promise<R> {
     const connection = this.start();
     try {
-      return await connection.sendRequest(type, params, token);
+      // vscode-jsonrpc counts an explicit undefined as one more parameter, so pass the token only when given.
+      return await (token ? connection.sendRequest(type, params, token) : connection.sendRequest(type, params));
     } catch (e) {
-      if (e instanceof ResponseError) throw new EngineError(e.message, e.code === userErrorCode);
-      throw new EngineError(`the engine stopped while working: ${(e as Error).message}`, false);
+      const lost = e instanceof ResponseError && (e.code === ErrorCodes.PendingResponseRejected || e.code === ErrorCodes.ConnectionInactive);
+      if (e instanceof ResponseError && !lost) throw new EngineError(e.message, e.code === userErrorCode);
+      throw new EngineError('the engine process stopped while working on this request; results saved earlier are intact, and the next request starts a new engine', false);
     }
   }
 

@@ -4,11 +4,18 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import * as engineProtocol from '../shared/engineProtocol';
 import { describeModel } from '../shared/engineProtocol';
 import { EngineClient, EngineError } from './engineClient';
 
+/** What activate() returns: for tests and for other extensions. */
 export interface CircuitscopeApi {
   readonly engine: EngineClient;
+  /**
+   * The request types of this extension's own bundle. Another bundle's copies of vscode-jsonrpc's
+   * RequestType are not interchangeable with these, so callers use these.
+   */
+  readonly protocol: typeof engineProtocol;
 }
 
 export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
@@ -35,7 +42,7 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
     }),
     vscode.commands.registerCommand('circuits.showLog', () => log.show()),
   );
-  return { engine };
+  return { engine, protocol: engineProtocol };
 }
 
 export function deactivate(): void {
