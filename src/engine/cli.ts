@@ -14,7 +14,10 @@ import type { MetricKind } from './circuits/instrument';
 import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { UserError } from './model/errors';
 import { Model } from './model/runner';
+import { analyzeHeads } from './analysis/heads';
+import { logitLens } from './analysis/lens';
 import { runDemo } from './report/demo';
+import { writeFileAtomic } from './util/atomicWrite';
 import { interruptSignal, StderrProgress } from './util/progress';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
@@ -188,6 +191,55 @@ const commands: Record<string, Command> = {
       }
     },
   },
+  heads: {
+    summary: 'Specialized heads of a circuit (mover, relation, mixture) and the logit lens',
+    usage: 'circuitscope heads <checkpoint> --circuit FILE --prompts FILE [--json] [--out FILE] [--formula paper|per-source] [--tau T] [--all-heads] [--template T] [--no-bos]',
+    options: {
+      ...common,
+      ...promptOptions,
+      circuit: { type: 'string' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      formula: { type: 'string' },
+      tau: { type: 'string' },
+      'all-heads': { type: 'boolean' },
+    },
+    async run(pos, values) {
+      const dir = needCheckpoint(pos, this.usage);
+      const circuitFile = required(values, 'circuit', this.usage);
+      required(values, 'prompts', this.usage);
+      const formula = oneOf(values, 'formula', ['paper', 'per-source'] as const, 'paper');
+      const tau = floatFlag(values, 'tau') ?? 10;
+      const circuit = readCircuitFile(circuitFile);
+      const { model, pairs } = await modelAndPrompts(values, dir);
+      try {
+        checkCircuitFits(circuit, model.spec, circuitFile, model.checkpoint.dir);
+        const inCircuit = circuit.graph.nodes.filter((n) => circuit.data.nodeIn.get(n));
+        const heads = values['all-heads'] ? undefined : inCircuit.filter((n) => n.startsWith('a'));
+        const analysis = await analyzeHeads(model, pairs, { heads, formula, tau });
+        const lens = await logitLens(model, pairs);
+        const counts = { mover: 0, relation: 0, mixture: 0 };
+        for (const h of analysis.heads) if (inCircuit.includes(h.node)) counts[h.role]++;
+        // The method's proportions divide by every circuit node (input, MLPs and logits included).
+        const proportions = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, inCircuit.length ? v / inCircuit.length : 0]));
+        const result = { checkpoint: model.checkpoint.dir, circuit: circuitFile, circuitNodes: inCircuit.length, counts, proportions, ...analysis, lens };
+        const text = JSON.stringify(result, null, 1) + '\n';
+        if (values.out) writeFileAtomic(values.out as string, text);
+        if (values.json) process.stdout.write(text);
+        else {
+          process.stdout.write(`heads in the circuit: ${analysis.heads.length} (mover ${counts.mover}, relation ${counts.relation}, mixture ${counts.mixture}; proportions of ${inCircuit.length} circuit nodes)\n`);
+          for (const h of analysis.heads) {
+            process.stdout.write(
+              `${h.node.padEnd(8)} ${h.role.padEnd(8)} R=${h.ratio.toFixed(3).padStart(9)}  attn subj ${h.attnSubj.toFixed(2)} rel ${h.attnRel.toFixed(2)}  promotes ${h.promotes.map((t) => JSON.stringify(t.token)).join(' ')}\n`,
+            );
+          }
+          process.stdout.write(`logit lens (mean 1-based target rank at the last position): ${lens.rows.map((r, i) => `${r} ${lens.meanRank[i].toFixed(1)}`).join(', ')}\n`);
+        }
+      } finally {
+        await model.dispose();
+      }
+    },
+  },
   demo: {
     summary: 'The main job on the demo checkpoint: discover, evaluate and report a circuit of stories260K',
     usage: 'circuitscope demo [--out DIR] [--threads N]',
@@ -284,6 +336,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // A reader that stops early (`| head`) is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -16,6 +16,8 @@ export interface RefHooks {
   embed?: (e: Mat) => Mat;
   record?: (node: string, out: Mat) => void;
   input?: (dest: string, x: Mat) => Mat;
+  /** Attention probabilities of head 'a{l}.h{h}': rows are query positions, zero above the diagonal. */
+  pattern?: (node: string, A: Mat) => void;
 }
 
 const noHooks: RefHooks = {};
@@ -158,9 +160,10 @@ const acts = {
   silu: (x: number) => x / (1 + Math.exp(-x)),
 };
 
-/** Causal attention for one head: q, k, v are [pos][e]. */
-function attend(q: Mat, k: Mat, v: Mat, scale: number): Mat {
-  return q.map((qi, i) => {
+/** Causal attention for one head: q, k, v are [pos][e]. `onPattern` receives the probabilities. */
+function attend(q: Mat, k: Mat, v: Mat, scale: number, onPattern?: (A: Mat) => void): Mat {
+  const A: Mat = q.map(() => new Float64Array(q.length));
+  const z = q.map((qi, i) => {
     const s: number[] = [];
     for (let j = 0; j <= i; j++) {
       let d = 0;
@@ -171,9 +174,14 @@ function attend(q: Mat, k: Mat, v: Mat, scale: number): Mat {
     const ex = s.map((x) => Math.exp(x - mx));
     const tot = ex.reduce((a, b) => a + b, 0);
     const out = new Float64Array(v[0].length);
-    for (let j = 0; j <= i; j++) for (let c = 0; c < out.length; c++) out[c] += (ex[j] / tot) * v[j][c];
+    for (let j = 0; j <= i; j++) {
+      A[i][j] = ex[j] / tot;
+      for (let c = 0; c < out.length; c++) out[c] += (ex[j] / tot) * v[j][c];
+    }
     return out;
   });
+  onPattern?.(A);
+  return z;
 }
 
 /** HF rotate_half rotary embedding on the first `rot` dims of each row of x [pos][e]. */
@@ -223,7 +231,7 @@ export function gpt2Forward(
       const q = linearInOutCols(ln(hin(hooks, name + '<q>', h)), W, d, 3 * d, hd * e, e, bias);
       const k = linearInOutCols(ln(hin(hooks, name + '<k>', h)), W, d, 3 * d, d + hd * e, e, bias);
       const v = linearInOutCols(ln(hin(hooks, name + '<v>', h)), W, d, 3 * d, 2 * d + hd * e, e, bias);
-      const z = attend(q, k, v, 1 / Math.sqrt(e));
+      const z = attend(q, k, v, 1 / Math.sqrt(e), (A) => hooks.pattern?.(name, A));
       const bv = Float64Array.from({ length: e }, (_, j) => bias[2 * d + hd * e + j]);
       heads.push(hrec(hooks, name, minusBias(headOut(z, Wo, hd, e, d, 'inOut'), bv, Wo, hd, e, d, 'inOut')));
     }

@@ -1,0 +1,183 @@
+/**
+ * Specialized heads (method spec §4): the DLA-by-source ratio of the reference code, the corrected
+ * per-source variant, attention from the last token to subject and relation tokens, and the tokens a
+ * head's output promotes and suppresses through the unembedding.
+ *
+ * Reference formula (the paper's, the default), per prompt, layer l and head h, with A the attention
+ * pattern from the last position and H_head[s] = z[s, h] · W_O[h] the head's output at query position s:
+ *   H_subj = Σ_{s ∈ subject} A[s] · H_head[s],  H_rel = Σ_{s ∈ relation} A[s] · H_head[s],
+ *   H_tot = Σ_{all s} H_head[s],  DLA_x = Σ_vocab (H_x · W_U + b_U),
+ *   ratio_subj = DLA_subj / DLA_tot,  ratio_rel = DLA_rel / DLA_tot.
+ * The spec marks this as a likely bug (it weights head outputs at other query positions by the last
+ * position's attention, and sums the whole vocabulary). The corrected variant uses the value vector at
+ * each source position and the target token's logit: c[s] = A[s] · (v_s · W_O[h]) · W_U[:, target],
+ * ratio_x = Σ_{s ∈ x} c[s] / Σ_s c[s].
+ * Relation positions are every position but BOS and the subject (the last token included).
+ */
+import type { Model } from '../model/runner';
+import { UserError } from '../model/errors';
+import type { TokenizedPair } from '../circuits/prompts';
+import { chunks } from '../circuits/attribute';
+
+export type HeadRole = 'mover' | 'relation' | 'mixture';
+export type RatioFormula = 'paper' | 'per-source';
+
+export interface HeadStats {
+  readonly node: string;
+  readonly layer: number;
+  readonly head: number;
+  /** Mean over prompts of DLA_subj / DLA_tot and DLA_rel / DLA_tot. */
+  readonly ratioSubj: number;
+  readonly ratioRel: number;
+  /** ratioSubj / ratioRel. */
+  readonly ratio: number;
+  readonly role: HeadRole;
+  /** Mean attention from the last position to subject tokens, and to relation tokens. */
+  readonly attnSubj: number;
+  readonly attnRel: number;
+  /** Tokens the head's mean last-position output promotes and suppresses most (direct unembedding). */
+  readonly promotes: { token: string; id: number; logit: number }[];
+  readonly suppresses: { token: string; id: number; logit: number }[];
+}
+
+export interface HeadAnalysis {
+  readonly formula: RatioFormula;
+  readonly tau: number;
+  readonly prompts: number;
+  /** Prompts skipped because their subject could not be found on tokens. */
+  readonly skipped: number;
+  readonly heads: HeadStats[];
+}
+
+/** |R| > τ: mover; |R| < 1/τ: relation; otherwise mixture. R is infinite when ratioRel is 0. */
+export function headRole(ratioSubj: number, ratioRel: number, tau = 10): HeadRole {
+  if (ratioRel === 0) return ratioSubj === 0 ? 'mixture' : 'mover';
+  const r = Math.abs(ratioSubj / ratioRel);
+  return r > tau ? 'mover' : r < 1 / tau ? 'relation' : 'mixture';
+}
+
+/**
+ * Analyses the given heads (node names 'a{l}.h{h}'; all heads when omitted) over prompts that know
+ * their subject span.
+ */
+export async function analyzeHeads(
+  model: Model,
+  pairs: readonly TokenizedPair[],
+  opts: { heads?: readonly string[]; formula?: RatioFormula; tau?: number; topK?: number; batchSize?: number } = {},
+): Promise<HeadAnalysis> {
+  const { nLayers: L, nHeads: H, dModel: d, dHead: e, vocabSize: V } = model.spec;
+  const formula = opts.formula ?? 'paper';
+  const tau = opts.tau ?? 10;
+  const topK = opts.topK ?? 5;
+  const WU = model.weights.WU ?? transposed(model.weights.WE, V, d); // [d, V]
+  const usable = pairs.filter((p) => p.subjectSpan);
+  if (usable.length === 0) throw new UserError('no prompt has a subject that could be found on its tokens; head roles need "subject" fields');
+  const wanted = (opts.heads ?? Array.from({ length: L * H }, (_, i) => `a${Math.floor(i / H)}.h${i % H}`)).map((n) => {
+    const m = /^a(\d+)\.h(\d+)$/.exec(n);
+    if (!m || Number(m[1]) >= L || Number(m[2]) >= H) throw new UserError(`'${n}' is not a head of this ${L}-layer, ${H}-head model`);
+    return { node: n, layer: Number(m[1]), head: Number(m[2]) };
+  });
+  const layers = [...new Set(wanted.map((w) => w.layer))];
+  // Σ_v W_U[:, v]: the whole-vocabulary sum of the reference formula is a dot product with it.
+  const uSum = new Float64Array(d);
+  for (let i = 0; i < d; i++) for (let v = 0; v < V; v++) uSum[i] += WU[i * V + v];
+
+  const acc = new Map<string, { rs: number; rr: number; as: number; ar: number; out: Float64Array }>();
+  for (const w of wanted) acc.set(w.node, { rs: 0, rr: 0, as: 0, ar: 0, out: new Float64Array(d) });
+  const names = layers.flatMap((l) => [`blocks.${l}.attn.hook_result`, `blocks.${l}.attn.hook_pattern`, `blocks.${l}.attn.hook_v`]);
+  for (const batch of chunks(usable, opts.batchSize ?? 8)) {
+    const out = await model.runHooks(
+      batch.map((p) => p.clean),
+      names,
+      { split: true },
+    );
+    const nPos = out[names[0]].shape[1];
+    batch.forEach((p, b) => {
+      const T = p.clean.length;
+      const [s0, s1] = p.subjectSpan!;
+      const isSubj = (s: number) => s >= s0 && s < s1;
+      const isRel = (s: number) => s >= 1 && !isSubj(s);
+      const last = T - 1;
+      for (const w of wanted) {
+        const { layer: l, head: h } = w;
+        const res = out[`blocks.${l}.attn.hook_result`].data as Float32Array; // [B, P, H, d]
+        const pat = out[`blocks.${l}.attn.hook_pattern`].data as Float32Array; // [B, H, P, P]
+        const A = (s: number) => pat[((b * H + h) * nPos + last) * nPos + s];
+        const Hh = (s: number, i: number) => res[((b * nPos + s) * H + h) * d + i];
+        const a = acc.get(w.node)!;
+        let attnS = 0;
+        let attnR = 0;
+        for (let s = 0; s < T; s++) {
+          if (isSubj(s)) attnS += A(s);
+          else if (isRel(s)) attnR += A(s);
+        }
+        a.as += attnS;
+        a.ar += attnR;
+        for (let i = 0; i < d; i++) a.out[i] += Hh(last, i);
+        let subj = 0;
+        let rel = 0;
+        let tot = 0;
+        if (formula === 'paper') {
+          for (let s = 0; s < T; s++) {
+            let dla = 0;
+            for (let i = 0; i < d; i++) dla += Hh(s, i) * uSum[i];
+            tot += dla;
+            if (isSubj(s)) subj += A(s) * dla;
+            else if (isRel(s)) rel += A(s) * dla;
+          }
+        } else {
+          const v = out[`blocks.${l}.attn.hook_v`].data as Float32Array; // [B, H, P, e]
+          const WO = model.weights.layers[l].WO; // [H, e, d]
+          // W_O[h] · W_U[:, target]: the target logit of a unit value vector, [e].
+          const t = p.cleanLabel;
+          const dir = new Float64Array(e);
+          for (let j = 0; j < e; j++) for (let i = 0; i < d; i++) dir[j] += WO[(h * e + j) * d + i] * WU[i * V + t];
+          for (let s = 0; s < T; s++) {
+            let c = 0;
+            for (let j = 0; j < e; j++) c += v[((b * H + h) * nPos + s) * e + j] * dir[j];
+            c *= A(s);
+            tot += c;
+            if (isSubj(s)) subj += c;
+            else if (isRel(s)) rel += c;
+          }
+        }
+        a.rs += tot === 0 ? 0 : subj / tot;
+        a.rr += tot === 0 ? 0 : rel / tot;
+      }
+    });
+  }
+  const n = usable.length;
+  const heads: HeadStats[] = wanted.map((w) => {
+    const a = acc.get(w.node)!;
+    const ratioSubj = a.rs / n;
+    const ratioRel = a.rr / n;
+    // The head's mean last-position output, projected on the vocabulary.
+    const logits = new Float64Array(V);
+    for (let i = 0; i < d; i++) {
+      const x = a.out[i] / n;
+      if (x !== 0) for (let v = 0; v < V; v++) logits[v] += x * WU[i * V + v];
+    }
+    const order = Array.from(logits.keys()).sort((x, y) => logits[y] - logits[x]);
+    const tok = (id: number) => ({ token: model.tokenizer.tokenText(id), id, logit: logits[id] });
+    return {
+      node: w.node,
+      layer: w.layer,
+      head: w.head,
+      ratioSubj,
+      ratioRel,
+      ratio: ratioSubj / ratioRel,
+      role: headRole(ratioSubj, ratioRel, tau),
+      attnSubj: a.as / n,
+      attnRel: a.ar / n,
+      promotes: order.slice(0, topK).map(tok),
+      suppresses: order.slice(-topK).reverse().map(tok),
+    };
+  });
+  return { formula, tau, prompts: n, skipped: pairs.length - n, heads };
+}
+
+function transposed(WE: Float32Array, V: number, d: number): Float32Array {
+  const out = new Float32Array(V * d);
+  for (let v = 0; v < V; v++) for (let i = 0; i < d; i++) out[i * V + v] = WE[v * d + i];
+  return out;
+}
