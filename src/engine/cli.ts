@@ -14,6 +14,8 @@ import type { MetricKind } from './circuits/instrument';
 import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { UserError } from './model/errors';
 import { Model } from './model/runner';
+import { headTypeProportions } from '../shared/analysis';
+import { compareCheckpoints, evolve } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { logitLens } from './analysis/lens';
 import { runDemo } from './report/demo';
@@ -80,6 +82,47 @@ async function modelAndPrompts(values: Record<string, unknown>, dir: string) {
 
 const promptOptions = { prompts: { type: 'string' }, template: { type: 'string' } } as const;
 
+const discoverFlags = {
+  method: { type: 'string' },
+  steps: { type: 'string' },
+  'ig-convention': { type: 'string' },
+  'top-n': { type: 'string' },
+  metric: { type: 'string' },
+  'batch-size': { type: 'string' },
+} as const;
+
+function discoverOptions(values: Record<string, unknown>) {
+  return {
+    method: oneOf<Method>(values, 'method', methods, 'eap-ig-inputs'),
+    steps: intFlag(values, 'steps', 5),
+    igConvention: oneOf(values, 'ig-convention', ['paper', 'upstream'] as const, 'paper'),
+    metric: oneOf<MetricKind>(values, 'metric', ['logit-diff', 'prob', 'logprob'], 'logit-diff'),
+    batchSize: intFlag(values, 'batch-size', 8),
+    topN: values['top-n'] === undefined ? undefined : intFlag(values, 'top-n', 0),
+  };
+}
+
+/** Runs a long analysis with progress, Ctrl-C, and an atomically written JSON result. */
+async function runAnalysis(out: string, work: (signal: AbortSignal, onProgress: (d: number, t: number, m: string) => void) => Promise<unknown>, summary: (r: never) => string): Promise<void> {
+  const progress = new StderrProgress();
+  const { signal, dispose } = interruptSignal();
+  try {
+    const result = await work(signal, (d, t, m) => progress.update(d, t, m));
+    writeFileAtomic(out, JSON.stringify(result, null, 1) + '\n');
+    progress.done();
+    process.stdout.write(summary(result as never) + `\nwrote ${path.resolve(out)}\n`);
+  } catch (e) {
+    if (e instanceof CancelledError || signal.aborted) {
+      progress.done(`cancelled; ${out} was not written`);
+      process.exitCode = 130;
+      return;
+    }
+    throw e;
+  } finally {
+    dispose();
+  }
+}
+
 function needCheckpoint(positionals: string[], usage: string): string {
   if (positionals.length < 1) throw new UserError(`missing <checkpoint>\nusage: ${usage}`);
   return positionals[0];
@@ -143,18 +186,13 @@ const commands: Record<string, Command> = {
       const dir = needCheckpoint(pos, this.usage);
       required(values, 'prompts', this.usage);
       const out = required(values, 'out', this.usage);
-      const method = oneOf<Method>(values, 'method', methods, 'eap-ig-inputs');
       const opts = {
-        method,
-        steps: intFlag(values, 'steps', 5),
-        igConvention: oneOf(values, 'ig-convention', ['paper', 'upstream'] as const, 'paper'),
-        metric: oneOf<MetricKind>(values, 'metric', ['logit-diff', 'prob', 'logprob'], 'logit-diff'),
-        batchSize: intFlag(values, 'batch-size', 8),
+        ...discoverOptions(values),
         selection: oneOf<SelectionKind>(values, 'selection', ['topn', 'greedy', 'threshold'], 'topn'),
-        topN: values['top-n'] === undefined ? undefined : intFlag(values, 'top-n', 0),
         threshold: floatFlag(values, 'threshold'),
         curve: values.curve === true,
       };
+      const method = opts.method;
       if (opts.selection === 'threshold' && opts.threshold === undefined) throw new UserError('--selection threshold needs --threshold T');
       const { model, set, pairs } = await modelAndPrompts(values, dir);
       const progress = new StderrProgress();
@@ -191,6 +229,63 @@ const commands: Record<string, Command> = {
       }
     },
   },
+  compare: {
+    summary: 'Compare the circuits of two checkpoints (discovering what is not cached yet)',
+    usage: 'circuitscope compare <checkpointA> <checkpointB> --prompts FILE --out FILE [--cache DIR] [discover options]',
+    options: { ...common, ...promptOptions, ...discoverFlags, out: { type: 'string' }, cache: { type: 'string' } },
+    async run(pos, values) {
+      if (pos.length < 2) throw new UserError(`give two checkpoints\nusage: ${this.usage}`);
+      const promptsFile = required(values, 'prompts', this.usage);
+      const out = required(values, 'out', this.usage);
+      const cacheDir = (values.cache as string | undefined) ?? path.join(path.dirname(path.resolve(out)), '.circuitscope-cache');
+      await runAnalysis(
+        out,
+        (signal, onProgress) =>
+          compareCheckpoints(pos[0], pos[1], { ...discoverOptions(values), promptsFile, template: values.template as string | undefined, cacheDir, model: modelOptions(values), signal, onProgress }),
+        (r: Awaited<ReturnType<typeof compareCheckpoints>>) =>
+          [
+            `A ${r.a.dir}: ${r.a.edges} edges, faithfulness ${r.a.faithfulness.toFixed(4)}`,
+            `B ${r.b.dir}: ${r.b.edges} edges, faithfulness ${r.b.faithfulness.toFixed(4)}`,
+            `node Jaccard ${r.comparison.nodeJaccard.toFixed(4)}, edge Jaccard ${r.comparison.edgeJaccard.toFixed(4)}`,
+            `edges added ${r.comparison.addedCount}, removed ${r.comparison.removedCount}, sign-flipped ${r.comparison.signFlippedCount}`,
+            `score correlation: Pearson ${r.comparison.pearson.toFixed(4)}, Kendall tau-b ${r.comparison.kendallTauB.toFixed(4)}`,
+            `Δ faithfulness (B − A) at equal size: ${r.comparison.faithfulnessDelta?.toFixed(4)}`,
+          ].join('\n'),
+      );
+    },
+  },
+  evolve: {
+    summary: 'Circuits across the checkpoints of a run folder: Jaccard to final, phase shift, heads, logit lens, transplants',
+    usage: 'circuitscope evolve <runFolder> --prompts FILE --out FILE [--cache DIR] [--transplant i,j,...] [discover options]',
+    options: { ...common, ...promptOptions, ...discoverFlags, out: { type: 'string' }, cache: { type: 'string' }, transplant: { type: 'string' } },
+    async run(pos, values) {
+      const runDir = needCheckpoint(pos, this.usage);
+      const promptsFile = required(values, 'prompts', this.usage);
+      const out = required(values, 'out', this.usage);
+      const cacheDir = (values.cache as string | undefined) ?? path.join(path.resolve(runDir), '.circuitscope-cache');
+      const transplant =
+        values.transplant === undefined
+          ? undefined
+          : String(values.transplant)
+              .split(',')
+              .map((x) => {
+                const n = Number(x);
+                if (!Number.isInteger(n) || n < 0) throw new UserError(`--transplant takes checkpoint indices such as 0,3,7; got '${values.transplant}'`);
+                return n;
+              });
+      await runAnalysis(
+        out,
+        (signal, onProgress) =>
+          evolve(runDir, { ...discoverOptions(values), promptsFile, template: values.template as string | undefined, cacheDir, model: modelOptions(values), transplant, signal, onProgress }),
+        (r: Awaited<ReturnType<typeof evolve>>) =>
+          [
+            `${r.checkpoints.length} checkpoints (${r.cacheHits} from the cache) in ${r.seconds.toFixed(1)} s`,
+            ...r.checkpoints.map((c, i) => `  step ${String(c.step).padStart(6)}: faithfulness ${c.faithfulness.toFixed(3)}, Hit@10 ${c.hit10.toFixed(3)}, edge Jaccard to final ${r.jaccardToFinal.edge[i].toFixed(3)}`),
+            r.phaseShift ? `phase shift (formation → optimization) at step ${r.phaseShift.step}: ${r.phaseShift.rule}` : 'phase shift: none detected (the Jaccard-to-final curve has no knee)',
+          ].join('\n'),
+      );
+    },
+  },
   heads: {
     summary: 'Specialized heads of a circuit (mover, relation, mixture) and the logit lens',
     usage: 'circuitscope heads <checkpoint> --circuit FILE --prompts FILE [--json] [--out FILE] [--formula paper|per-source] [--tau T] [--all-heads] [--template T] [--no-bos]',
@@ -218,10 +313,11 @@ const commands: Record<string, Command> = {
         const heads = values['all-heads'] ? undefined : inCircuit.filter((n) => n.startsWith('a'));
         const analysis = await analyzeHeads(model, pairs, { heads, formula, tau });
         const lens = await logitLens(model, pairs);
+        const roles = new Map(analysis.heads.filter((h) => inCircuit.includes(h.node)).map((h) => [h.node, h.role]));
         const counts = { mover: 0, relation: 0, mixture: 0 };
-        for (const h of analysis.heads) if (inCircuit.includes(h.node)) counts[h.role]++;
+        for (const r of roles.values()) counts[r]++;
         // The method's proportions divide by every circuit node (input, MLPs and logits included).
-        const proportions = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, inCircuit.length ? v / inCircuit.length : 0]));
+        const proportions = headTypeProportions(roles, inCircuit.length);
         const result = { checkpoint: model.checkpoint.dir, circuit: circuitFile, circuitNodes: inCircuit.length, counts, proportions, ...analysis, lens };
         const text = JSON.stringify(result, null, 1) + '\n';
         if (values.out) writeFileAtomic(values.out as string, text);

@@ -6,7 +6,8 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { analyzeHeads, headRole } from '../../src/engine/analysis/heads';
+import { analyzeHeads } from '../../src/engine/analysis/heads';
+import { classifyHead as headRole } from '../../src/shared/analysis';
 import { logitLens } from '../../src/engine/analysis/lens';
 import { readPromptSet, tokenizePairs, type TokenizedPair } from '../../src/engine/circuits/prompts';
 import { Model } from '../../src/engine/model/runner';

@@ -19,7 +19,8 @@ import { UserError } from '../model/errors';
 import type { TokenizedPair } from '../circuits/prompts';
 import { chunks } from '../circuits/attribute';
 
-export type HeadRole = 'mover' | 'relation' | 'mixture';
+import { classifyHead, type HeadRole } from '../../shared/analysis';
+
 export type RatioFormula = 'paper' | 'per-source';
 
 export interface HeadStats {
@@ -47,13 +48,6 @@ export interface HeadAnalysis {
   /** Prompts skipped because their subject could not be found on tokens. */
   readonly skipped: number;
   readonly heads: HeadStats[];
-}
-
-/** |R| > τ: mover; |R| < 1/τ: relation; otherwise mixture. R is infinite when ratioRel is 0. */
-export function headRole(ratioSubj: number, ratioRel: number, tau = 10): HeadRole {
-  if (ratioRel === 0) return ratioSubj === 0 ? 'mixture' : 'mover';
-  const r = Math.abs(ratioSubj / ratioRel);
-  return r > tau ? 'mover' : r < 1 / tau ? 'relation' : 'mixture';
 }
 
 /**
@@ -166,7 +160,7 @@ export async function analyzeHeads(
       ratioSubj,
       ratioRel,
       ratio: ratioSubj / ratioRel,
-      role: headRole(ratioSubj, ratioRel, tau),
+      role: classifyHead(ratioSubj, ratioRel, tau),
       attnSubj: a.as / n,
       attnRel: a.ar / n,
       promotes: order.slice(0, topK).map(tok),

@@ -1,0 +1,285 @@
+/**
+ * Circuits across checkpoints (method spec §5): per checkpoint, discovery and evaluation (reused from
+ * a cache when checkpoint, prompts and settings are unchanged), specialized heads and the logit lens;
+ * then Jaccard to the final circuit, the formation → optimization phase shift, per-layer edge
+ * activation rows, and transplant evaluation (circuits of chosen checkpoints run on every checkpoint).
+ * Also the comparison of two checkpoints.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  compareCircuits,
+  detectPhaseShift,
+  edgeActivationByLayer,
+  groupBy,
+  headRolesByLayer,
+  headTypeProportions,
+  hitAtK,
+  jaccardToFinal,
+  type CircuitComparison,
+  type HeadRole,
+  type PhaseShift,
+} from '../../shared/analysis';
+import { CircuitGraph, countIn, type Selection } from '../../shared/circuit';
+import { circuitConfig } from '../circuits/attribute';
+import { readCircuitFile, writeCircuitFile, fileHash, type Provenance } from '../circuits/circuitFile';
+import { buildProvenance, discoverCircuit, toolVersion, type DiscoverOptions } from '../circuits/discover';
+import { evaluatePatching, evaluateZero } from '../circuits/evaluate';
+import { readPromptSet, tokenizePairs, type PromptSet, type TokenizedPair } from '../circuits/prompts';
+import { Checkpoint, listRunCheckpoints, stepOf } from '../model/checkpoint';
+import { UserError } from '../model/errors';
+import { Model, type ModelOptions } from '../model/runner';
+import { writeFileAtomic } from '../util/atomicWrite';
+import { analyzeHeads } from './heads';
+import { logitLens } from './lens';
+
+export interface EvolveOptions extends DiscoverOptions {
+  readonly promptsFile: string;
+  readonly template?: string;
+  /** Where per-checkpoint results are cached, keyed by content. */
+  readonly cacheDir: string;
+  readonly model?: ModelOptions;
+  /** Checkpoint indices whose circuits are transplanted; default: first, before and after the shift, last. */
+  readonly transplant?: readonly number[];
+}
+
+/** What is cached per checkpoint besides its circuit file. */
+export interface CheckpointAnalysis {
+  readonly hit10ByGroup: Record<string, number>;
+  readonly headRoles: Record<string, HeadRole>;
+  readonly headRatios: Record<string, number>;
+  readonly lens: { readonly rows: string[]; readonly meanRank: number[]; readonly meanProb: number[]; readonly meanSubjectRank: number[] };
+}
+
+export interface CheckpointResult {
+  readonly dir: string;
+  readonly step: number;
+  readonly hash: string;
+  readonly fromCache: boolean;
+  readonly circuitFile: string;
+  readonly edges: number;
+  readonly nodes: number;
+  readonly faithfulness: number;
+  readonly hit10: number;
+  readonly edgeEntropy: number;
+  readonly edgeActivationByLayer: number[];
+  readonly headProportions: Record<HeadRole, number>;
+  readonly headRolesByLayer: Record<HeadRole, number[]>;
+  readonly analysis: CheckpointAnalysis;
+}
+
+export interface EvolveResult {
+  readonly run: string;
+  readonly prompts: { readonly path: string; readonly hash: string; readonly count: number; readonly groups: string[] };
+  readonly settings: { readonly method: string; readonly steps: number; readonly topN?: number; readonly metric: string };
+  readonly checkpoints: CheckpointResult[];
+  readonly jaccardToFinal: { readonly node: number[]; readonly edge: number[] };
+  readonly phaseShift?: PhaseShift;
+  readonly transplant: { readonly sources: number[]; readonly hit10: number[][]; readonly faithfulness: number[][] };
+  readonly hit10ByGroup: Record<string, number[]>;
+  readonly seconds: number;
+  readonly cacheHits: number;
+}
+
+/** The cache key of one checkpoint's results: everything that changes them. */
+function cacheKey(ckptHash: string, promptsHash: string, opts: DiscoverOptions, prependBos: boolean): string {
+  const settings = {
+    toolVersion,
+    ckptHash,
+    promptsHash,
+    method: opts.method,
+    steps: opts.steps ?? 5,
+    ig: opts.igConvention ?? 'paper',
+    metric: opts.metric ?? 'logit-diff',
+    selection: opts.selection ?? 'topn',
+    topN: opts.topN ?? null,
+    threshold: opts.threshold ?? null,
+    prependBos,
+  };
+  return crypto.createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 20);
+}
+
+interface Loaded {
+  readonly model: Model;
+  readonly set: PromptSet;
+  readonly pairs: TokenizedPair[];
+}
+
+async function load(dir: string, opts: EvolveOptions): Promise<Loaded> {
+  const model = await Model.load(dir, opts.model);
+  const set = readPromptSet(opts.promptsFile, { template: opts.template, tokenizer: model.tokenizer });
+  const bos = model.options.prependBos === false ? undefined : model.checkpoint.bosId;
+  return { model, set, pairs: tokenizePairs(model.tokenizer, set, bos) };
+}
+
+/** Discovers (or reads from the cache) one checkpoint's circuit and its analyses. */
+export async function analyzeCheckpoint(l: Loaded, opts: EvolveOptions): Promise<CheckpointResult & { selection: Selection; scores: Float64Array }> {
+  const { model, set, pairs } = l;
+  const hash = model.checkpoint.contentHash();
+  const key = cacheKey(hash, fileHash(set.file), opts, model.options.prependBos !== false);
+  fs.mkdirSync(opts.cacheDir, { recursive: true });
+  const circuitFile = path.join(opts.cacheDir, `${key}.circuit.json`);
+  const analysisFile = path.join(opts.cacheDir, `${key}.analysis.json`);
+  let fromCache = false;
+  let provenance: Provenance;
+  let scores: Float64Array;
+  let selection: Selection;
+  let analysis: CheckpointAnalysis;
+  if (fs.existsSync(circuitFile) && fs.existsSync(analysisFile)) {
+    const c = readCircuitFile(circuitFile);
+    if (!c.provenance) throw new UserError(`${circuitFile}: cached circuit without provenance; delete the cache folder ${opts.cacheDir}`);
+    provenance = c.provenance;
+    scores = c.data.scores;
+    selection = { edgeIn: c.data.edgeIn, nodeIn: c.data.nodeIn };
+    analysis = JSON.parse(fs.readFileSync(analysisFile, 'utf8')) as CheckpointAnalysis;
+    fromCache = true;
+  } else {
+    const r = await discoverCircuit(model, pairs, opts);
+    const g = r.attribution.graph;
+    provenance = buildProvenance(model, set, pairs, opts, r);
+    scores = r.attribution.scores;
+    selection = r.selection;
+    const labels = pairs.map((p) => p.pair.group ?? 'all');
+    const byGroup = groupBy(
+      r.zero.ranks.map((x) => (x <= 9 ? 1 : 0)),
+      labels,
+    );
+    const inCircuit = g.nodes.filter((n) => selection.nodeIn.get(n));
+    const heads = inCircuit.filter((n) => n.startsWith('a'));
+    const ha = pairs.some((p) => p.subjectSpan) && heads.length > 0 ? await analyzeHeads(model, pairs, { heads }) : undefined;
+    const lens = await logitLens(model, pairs);
+    analysis = {
+      hit10ByGroup: Object.fromEntries([...byGroup].map(([k, v]) => [String(k), v.value])),
+      headRoles: Object.fromEntries((ha?.heads ?? []).map((h) => [h.node, h.role])),
+      headRatios: Object.fromEntries((ha?.heads ?? []).map((h) => [h.node, h.ratio])),
+      lens: { rows: lens.rows, meanRank: lens.meanRank, meanProb: lens.meanProb, meanSubjectRank: lens.meanSubjectRank },
+    };
+    writeCircuitFile(circuitFile, g, { cfg: g.cfg, scores, edgeIn: selection.edgeIn, nodeIn: selection.nodeIn }, provenance);
+    writeFileAtomic(analysisFile, JSON.stringify(analysis) + '\n');
+  }
+  const g = new CircuitGraph(circuitConfig(model.spec));
+  const roles = new Map(Object.entries(analysis.headRoles));
+  const byLayer = headRolesByLayer(roles, model.spec.nLayers);
+  return {
+    dir: model.checkpoint.dir,
+    step: stepOf(model.checkpoint.dir) ?? 0,
+    hash,
+    fromCache,
+    circuitFile,
+    edges: countIn(selection.edgeIn),
+    nodes: provenance.nodes,
+    faithfulness: provenance.faithfulness,
+    hit10: provenance.hit10,
+    edgeEntropy: provenance.edgeEntropy,
+    edgeActivationByLayer: Array.from(edgeActivationByLayer(g, selection.edgeIn)),
+    headProportions: headTypeProportions(roles, provenance.nodes),
+    headRolesByLayer: { mover: Array.from(byLayer.mover), relation: Array.from(byLayer.relation), mixture: Array.from(byLayer.mixture) },
+    analysis,
+    selection,
+    scores,
+  };
+}
+
+/** The evolution analysis over a run folder of checkpoint-N folders. */
+export async function evolve(runDir: string, opts: EvolveOptions): Promise<EvolveResult> {
+  const t0 = Date.now();
+  const run = listRunCheckpoints(runDir);
+  if (run.length < 2) throw new UserError(`${runDir}: an evolution needs a run folder with at least two checkpoint-N folders; found ${run.length}`);
+  const results: (CheckpointResult & { selection: Selection; scores: Float64Array })[] = [];
+  let pairsForGroups: TokenizedPair[] = [];
+  let promptsHash = '';
+  for (const [i, entry] of run.entries()) {
+    if (opts.signal?.aborted) throw new Error('cancelled');
+    opts.onProgress?.(i, run.length, `checkpoint-${entry.step} (${i + 1}/${run.length})`);
+    const l = await load(entry.dir, opts);
+    try {
+      results.push(await analyzeCheckpoint(l, opts));
+      pairsForGroups = l.pairs;
+      promptsHash = fileHash(l.set.file);
+    } finally {
+      await l.model.dispose();
+    }
+  }
+  const T = results.length;
+  const g = new CircuitGraph(readCircuitFile(results[0].circuitFile).data.cfg);
+  const jac = jaccardToFinal(
+    results.map((r) => r.selection),
+    g,
+  );
+  // The notebooks compare checkpoints 0..T−2 with the last; the last's self-comparison is left out.
+  const phaseShift = T >= 4 ? detectPhaseShift(results.slice(0, -1).map((r) => r.step), Array.from(jac.edge.slice(0, -1))) : undefined;
+
+  const sources =
+    opts.transplant ??
+    [...new Set([0, ...(phaseShift ? [Math.max(0, phaseShift.index - 1), phaseShift.index] : []), T - 1])].sort((a, b) => a - b);
+  const hit10: number[][] = sources.map(() => new Array<number>(T).fill(NaN));
+  const faith: number[][] = sources.map(() => new Array<number>(T).fill(NaN));
+  for (let t = 0; t < T; t++) {
+    if (opts.signal?.aborted) throw new Error('cancelled');
+    opts.onProgress?.(t, T, `transplant evaluation on checkpoint-${results[t].step}`);
+    const l = await load(results[t].dir, opts);
+    try {
+      const sels = sources.map((s) => results[s].selection);
+      const patch = await evaluatePatching(l.model, l.pairs, sels, { batchSize: opts.batchSize, metric: opts.metric, signal: opts.signal });
+      for (const [k, s] of sources.entries()) {
+        faith[k][t] = patch[k].faithfulness;
+        hit10[k][t] = hitAtK((await evaluateZero(l.model, l.pairs, results[s].selection, { batchSize: opts.batchSize })).ranks);
+      }
+    } finally {
+      await l.model.dispose();
+    }
+  }
+  const groups = [...new Set(pairsForGroups.map((p) => p.pair.group ?? 'all'))];
+  const hit10ByGroup = Object.fromEntries(groups.map((grp) => [grp, results.map((r) => r.analysis.hit10ByGroup[grp] ?? NaN)]));
+  return {
+    run: path.resolve(runDir),
+    prompts: { path: path.resolve(opts.promptsFile), hash: promptsHash, count: pairsForGroups.length, groups },
+    settings: { method: opts.method, steps: opts.steps ?? 5, topN: opts.topN, metric: opts.metric ?? 'logit-diff' },
+    checkpoints: results.map(({ selection: _s, scores: _c, ...r }) => r),
+    jaccardToFinal: { node: Array.from(jac.node), edge: Array.from(jac.edge) },
+    phaseShift,
+    transplant: { sources: [...sources], hit10, faithfulness: faith },
+    hit10ByGroup,
+    seconds: (Date.now() - t0) / 1000,
+    cacheHits: results.filter((r) => r.fromCache).length,
+  };
+}
+
+export interface CompareResult {
+  readonly a: Omit<CheckpointResult, 'analysis'>;
+  readonly b: Omit<CheckpointResult, 'analysis'>;
+  readonly comparison: Omit<CircuitComparison, 'added' | 'removed' | 'signFlipped' | 'layers'> & {
+    added: string[];
+    removed: string[];
+    signFlipped: string[];
+    /** Per parent layer, as plain arrays (JSON has no typed arrays). */
+    layers: Record<keyof CircuitComparison['layers'], number[]>;
+  };
+}
+
+/** Compares the circuits of two checkpoints, discovering what is not cached yet. */
+export async function compareCheckpoints(dirA: string, dirB: string, opts: EvolveOptions): Promise<CompareResult> {
+  const sides = [];
+  for (const dir of [dirA, dirB]) {
+    Checkpoint.open(dir); // Fails early, naming the folder, before any work.
+    const l = await load(dir, opts);
+    try {
+      sides.push(await analyzeCheckpoint(l, opts));
+    } finally {
+      await l.model.dispose();
+    }
+  }
+  const [a, b] = sides;
+  const ca = readCircuitFile(a.circuitFile).data.cfg;
+  const cb = readCircuitFile(b.circuitFile).data.cfg;
+  if (ca.nLayers !== cb.nLayers || ca.nHeads !== cb.nHeads || ca.parallelAttnMlp !== cb.parallelAttnMlp) {
+    throw new UserError(`${dirA} (${ca.nLayers} layers × ${ca.nHeads} heads) and ${dirB} (${cb.nLayers} × ${cb.nHeads}) have different circuit graphs; compare checkpoints of one architecture`);
+  }
+  const g = new CircuitGraph(ca);
+  const c = compareCircuits(g, { ...a.selection, scores: a.scores }, { ...b.selection, scores: b.scores }, { faithfulnessA: a.faithfulness, faithfulnessB: b.faithfulness });
+  const names = (idx: Int32Array) => Array.from(idx, (i) => g.edges[i].name);
+  const strip = ({ selection: _s, scores: _c, analysis: _a, ...rest }: typeof a) => rest;
+  const layers = Object.fromEntries(Object.entries(c.layers).map(([k, v]) => [k, Array.from(v as Float64Array)])) as Record<keyof CircuitComparison['layers'], number[]>;
+  return { a: strip(a), b: strip(b), comparison: { ...c, added: names(c.added), removed: names(c.removed), signFlipped: names(c.signFlipped), layers } };
+}
