@@ -1,0 +1,115 @@
+/**
+ * The host ↔ webview channel of the circuit and compare views: one string-tagged union per direction.
+ * Everything is plain JSON (numbers rounded for display by the host); the webview rebuilds the circuit
+ * graph from `cfg` with src/shared/circuit.ts, so edge names never travel.
+ */
+import type { CircuitConfig } from './circuit';
+
+export type HeadRoleName = 'mover' | 'relation' | 'mixture';
+
+/** What the hover card shows for a head. */
+export interface HeadInfo {
+  readonly role?: HeadRoleName;
+  /** ratioSubj / ratioRel of the DLA-by-source analysis. */
+  readonly ratio?: number;
+  readonly attnSubj?: number;
+  readonly attnRel?: number;
+  readonly promotes?: readonly string[];
+  readonly suppresses?: readonly string[];
+}
+
+/** One circuit as the view draws it. */
+export interface CircuitViewData {
+  /** Shown above the graph: the checkpoint's folder name and step. */
+  readonly title: string;
+  readonly checkpoint: string;
+  readonly cfg: CircuitConfig;
+  /** One score per edge of the full graph in construction order; null where unscored. */
+  readonly scores: readonly (number | null)[];
+  /** The circuit's N as discovered (the slider's initial value). */
+  readonly topN: number;
+  /** Faithfulness against circuit size, for the curve linked to the slider. */
+  readonly curve: readonly { readonly topN: number; readonly edges: number; readonly faithfulness: number }[];
+  /** Per head node name ('a3.h7'). */
+  readonly heads: Readonly<Record<string, HeadInfo>>;
+  /** Figures shown in the view's header. */
+  readonly summary: {
+    readonly faithfulness?: number;
+    readonly hit10?: number;
+    readonly method?: string;
+    readonly prompts?: number;
+  };
+}
+
+/** Per-layer drift between two circuits (B − A), with the summary figures. */
+export interface DriftData {
+  readonly layers: readonly number[];
+  readonly edgeActivationA: readonly number[];
+  readonly edgeActivationB: readonly number[];
+  readonly scoreMassA: readonly number[];
+  readonly scoreMassB: readonly number[];
+  readonly nodeJaccard: number;
+  readonly edgeJaccard: number;
+  readonly pearson: number;
+  readonly kendallTauB: number;
+  readonly faithfulnessDelta?: number;
+  readonly addedCount: number;
+  readonly removedCount: number;
+  readonly signFlippedCount: number;
+}
+
+/** UI state the view keeps across hide/show and reload (setState); data is always re-sent. */
+export interface ViewState {
+  readonly topN?: number;
+  readonly selected?: string;
+  readonly zoom?: number;
+  readonly pan?: { readonly x: number; readonly y: number };
+}
+
+export type ViewSide = 'single' | 'a' | 'b';
+
+export type ExportFormat = 'svg' | 'png';
+
+/** Host → webview. */
+export type ToWebview =
+  | { readonly type: 'showCircuit'; readonly circuit: CircuitViewData }
+  | { readonly type: 'showCompare'; readonly a: CircuitViewData; readonly b: CircuitViewData; readonly drift: DriftData }
+  | { readonly type: 'requestExport'; readonly format: ExportFormat; readonly side: ViewSide }
+  | { readonly type: 'error'; readonly message: string };
+
+/** Webview → host. Every message is validated with `isFromWebview` before dispatch. */
+export type FromWebview =
+  | { readonly type: 'ready' }
+  /** The user moved the top-N slider; the host may record it (exports use the current N). */
+  | { readonly type: 'topNChanged'; readonly side: ViewSide; readonly topN: number }
+  | { readonly type: 'nodeSelected'; readonly side: ViewSide; readonly node: string | null }
+  /** The answer to requestExport: SVG text, or a PNG as a data: URL. */
+  | { readonly type: 'exported'; readonly format: ExportFormat; readonly side: ViewSide; readonly data: string }
+  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly message: string };
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected message: ${JSON.stringify(x)}`);
+}
+
+const sides: readonly string[] = ['single', 'a', 'b'];
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** Type guard for messages from a webview: anything else is dropped by the host with a log line. */
+export function isFromWebview(x: unknown): x is FromWebview {
+  if (!isObj(x) || !isStr(x.type)) return false;
+  switch (x.type) {
+    case 'ready':
+      return Object.keys(x).length === 1;
+    case 'topNChanged':
+      return sides.includes(x.side as string) && Number.isInteger(x.topN) && (x.topN as number) >= 0;
+    case 'nodeSelected':
+      return sides.includes(x.side as string) && (x.node === null || (isStr(x.node) && x.node.length < 64));
+    case 'exported':
+      return (x.format === 'svg' || x.format === 'png') && sides.includes(x.side as string) && isStr(x.data) && x.data.length < 64 * 1024 * 1024;
+    case 'log':
+      return (x.level === 'info' || x.level === 'warn' || x.level === 'error') && isStr(x.message) && x.message.length < 10_000;
+    default:
+      return false;
+  }
+}
