@@ -3,42 +3,42 @@
  * exits when its parent goes away (disconnect, or the parent pid no longer exists).
  */
 import * as path from 'node:path';
-import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
-import { describeModel, didLog, generate, userErrorCode, type ModelSummary } from '../shared/engineProtocol';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
+import * as protocol from '../shared/engineProtocol';
+import { describeModel, didLog, didProgress, generate, userErrorCode, type ModelSummary } from '../shared/engineProtocol';
+import { CancelledError } from './circuits/attribute';
 import { readModelSpec, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
 import { UserError } from './model/errors';
-import { Model } from './model/runner';
+import * as service from './service';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
 const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
 
+/** JSON-RPC code of a request stopped by the client's cancellation. */
+const requestCancelled = -32800;
+
 /** Maps exceptions to JSON-RPC errors; user errors keep their message and a dedicated code. */
-function handle<P, R>(fn: (p: P) => Promise<R> | R): (p: P) => Promise<R> {
-  return async (p: P) => {
+function handle<P, R>(fn: (p: P, signal: AbortSignal) => Promise<R> | R): (p: P, token: CancellationToken) => Promise<R> {
+  return async (p: P, token: CancellationToken) => {
+    const ac = new AbortController();
+    const sub = token?.onCancellationRequested(() => ac.abort());
     try {
-      return await fn(p);
+      return await fn(p, ac.signal);
     } catch (e) {
+      if (e instanceof CancelledError || ac.signal.aborted) throw new ResponseError(requestCancelled, 'cancelled');
       if (e instanceof UserError) throw new ResponseError(userErrorCode, e.message);
       const err = e as Error;
       connection.sendNotification(didLog, { level: 'error', message: err.stack ?? String(err) });
       throw new ResponseError(-32603, `engine internal error: ${err.message}`);
+    } finally {
+      sub?.dispose();
     }
   };
 }
 
-/** Loaded models, by folder; one at a time is kept to bound memory. */
-let cached: { dir: string; model: Promise<Model> } | undefined;
-function model(dir: string, prependBos = true): Promise<Model> {
-  const key = `${path.resolve(dir)}|${prependBos}`;
-  if (cached?.dir !== key) {
-    void cached?.model.then((m) => m.dispose()).catch(() => undefined);
-    cached = { dir: key, model: Model.load(dir, { prependBos }) };
-    cached.model.catch(() => (cached = undefined));
-  }
-  return cached.model;
-}
+const progressFor = (token: string) => (message: string, fraction?: number) => connection.sendNotification(didProgress, { token, message, fraction });
 
 connection.onRequest(
   describeModel,
@@ -61,11 +61,17 @@ connection.onRequest(
 connection.onRequest(
   generate,
   handle(async (p) => {
-    const m = await model(p.dir, p.prependBos ?? true);
+    const m = await service.modelFor(p.dir, { prependBos: p.prependBos ?? true });
     const tokens = await m.generate(m.encodePrompt(p.prompt), p.maxNewTokens);
     return { tokens, text: m.tokenizer.decode(tokens) };
   }),
 );
+
+connection.onRequest(protocol.scanWorkspace, handle((p) => service.scanWorkspace(p)));
+connection.onRequest(protocol.discover, handle((p, signal) => service.discover(p, signal, progressFor(p.token))));
+connection.onRequest(protocol.estimateCost, handle((p) => service.estimateCost(p)));
+connection.onRequest(protocol.circuitViewData, handle((p) => service.circuitViewData(p)));
+connection.onRequest(protocol.compare, handle((p, signal) => service.compare(p, signal, progressFor(p.token))));
 
 // Exit with the parent: IPC disconnect covers a clean exit, the pid poll covers a killed parent.
 process.on('disconnect', () => process.exit(0));

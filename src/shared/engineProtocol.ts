@@ -62,3 +62,116 @@ export const didLog = new NotificationType<LogParams>('engine/didLog');
  * as it is. Other codes are bugs.
  */
 export const userErrorCode = -32001;
+
+/** A checkpoint folder found in the workspace. */
+export interface CheckpointEntry {
+  readonly dir: string;
+  /** Training step for `checkpoint-N` folders. */
+  readonly step?: number;
+  readonly summary?: ModelSummary;
+  /** Why the folder cannot be used, when it cannot (e.g. an unsupported architecture). */
+  readonly problem?: string;
+}
+
+/** A run folder: `checkpoint-N` folders in step order. */
+export interface RunEntry {
+  readonly dir: string;
+  readonly checkpoints: CheckpointEntry[];
+}
+
+/** A prompt-set file found in the workspace, with its prompts (for the tree). */
+export interface PromptSetEntry {
+  readonly file: string;
+  readonly format?: string;
+  readonly prompts: { readonly line: number; readonly prompt: string; readonly target: string; readonly group?: string }[];
+  readonly problem?: string;
+}
+
+export interface ScanWorkspaceParams {
+  readonly roots: readonly string[];
+  /** Folder names never descended into. */
+  readonly exclude?: readonly string[];
+  readonly maxDepth?: number;
+}
+export interface ScanWorkspaceResult {
+  readonly runs: RunEntry[];
+  /** Model folders that are not inside a run. */
+  readonly checkpoints: CheckpointEntry[];
+  readonly promptSets: PromptSetEntry[];
+}
+/** Finds checkpoints, runs and prompt sets under the workspace folders. */
+export const scanWorkspace = new RequestType<ScanWorkspaceParams, ScanWorkspaceResult, void>('workspace/scan');
+
+/** Discovery settings shared by discover, compare and evolve. */
+export interface DiscoverSettings {
+  readonly method?: 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'exact';
+  readonly steps?: number;
+  readonly topN?: number;
+  readonly batchSize?: number;
+  readonly prependBos?: boolean;
+  readonly threads?: number;
+}
+
+export interface DiscoverParams {
+  /** Echoed in progress notifications. */
+  readonly token: string;
+  readonly dir: string;
+  readonly promptsFile: string;
+  readonly out: string;
+  readonly settings: DiscoverSettings;
+}
+export interface DiscoverResult {
+  readonly circuitFile: string;
+  readonly edges: number;
+  readonly nodes: number;
+  readonly faithfulness: number;
+  readonly hit10: number;
+  readonly seconds: number;
+}
+/** Discovers a circuit and writes its file (atomically); cancellable. */
+export const discover = new RequestType<DiscoverParams, DiscoverResult, void>('circuit/discover');
+
+export interface CostEstimateParams {
+  readonly dir: string;
+  readonly promptsFile: string;
+  readonly settings: DiscoverSettings;
+}
+export interface CostEstimate {
+  readonly edges: number;
+  readonly prompts: number;
+  /** Forward(+backward) passes the method will run. */
+  readonly passes: number;
+  /** Rough peak memory of the engine in MiB. */
+  readonly memoryMiB: number;
+}
+/** What a discovery will cost, for the progress title, without running it. */
+export const estimateCost = new RequestType<CostEstimateParams, CostEstimate, void>('circuit/estimateCost');
+
+export interface ViewDataParams {
+  readonly circuitFile: string;
+  /** When given, head roles are computed on this checkpoint with these prompts. */
+  readonly dir?: string;
+  readonly promptsFile?: string;
+  readonly settings?: DiscoverSettings;
+}
+/** Reads a circuit file into what the circuit view draws. */
+export const circuitViewData = new RequestType<ViewDataParams, import('./webviewProtocol').CircuitViewData, void>('circuit/viewData');
+
+export interface CompareParams {
+  readonly token: string;
+  readonly dirA: string;
+  readonly dirB: string;
+  readonly promptsFile: string;
+  readonly cacheDir: string;
+  readonly settings: DiscoverSettings;
+}
+export interface CompareResult {
+  readonly a: import('./webviewProtocol').CircuitViewData;
+  readonly b: import('./webviewProtocol').CircuitViewData;
+  readonly drift: import('./webviewProtocol').DriftData;
+  /** The two circuit files (in the cache). */
+  readonly circuitFileA: string;
+  readonly circuitFileB: string;
+}
+/** Compares the circuits of two checkpoints, discovering what is not cached; cancellable. */
+export const compare = new RequestType<CompareParams, CompareResult, void>('analysis/compare');

@@ -1,0 +1,213 @@
+/**
+ * What the engine process does for the extension, independent of the transport: scanning the
+ * workspace, discovery, circuit view data and comparisons. main.ts wires these to JSON-RPC.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CircuitGraph, countIn } from '../shared/circuit';
+import type { CheckpointEntry, CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, PromptSetEntry, ScanWorkspaceParams, ScanWorkspaceResult, ViewDataParams } from '../shared/engineProtocol';
+import type { CircuitViewData, HeadInfo } from '../shared/webviewProtocol';
+import { compareCheckpoints } from './analysis/evolve';
+import { analyzeHeads } from './analysis/heads';
+import { circuitConfig } from './circuits/attribute';
+import { readCircuitFile, writeCircuitFile } from './circuits/circuitFile';
+import { buildProvenance, defaultTopN, discoverCircuit } from './circuits/discover';
+import { readPromptSet, tokenizePairs } from './circuits/prompts';
+import { isModelDir, listRunCheckpoints, readModelSpec, stepOf } from './model/checkpoint';
+import { parameterCount } from './model/config';
+import { Model } from './model/runner';
+
+export type Progress = (message: string, fraction?: number) => void;
+
+const skipDirs = new Set(['node_modules', '.git', 'dist', 'out', '.circuitscope-cache', '.vscode-test', 'test-output']);
+
+function describe(dir: string): CheckpointEntry {
+  try {
+    const s = readModelSpec(dir);
+    return {
+      dir,
+      step: stepOf(dir),
+      summary: { dir, architecture: s.architecture, nLayers: s.nLayers, nHeads: s.nHeads, nKvHeads: s.nKvHeads, dModel: s.dModel, vocabSize: s.vocabSize, parameters: parameterCount(s), step: stepOf(dir) },
+    };
+  } catch (e) {
+    return { dir, step: stepOf(dir), problem: (e as Error).message };
+  }
+}
+
+function promptSetEntry(file: string): PromptSetEntry | undefined {
+  try {
+    if (fs.statSync(file).size > 20 * 1024 * 1024) return undefined;
+    const set = readPromptSet(file);
+    return { file, format: set.format, prompts: set.pairs.slice(0, 500).map((p) => ({ line: p.line, prompt: p.prompt, target: p.target, group: p.group })) };
+  } catch (e) {
+    const msg = (e as Error).message;
+    // Facts get their corruptions from a model's tokenizer; they are prompt sets all the same.
+    if (/need the model tokenizer/.test(msg)) return { file, format: 'facts', prompts: [], problem: 'facts: corrupted prompts are made when a model is chosen' };
+    return undefined;
+  }
+}
+
+/** Walks the workspace for model folders, run folders and prompt-set files. */
+export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
+  const exclude = new Set([...skipDirs, ...(p.exclude ?? [])]);
+  const maxDepth = p.maxDepth ?? 5;
+  const result: ScanWorkspaceResult = { runs: [], checkpoints: [], promptSets: [] };
+  const walk = (dir: string, depth: number) => {
+    if (isModelDir(dir)) {
+      result.checkpoints.push(describe(dir));
+      return;
+    }
+    const run = listRunCheckpoints(dir);
+    if (run.length > 0) result.runs.push({ dir, checkpoints: run.map((r) => describe(r.dir)) });
+    if (depth >= maxDepth) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (exclude.has(e.name) || e.name.startsWith('.')) continue;
+        if (run.some((r) => r.dir === full)) continue;
+        walk(full, depth + 1);
+      } else if (/\.(jsonl|csv)$/i.test(e.name)) {
+        const entry = promptSetEntry(full);
+        if (entry) result.promptSets.push(entry);
+      }
+    }
+  };
+  for (const root of p.roots) walk(path.resolve(root), 0);
+  return result;
+}
+
+/** One loaded model at a time, keyed by folder and settings that change the compiled graphs. */
+let cached: { key: string; model: Promise<Model> } | undefined;
+export function modelFor(dir: string, s: DiscoverSettings = {}): Promise<Model> {
+  const key = `${path.resolve(dir)}|${s.prependBos !== false}|${s.threads ?? 0}`;
+  if (cached?.key !== key) {
+    void cached?.model.then((m) => m.dispose()).catch(() => undefined);
+    cached = { key, model: Model.load(dir, { prependBos: s.prependBos !== false, threads: s.threads ?? 0 }) };
+    cached.model.catch(() => (cached = undefined));
+  }
+  return cached.model;
+}
+
+async function tokenized(dir: string, promptsFile: string, s: DiscoverSettings) {
+  const model = await modelFor(dir, s);
+  const set = readPromptSet(promptsFile, { tokenizer: model.tokenizer });
+  const bos = s.prependBos === false ? undefined : model.checkpoint.bosId;
+  return { model, set, pairs: tokenizePairs(model.tokenizer, set, bos) };
+}
+
+export async function discover(p: DiscoverParams, signal: AbortSignal, progress: Progress): Promise<DiscoverResult> {
+  const { model, set, pairs } = await tokenized(p.dir, p.promptsFile, p.settings);
+  const opts = {
+    method: p.settings.method ?? 'eap-ig-inputs',
+    steps: p.settings.steps ?? 5,
+    topN: p.settings.topN,
+    batchSize: p.settings.batchSize ?? 8,
+    curve: true,
+    signal,
+    onProgress: (d: number, t: number, m: string) => progress(m, t > 0 ? d / t : undefined),
+  } as const;
+  const r = await discoverCircuit(model, pairs, opts);
+  const g = r.attribution.graph;
+  const provenance = buildProvenance(model, set, pairs, opts, r);
+  writeCircuitFile(p.out, g, { cfg: g.cfg, scores: r.attribution.scores, edgeIn: r.selection.edgeIn, nodeIn: r.selection.nodeIn }, provenance);
+  return { circuitFile: p.out, edges: countIn(r.selection.edgeIn), nodes: provenance.nodes, faithfulness: provenance.faithfulness, hit10: provenance.hit10, seconds: provenance.timings.attributionSeconds + provenance.timings.evaluationSeconds };
+}
+
+export async function estimateCost(p: CostEstimateParams): Promise<CostEstimate> {
+  const spec = readModelSpec(p.dir);
+  const g = new CircuitGraph(circuitConfig(spec));
+  const { pairs } = await tokenized(p.dir, p.promptsFile, p.settings);
+  const steps = p.settings.steps ?? 5;
+  const batch = p.settings.batchSize ?? 8;
+  const batches = Math.ceil(pairs.length / batch);
+  const perBatch = { 'eap-ig-inputs': steps, eap: 1, 'clean-corrupted': 2, 'eap-ig-activations': steps * (2 * spec.nLayers + 1), exact: 0 }[p.settings.method ?? 'eap-ig-inputs'];
+  const passes = p.settings.method === 'exact' ? Math.ceil((pairs.length * g.edges.length) / batch) : batches * (2 + perBatch);
+  const nPos = Math.max(...pairs.map((x) => x.clean.length));
+  // Weights once, three copies of the node outputs per batch (clean, corrupted, Δ), and the backward
+  // pass's activations, about twenty residual-sized tensors per layer and head group.
+  const weights = (4 * parameterCount(spec)) / 2 ** 20;
+  const acts = (3 * 4 * batch * nPos * g.nForward * spec.dModel) / 2 ** 20;
+  const backward = (4 * batch * nPos * spec.dModel * spec.nLayers * (3 * spec.nHeads + 20)) / 2 ** 20;
+  return { edges: g.edges.length, prompts: pairs.length, passes, memoryMiB: Math.round(weights + acts + backward + 150) };
+}
+
+const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(6)) : null);
+
+export async function circuitViewData(p: ViewDataParams): Promise<CircuitViewData> {
+  const c = readCircuitFile(p.circuitFile);
+  const prov = c.provenance;
+  const heads: Record<string, HeadInfo> = {};
+  if (p.dir && p.promptsFile) {
+    const { model, pairs } = await tokenized(p.dir, p.promptsFile, p.settings ?? {});
+    const inCircuit = c.graph.nodes.filter((n) => c.data.nodeIn.get(n) && n.startsWith('a'));
+    if (inCircuit.length > 0 && pairs.some((x) => x.subjectSpan)) {
+      const a = await analyzeHeads(model, pairs, { heads: inCircuit });
+      for (const h of a.heads) {
+        heads[h.node] = { role: h.role, ratio: round(h.ratio) ?? undefined, attnSubj: round(h.attnSubj) ?? undefined, attnRel: round(h.attnRel) ?? undefined, promotes: h.promotes.map((t) => t.token), suppresses: h.suppresses.map((t) => t.token) };
+      }
+    }
+  } else {
+    // Cached analyses written by compare/evolve sit next to their circuit file.
+    const analysisFile = p.circuitFile.replace(/\.circuit\.json$/, '.analysis.json');
+    if (analysisFile !== p.circuitFile && fs.existsSync(analysisFile)) {
+      const a = JSON.parse(fs.readFileSync(analysisFile, 'utf8')) as { headRoles?: Record<string, HeadInfo['role']>; headRatios?: Record<string, number> };
+      for (const [n, role] of Object.entries(a.headRoles ?? {})) heads[n] = { role, ratio: round(a.headRatios?.[n] ?? NaN) ?? undefined };
+    }
+  }
+  const checkpoint = prov?.checkpoint.path ?? p.dir ?? '';
+  const step = prov?.checkpoint.step;
+  return {
+    title: `${path.basename(checkpoint) || path.basename(p.circuitFile)}${step !== undefined && !/checkpoint-/.test(path.basename(checkpoint)) ? ` (step ${step})` : ''}`,
+    checkpoint,
+    cfg: c.data.cfg,
+    scores: Array.from(c.data.scores, round),
+    topN: prov?.selection.kind === 'topn' ? prov.selection.value : countIn(c.data.edgeIn) || defaultTopN(c.graph),
+    curve: (prov?.curve ?? []).map((x) => ({ topN: x.topN, edges: x.edges, faithfulness: round(x.faithfulness) ?? 0 })),
+    heads,
+    summary: { faithfulness: prov?.faithfulness, hit10: prov?.hit10, method: prov?.method, prompts: prov?.prompts.count },
+  };
+}
+
+export async function compare(p: CompareParams, signal: AbortSignal, progress: Progress): Promise<CompareResult> {
+  const r = await compareCheckpoints(p.dirA, p.dirB, {
+    method: p.settings.method ?? 'eap-ig-inputs',
+    steps: p.settings.steps ?? 5,
+    topN: p.settings.topN,
+    batchSize: p.settings.batchSize ?? 8,
+    curve: true,
+    promptsFile: p.promptsFile,
+    cacheDir: p.cacheDir,
+    model: { prependBos: p.settings.prependBos !== false, threads: p.settings.threads ?? 0 },
+    signal,
+    onProgress: (d, t, m) => progress(m, t > 0 ? d / t : undefined),
+  });
+  const [a, b] = await Promise.all([circuitViewData({ circuitFile: r.a.circuitFile }), circuitViewData({ circuitFile: r.b.circuitFile })]);
+  const c = r.comparison;
+  return {
+    a,
+    b,
+    circuitFileA: r.a.circuitFile,
+    circuitFileB: r.b.circuitFile,
+    drift: {
+      layers: c.layers.edgeActivationA.map((_, i) => i),
+      edgeActivationA: c.layers.edgeActivationA,
+      edgeActivationB: c.layers.edgeActivationB,
+      scoreMassA: c.layers.scoreMassA,
+      scoreMassB: c.layers.scoreMassB,
+      nodeJaccard: c.nodeJaccard,
+      edgeJaccard: c.edgeJaccard,
+      pearson: c.pearson,
+      kendallTauB: c.kendallTauB,
+      faithfulnessDelta: c.faithfulnessDelta,
+      addedCount: c.addedCount,
+      removedCount: c.removedCount,
+      signFlippedCount: c.signFlippedCount,
+    },
+  };
+}
