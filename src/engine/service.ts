@@ -10,7 +10,7 @@ import type { CircuitViewData, HeadInfo } from '../shared/webviewProtocol';
 import { compareCheckpoints } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
-import { readCircuitFile, writeCircuitFile } from './circuits/circuitFile';
+import { readCircuitFile, writeCircuitFile, type Provenance } from './circuits/circuitFile';
 import { buildProvenance, defaultTopN, discoverCircuit } from './circuits/discover';
 import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { isModelDir, listRunCheckpoints, readModelSpec, stepOf } from './model/checkpoint';
@@ -51,7 +51,7 @@ function promptSetEntry(file: string): PromptSetEntry | undefined {
 export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
   const exclude = new Set([...skipDirs, ...(p.exclude ?? [])]);
   const maxDepth = p.maxDepth ?? 5;
-  const result: ScanWorkspaceResult = { runs: [], checkpoints: [], promptSets: [] };
+  const result: ScanWorkspaceResult = { runs: [], checkpoints: [], promptSets: [], results: [] };
   const walk = (dir: string, depth: number) => {
     if (isModelDir(dir)) {
       result.checkpoints.push(describe(dir));
@@ -79,6 +79,19 @@ export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
     }
   };
   for (const root of p.roots) walk(path.resolve(root), 0);
+  if (p.resultsDir && fs.existsSync(p.resultsDir)) {
+    for (const f of fs.readdirSync(p.resultsDir).filter((n) => n.endsWith('.json')).sort()) {
+      const file = path.join(p.resultsDir, f);
+      try {
+        const prov = (JSON.parse(fs.readFileSync(file, 'utf8')) as { circuitscope?: Provenance }).circuitscope;
+        if (prov) {
+          result.results.push({ file, checkpoint: prov.checkpoint.path, prompts: prov.prompts.path, method: prov.method, faithfulness: prov.faithfulness, edges: prov.edges, createdAt: prov.createdAt });
+        }
+      } catch {
+        // Not a circuit file; the results folder may hold other things.
+      }
+    }
+  }
   return result;
 }
 

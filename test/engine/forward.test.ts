@@ -51,8 +51,8 @@ test('Llama with untied head and q/k/v biases (grouped-query) matches the refere
   await compare(dir, model, batch, (ids) => llamaForward(model.tensors, model.config as unknown as LlamaCfg, ids));
 });
 
-test('Qwen2 (q/k/v biases by architecture) and tied Llama match the reference', async () => {
-  for (const model of [llamaTiny({ arch: 'Qwen2ForCausalLM', qkvBias: true, tied: true, seed: 7 }), llamaTiny({ tied: true, nKv: 4, seed: 8 })]) {
+test('Qwen2 (q/k/v biases by architecture), tied Llama and Llama with MLP biases match the reference', async () => {
+  for (const model of [llamaTiny({ arch: 'Qwen2ForCausalLM', qkvBias: true, tied: true, seed: 7 }), llamaTiny({ tied: true, nKv: 4, seed: 8 }), llamaTiny({ mlpBias: true, seed: 9 })]) {
     const dir = writeCheckpoint(path.join(tmpDir(), 'llama'), model);
     await compare(dir, model, [[1, 100, 200, 300, 7]], (ids) => llamaForward(model.tensors, model.config as unknown as LlamaCfg, ids));
   }

@@ -297,10 +297,10 @@ export function llamaForward(t: Tensors, cfg: LlamaCfg, ids: number[], hooks: Re
     }
     h = add(sumMats([h, ...heads], h.length, d), h.map(() => folded));
     const y = rmsNorm(hin(hooks, `m${l}`, h), get(t, p + 'post_attention_layernorm.weight'), cfg.rms_norm_eps);
-    const gate = linearOutIn(y, get(t, p + 'mlp.gate_proj.weight'), d, m);
-    const up = linearOutIn(y, get(t, p + 'mlp.up_proj.weight'), d, m);
+    const gate = linearOutIn(y, get(t, p + 'mlp.gate_proj.weight'), d, m, opt(p + 'mlp.gate_proj.bias'));
+    const up = linearOutIn(y, get(t, p + 'mlp.up_proj.weight'), d, m, opt(p + 'mlp.up_proj.bias'));
     const act = gate.map((r, i) => r.map((gv, j) => acts.silu(gv) * up[i][j]));
-    h = add(h, hrec(hooks, `m${l}`, linearOutIn(act, get(t, p + 'mlp.down_proj.weight'), m, d)));
+    h = add(h, hrec(hooks, `m${l}`, linearOutIn(act, get(t, p + 'mlp.down_proj.weight'), m, d, opt(p + 'mlp.down_proj.bias'))));
   }
   const hf = rmsNorm(hin(hooks, 'logits', h), get(t, 'model.norm.weight'), cfg.rms_norm_eps);
   return linearOutIn(hf, cfg.tie_word_embeddings ? emb : get(t, 'lm_head.weight'), d, cfg.vocab_size);

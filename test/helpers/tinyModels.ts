@@ -115,7 +115,7 @@ export function gpt2Tiny(opts: { nLayer?: number; nHead?: number; nEmbd?: number
 }
 
 export function llamaTiny(
-  opts: { nLayer?: number; nHead?: number; nKv?: number; d?: number; vocab?: number; tied?: boolean; qkvBias?: boolean; arch?: string; seed?: number } = {},
+  opts: { nLayer?: number; nHead?: number; nKv?: number; d?: number; vocab?: number; tied?: boolean; qkvBias?: boolean; mlpBias?: boolean; arch?: string; seed?: number } = {},
 ): TinyModel {
   const L = opts.nLayer ?? 2;
   const H = opts.nHead ?? 4;
@@ -144,6 +144,7 @@ export function llamaTiny(
       // Llama's attention_bias also puts a bias on o_proj; Qwen2 has q/k/v biases only.
       if (opts.arch !== 'Qwen2ForCausalLM') spec[p + 'self_attn.o_proj.bias'] = [d];
     }
+    if (opts.mlpBias) Object.assign(spec, { [p + 'mlp.gate_proj.bias']: [m], [p + 'mlp.up_proj.bias']: [m], [p + 'mlp.down_proj.bias']: [d] });
   }
   const qwen = opts.arch === 'Qwen2ForCausalLM';
   return {
@@ -161,6 +162,7 @@ export function llamaTiny(
       rope_theta: 10000,
       tie_word_embeddings: !!opts.tied,
       attention_bias: !!opts.qkvBias && !qwen ? true : undefined,
+      mlp_bias: opts.mlpBias ? true : undefined,
       hidden_act: 'silu',
       bos_token_id: 1,
       eos_token_id: 2,

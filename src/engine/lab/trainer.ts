@@ -26,10 +26,18 @@
  *   constant learning rate, and gradient clipping by global norm at 1.0 (the HF Trainer's default
  *   `max_grad_norm`; 0 turns it off). No dropout, unlike HF GPT-2's default config; configs written
  *   for models trained from scratch say so with zero dropout probabilities.
- * - Determinism: the initial weights and the block order of every epoch come from one seed through
- *   our own PRNG. onnxruntime's CPU kernels are deterministic for a fixed intra-op thread count, but
- *   the work split (and so the float summation order) depends on that count: bit-identical runs need
- *   the same `threads` (1 is the safe choice) on the same build.
+ * - Determinism: `initModel`'s seed fixes the initial weights and `train`'s seed the block order of
+ *   every epoch, both through our own PRNG. onnxruntime's CPU kernels are deterministic for a fixed
+ *   intra-op thread count, but it does not promise the same float summation order for another count,
+ *   so bit-identical runs need the same `threads` (default 1) on the same onnxruntime build. (On the
+ *   2-core development machine, 1 and 2 threads happened to give identical bytes.)
+ * - Packing: documents are concatenated with BOS/EOS separators into fixed-length blocks without
+ *   splitting a document across blocks (the spec's custom `group_texts`); the rest of a block is
+ *   padding that the loss mask leaves out. Labels are the inputs shifted by one inside the block, as
+ *   HF's causal-LM loss does, so a block of n real tokens has n − 1 targets.
+ * - The run folder holds checkpoint-N (N = global step) after each epoch, each a complete HF model
+ *   folder with trainer_state.json; each is written into a hidden temporary folder and renamed, so an
+ *   interrupted run never leaves half a checkpoint.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -115,7 +123,7 @@ function checkTrainable(spec: ModelSpec, file: string): void {
     );
   }
   if (spec.family === 'llama' && spec.mlpBias) {
-    throw new UserError(`${file}: 'mlp_bias' = true is not supported for training (the engine does not read gate_proj.bias); use mlp_bias: false.`);
+    throw new UserError(`${file}: 'mlp_bias' = true is not supported for training yet (saving does not write MLP biases); use mlp_bias: false.`);
   }
 }
 
@@ -479,7 +487,7 @@ function appendLoss(b: GraphBuilder, logits: Value, V: number): Value {
 }
 
 export interface TrainerOptions {
-  /** Intra-op threads for onnxruntime (0: one per core). Bit-identical runs need the same count. */
+  /** Intra-op threads for onnxruntime (default 1; 0: one per core). Bit-identical runs need the same count. */
   readonly threads?: number;
   /** The pad id for batches; masked, but it must be a valid token id. */
   readonly padId?: number;
@@ -557,7 +565,7 @@ export class Trainer {
       if (!g) throw new Error(`no gradient reaches weight ${params[i].name}`);
       b.output(`grad.${params[i].name}`, g);
     });
-    const session = await Session.create(b.serialize({ weightsAsInputs: true }), { threads: opts.threads });
+    const session = await Session.create(b.serialize({ weightsAsInputs: true }), { threads: opts.threads ?? 1 });
     const padId = opts.padId ?? spec.eosTokenId ?? 0;
     return new Trainer(model, params, session, padId);
   }
@@ -775,6 +783,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   positiveInt('blockSize', o.blockSize);
   if (o.blockSize < 2) throw new UserError('blockSize must be at least 2: a block needs a token and its next token');
   if (!(o.learningRate > 0)) throw new UserError(`learningRate must be positive, got ${o.learningRate}`);
+  const loggingSteps = o.loggingSteps ?? 50;
+  positiveInt('loggingSteps', loggingSteps);
   const spec = o.model.spec;
   if (o.blockSize > spec.maxPositions) {
     throw new UserError(`blockSize ${o.blockSize} is longer than the model's context of ${spec.maxPositions} (config.json max positions)`);
@@ -809,12 +819,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   fs.mkdirSync(o.runDir, { recursive: true });
 
   const seed = o.seed ?? 42;
-  const loggingSteps = o.loggingSteps ?? 50;
-  positiveInt('loggingSteps', loggingSteps);
   const nBlocks = packed.blocks.length;
   const stepsPerEpoch = Math.ceil(nBlocks / o.batchSize);
   const totalSteps = stepsPerEpoch * o.epochs;
   const threads = o.threads ?? 1;
+  // A readable record of the run's arguments under TrainingArguments' names. HF writes a pickled
+  // training_args.bin instead; pickles can run code when loaded, so this project neither writes nor reads one.
   const trainingArgs = {
     learning_rate: o.learningRate,
     lr_scheduler_type: 'constant',
@@ -846,6 +856,20 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let tokensSeen = 0;
   let trainMs = 0;
   let sinceLog = 0;
+  // The field names and meanings of transformers' TrainerState, with no other keys, so that
+  // TrainerState.load_from_json (a dataclass constructor) reads the file.
+  const stateFields = (epoch: number, step: number) => ({
+    epoch,
+    eval_steps: loggingSteps,
+    global_step: step,
+    logging_steps: loggingSteps,
+    max_steps: totalSteps,
+    num_input_tokens_seen: tokensSeen,
+    num_train_epochs: o.epochs,
+    save_steps: stepsPerEpoch,
+    total_flos: flopsPerToken * tokensSeen,
+    train_batch_size: o.batchSize,
+  });
   try {
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       const order = shuffle(Array.from({ length: nBlocks }, (_, i) => i), rand);
@@ -869,25 +893,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (o.signal?.aborted) throw new CancelledError();
       const step = trainer.steps;
       const dir = path.join(o.runDir, `checkpoint-${step}`);
-      // The field names and meanings of transformers' TrainerState, with no other keys, so that
-      // TrainerState.load_from_json (a dataclass) reads the file.
       const trainerState = {
+        ...stateFields(epoch + 1, step),
         best_metric: null,
         best_model_checkpoint: null,
-        epoch: epoch + 1,
-        eval_steps: loggingSteps,
-        global_step: step,
         is_hyper_param_search: false,
         is_local_process_zero: true,
         is_world_process_zero: true,
         log_history: [...logHistory],
-        logging_steps: loggingSteps,
-        max_steps: totalSteps,
-        num_input_tokens_seen: tokensSeen,
-        num_train_epochs: o.epochs,
-        save_steps: stepsPerEpoch,
-        total_flos: flopsPerToken * tokensSeen,
-        train_batch_size: o.batchSize,
         trial_name: null,
         trial_params: null,
       };
@@ -900,35 +913,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const trainSeconds = trainMs / 1000;
   const tokensPerSecond = tokensSeen / trainSeconds;
-  // The run folder's own trainer_state.json, as trainer.save_state() leaves it: the log with the summary entry.
-  writeFileAtomic(
-    path.join(o.runDir, 'trainer_state.json'),
-    JSON.stringify(
-      {
-        epoch: o.epochs,
-        global_step: totalSteps,
-        max_steps: totalSteps,
-        logging_steps: loggingSteps,
-        num_train_epochs: o.epochs,
-        train_batch_size: o.batchSize,
-        num_input_tokens_seen: tokensSeen,
-        total_flos: flopsPerToken * tokensSeen,
-        log_history: [
-          ...logHistory,
-          {
-            epoch: o.epochs,
-            step: totalSteps,
-            total_flos: flopsPerToken * tokensSeen,
-            train_loss: stepLosses.reduce((a, b) => a + b, 0) / stepLosses.length,
-            train_runtime: trainSeconds,
-            train_samples_per_second: (nBlocks * o.epochs) / trainSeconds,
-            train_steps_per_second: totalSteps / trainSeconds,
-          },
-        ],
-      },
-      null,
-      2,
-    ) + '\n',
-  );
+  // The run folder's own trainer_state.json, as trainer.save_state() leaves it: the log ends with the summary.
+  const summary = {
+    epoch: o.epochs,
+    step: totalSteps,
+    total_flos: flopsPerToken * tokensSeen,
+    train_loss: stepLosses.reduce((a, b) => a + b, 0) / stepLosses.length,
+    train_runtime: trainSeconds,
+    train_samples_per_second: (nBlocks * o.epochs) / trainSeconds,
+    train_steps_per_second: totalSteps / trainSeconds,
+  };
+  const runState = { ...stateFields(o.epochs, totalSteps), log_history: [...logHistory, summary] };
+  writeFileAtomic(path.join(o.runDir, 'trainer_state.json'), JSON.stringify(runState, null, 2) + '\n');
   return { checkpoints, logHistory, stepLosses, stepsPerEpoch, blocks: nBlocks, splitDocuments: packed.splitDocuments, tokensPerSecond, trainSeconds };
 }

@@ -180,7 +180,8 @@ export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights
       if (lw.bin) pre = b.add(pre, b.weight(`${p}.mlp.b_in`, lw.bin, [m]));
       let post: Value;
       if (s.gatedMlp) {
-        const gate = b.matMul(xn, b.weight(`${p}.mlp.W_gate`, lw.Wgate!, [d, m]));
+        let gate = b.matMul(xn, b.weight(`${p}.mlp.W_gate`, lw.Wgate!, [d, m]));
+        if (lw.bgate) gate = b.add(gate, b.weight(`${p}.mlp.b_gate`, lw.bgate, [m]));
         post = b.mul(act(gate), pre);
       } else {
         post = act(pre);

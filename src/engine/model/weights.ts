@@ -28,6 +28,7 @@ export interface LayerWeights {
   readonly Win: Float32Array; // [d, m]
   readonly bin?: Float32Array; // [m]
   readonly Wgate?: Float32Array; // [d, m]
+  readonly bgate?: Float32Array; // [m]
   readonly Wout: Float32Array; // [m, d]
   readonly bout?: Float32Array; // [d]
 }
@@ -248,6 +249,7 @@ export class CanonicalWeights {
       Win: transpose2d(this.t(p + 'mlp.up_proj.weight', [m, d]), m, d),
       bin: s.mlpBias ? this.t(p + 'mlp.up_proj.bias', [m]) : undefined,
       Wgate: transpose2d(this.t(p + 'mlp.gate_proj.weight', [m, d]), m, d),
+      bgate: s.mlpBias ? this.t(p + 'mlp.gate_proj.bias', [m]) : undefined,
       Wout: transpose2d(this.t(p + 'mlp.down_proj.weight', [d, m]), d, m),
       bout: s.mlpBias ? this.t(p + 'mlp.down_proj.bias', [d]) : undefined,
     };
