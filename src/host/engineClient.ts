@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
 import { createMessageConnection, ErrorCodes, IPCMessageReader, IPCMessageWriter, ResponseError, type MessageConnection, type RequestType } from 'vscode-jsonrpc/node';
-import { didLog, userErrorCode } from '../shared/engineProtocol';
+import { didLog, didProgress, userErrorCode, type ProgressParams } from '../shared/engineProtocol';
 
 export class EngineError extends Error {
   constructor(
@@ -22,6 +22,9 @@ export class EngineClient implements vscode.Disposable {
   private child: ChildProcess | undefined;
   private connection: MessageConnection | undefined;
   private disposed = false;
+  private readonly progress = new vscode.EventEmitter<ProgressParams>();
+  /** Progress notifications of long requests, tagged with the token the request carried. */
+  readonly onProgress = this.progress.event;
 
   constructor(
     private readonly enginePath: string,
@@ -40,6 +43,7 @@ export class EngineClient implements vscode.Disposable {
     child.stdout?.on('data', (d: Buffer) => this.log.info(`[engine] ${d.toString().trimEnd()}`));
     child.stderr?.on('data', (d: Buffer) => this.log.warn(`[engine] ${d.toString().trimEnd()}`));
     connection.onNotification(didLog, ({ level, message }) => this.log[level](`[engine] ${message}`));
+    connection.onNotification(didProgress, (p) => this.progress.fire(p));
     child.on('exit', (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
@@ -65,6 +69,7 @@ export class EngineClient implements vscode.Disposable {
       // vscode-jsonrpc counts an explicit undefined as one more parameter, so pass the token only when given.
       return await (token ? connection.sendRequest(type, params, token) : connection.sendRequest(type, params));
     } catch (e) {
+      if (token?.isCancellationRequested) throw new vscode.CancellationError();
       const lost = e instanceof ResponseError && (e.code === ErrorCodes.PendingResponseRejected || e.code === ErrorCodes.ConnectionInactive);
       if (e instanceof ResponseError && !lost) throw new EngineError(e.message, e.code === userErrorCode);
       throw new EngineError('the engine process stopped while working on this request; results saved earlier are intact, and the next request starts a new engine', false);
@@ -78,6 +83,7 @@ export class EngineClient implements vscode.Disposable {
 
   dispose(): void {
     this.disposed = true;
+    this.progress.dispose();
     this.connection?.dispose();
     this.child?.kill();
   }

@@ -87,8 +87,22 @@ export interface PromptSetEntry {
   readonly problem?: string;
 }
 
+/** A circuit file found in the results folder. */
+export interface ResultEntry {
+  readonly file: string;
+  /** The checkpoint folder its provenance names. */
+  readonly checkpoint: string;
+  readonly prompts?: string;
+  readonly method?: string;
+  readonly faithfulness?: number;
+  readonly edges?: number;
+  readonly createdAt?: string;
+}
+
 export interface ScanWorkspaceParams {
   readonly roots: readonly string[];
+  /** Where discovered circuits are written; its circuit files are listed under their checkpoints. */
+  readonly resultsDir?: string;
   /** Folder names never descended into. */
   readonly exclude?: readonly string[];
   readonly maxDepth?: number;
@@ -98,6 +112,7 @@ export interface ScanWorkspaceResult {
   /** Model folders that are not inside a run. */
   readonly checkpoints: CheckpointEntry[];
   readonly promptSets: PromptSetEntry[];
+  readonly results: ResultEntry[];
 }
 /** Finds checkpoints, runs and prompt sets under the workspace folders. */
 export const scanWorkspace = new RequestType<ScanWorkspaceParams, ScanWorkspaceResult, void>('workspace/scan');

@@ -1,10 +1,13 @@
 /**
- * The extension in a real VS Code (code-server): activation, contributed commands, the engine child
- * process answering real requests, and recovery after the engine is killed mid-request.
+ * The extension in a real VS Code (code-server), on the workspace test/integration/makeWorkspace.ts
+ * builds: activation, contributed commands, the tree, discovery through the engine, cancellation, and
+ * recovery after the engine is killed mid-request.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { TreeNode } from '../../src/host/checkpointsTree';
 import type { CircuitscopeApi } from '../../src/host/extension';
 import type { ModelSummary } from '../../src/shared/engineProtocol';
 
@@ -16,32 +19,118 @@ async function api(): Promise<CircuitscopeApi> {
   return ext.activate();
 }
 
-function stories260K(): string {
-  const ext = vscode.extensions.getExtension(extensionId)!;
-  return path.resolve(ext.extensionPath, '../shared/models/stories260K');
+function workspace(): string {
+  const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  assert.ok(ws, 'the suite runs with a workspace folder open');
+  return ws;
 }
+
+function stories260K(): string {
+  return path.resolve(vscode.extensions.getExtension(extensionId)!.extensionPath, '../shared/models/stories260K');
+}
+
+const label = (a: CircuitscopeApi, n: TreeNode) => {
+  const item = a.tree.getTreeItem(n);
+  return typeof item.label === 'string' ? item.label : (item.label?.label ?? '');
+};
 
 describe('Circuitscope extension', () => {
   it('activates and contributes its commands', async () => {
     const a = await api();
     assert.ok(a.engine, 'the API exposes the engine client');
     const commands = await vscode.commands.getCommands(true);
-    for (const c of ['circuits.describeCheckpoint', 'circuits.showLog']) assert.ok(commands.includes(c), `${c} is registered`);
+    for (const c of [
+      'circuits.discover',
+      'circuits.openCircuit',
+      'circuits.compare',
+      'circuits.refresh',
+      'circuits.addPromptSet',
+      'circuits.exportJson',
+      'circuits.exportGraphML',
+      'circuits.exportDot',
+      'circuits.exportCsv',
+      'circuits.exportSvg',
+      'circuits.exportPng',
+      'circuits.exportDriftCsv',
+      'circuits.exportDriftMarkdown',
+      'circuits.describeCheckpoint',
+      'circuits.showLog',
+    ]) {
+      assert.ok(commands.includes(c), `${c} is registered`);
+    }
+  });
+
+  it('lists the run in step order, the model folder, and the prompt sets with their prompts', async () => {
+    const a = await api();
+    await a.refresh();
+    const [checkpoints, prompts] = a.tree.getChildren();
+    const top = a.tree.getChildren(checkpoints);
+    assert.deepEqual(
+      top.map((n) => label(a, n)),
+      ['tiny-gpt2', 'base'],
+    );
+    const run = top[0];
+    assert.equal(run.kind, 'run');
+    assert.deepEqual(
+      a.tree.getChildren(run).map((n) => label(a, n)),
+      ['checkpoint-20', 'checkpoint-100', 'checkpoint-300'],
+    );
+    const item = a.tree.getTreeItem(a.tree.getChildren(run)[0]);
+    assert.match(String(item.description), /GPT2 · 2×2/);
+    const sets = a.tree.getChildren(prompts);
+    assert.deepEqual(
+      sets.map((n) => label(a, n)),
+      ['cities.jsonl', 'pairs.csv'],
+    );
+    assert.equal(a.tree.getChildren(sets[0]).length, 6);
+    assert.match(label(a, a.tree.getChildren(sets[0])[0]), /^The person Alice lives in Paris$/);
   });
 
   it('describes a checkpoint through the engine process', async () => {
     const summary = (await vscode.commands.executeCommand('circuits.describeCheckpoint', vscode.Uri.file(stories260K()))) as ModelSummary;
     assert.equal(summary.architecture, 'LlamaForCausalLM');
     assert.equal(summary.nLayers, 5);
-    assert.equal(summary.nHeads, 8);
     const a = await api();
     assert.ok(a.engine.pid && a.engine.pid !== process.pid, 'the engine runs in its own process');
+  });
+
+  it('discovers a circuit through the engine and lists it under its checkpoint', async () => {
+    const a = await api();
+    const ckpt = path.join(workspace(), 'runs', 'tiny-gpt2', 'checkpoint-100');
+    const promptsFile = path.join(workspace(), 'prompts', 'cities.jsonl');
+    const file = (await vscode.commands.executeCommand('circuits.discover', vscode.Uri.file(ckpt), { promptsFile, noView: true })) as string;
+    assert.ok(file && fs.existsSync(file), `a circuit file was written (${file})`);
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.equal(json.circuitscope.checkpoint.path, ckpt);
+    assert.equal(json.circuitscope.method, 'eap-ig-inputs');
+    await a.refresh();
+    const run = a.tree.getChildren(a.tree.getChildren()[0])[0];
+    const results = a.tree.getChildren(a.tree.getChildren(run)[1]);
+    assert.equal(results.length, 1);
+    assert.equal(results[0].kind, 'result');
+  });
+
+  it('cancellation stops the engine’s work, writes nothing, and leaves the engine usable', async () => {
+    const a = await api();
+    const { discover, describeModel } = a.protocol;
+    const out = path.join(workspace(), 'never.circuit.json');
+    const cts = new vscode.CancellationTokenSource();
+    const pending = a.engine.request(
+      discover,
+      { token: 'cancel-test', dir: path.join(workspace(), 'models', 'base'), promptsFile: path.join(workspace(), 'prompts', 'cities.jsonl'), out, settings: { method: 'exact', batchSize: 1 } },
+      cts.token,
+    );
+    setTimeout(() => cts.cancel(), 300);
+    await assert.rejects(pending, (e: Error) => e instanceof vscode.CancellationError);
+    assert.equal(fs.existsSync(out), false);
+    const t0 = Date.now();
+    await a.engine.request(describeModel, { dir: path.join(workspace(), 'models', 'base') });
+    assert.ok(Date.now() - t0 < 5000, 'the engine answers at once after a cancelled run');
   });
 
   it('reports a killed engine as an error and starts a new one on the next request', async () => {
     const a = await api();
     const { generate } = a.protocol;
-    // Make sure the engine is up, then kill it while it generates.
     await a.engine.request(generate, { dir: stories260K(), prompt: 'Once', maxNewTokens: 1 });
     const pid = a.engine.pid!;
     const pending = a.engine.request(generate, { dir: stories260K(), prompt: 'Once upon a time', maxNewTokens: 400 });

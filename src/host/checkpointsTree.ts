@@ -1,0 +1,126 @@
+/**
+ * The "Circuitscope" tree: Checkpoints (runs of checkpoint-N in step order and single model folders,
+ * each with the circuits already discovered for it) and Prompts (prompt-set files, each prompt a
+ * child). The engine scans the workspace; this file only presents what it found.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { CheckpointEntry, PromptSetEntry, ResultEntry, ScanWorkspaceResult } from '../shared/engineProtocol';
+
+export type TreeNode =
+  | { readonly kind: 'section'; readonly section: 'checkpoints' | 'prompts' }
+  | { readonly kind: 'run'; readonly dir: string; readonly checkpoints: CheckpointEntry[] }
+  | { readonly kind: 'checkpoint'; readonly entry: CheckpointEntry }
+  | { readonly kind: 'result'; readonly result: ResultEntry }
+  | { readonly kind: 'promptSet'; readonly entry: PromptSetEntry }
+  | { readonly kind: 'prompt'; readonly file: string; readonly line: number; readonly prompt: string; readonly target: string; readonly group?: string }
+  | { readonly kind: 'message'; readonly text: string };
+
+const sizeOf = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${(n / 1e3).toFixed(0)}K`);
+
+export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
+  private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private scan: ScanWorkspaceResult | undefined;
+  private status: string | undefined = 'Scanning the workspace…';
+
+  /** Replaces what the tree shows. `status` replaces the content with a message (untrusted, errors). */
+  update(scan: ScanWorkspaceResult | undefined, status?: string): void {
+    this.scan = scan;
+    this.status = status;
+    this.changed.fire(undefined);
+  }
+
+  get current(): ScanWorkspaceResult | undefined {
+    return this.scan;
+  }
+
+  /** Every model folder the scan found, runs included, in tree order. */
+  allCheckpoints(): CheckpointEntry[] {
+    if (!this.scan) return [];
+    return [...this.scan.runs.flatMap((r) => r.checkpoints), ...this.scan.checkpoints];
+  }
+
+  getChildren(node?: TreeNode): TreeNode[] {
+    if (!node) return [{ kind: 'section', section: 'checkpoints' }, { kind: 'section', section: 'prompts' }];
+    const scan = this.scan;
+    switch (node.kind) {
+      case 'section':
+        if (this.status || !scan) return [{ kind: 'message', text: this.status ?? 'Scanning the workspace…' }];
+        if (node.section === 'checkpoints') {
+          const items: TreeNode[] = [...scan.runs.map((r) => ({ kind: 'run' as const, dir: r.dir, checkpoints: r.checkpoints })), ...scan.checkpoints.map((c) => ({ kind: 'checkpoint' as const, entry: c }))];
+          return items.length ? items : [{ kind: 'message', text: 'No checkpoint folders (config.json + safetensors) in the workspace' }];
+        }
+        return scan.promptSets.length ? scan.promptSets.map((p) => ({ kind: 'promptSet' as const, entry: p })) : [{ kind: 'message', text: 'No prompt sets (.jsonl, .csv) in the workspace' }];
+      case 'run':
+        return node.checkpoints.map((c) => ({ kind: 'checkpoint' as const, entry: c }));
+      case 'checkpoint':
+        return (scan?.results ?? []).filter((r) => path.resolve(r.checkpoint) === path.resolve(node.entry.dir)).map((r) => ({ kind: 'result' as const, result: r }));
+      case 'promptSet':
+        return node.entry.prompts.map((p) => ({ kind: 'prompt' as const, file: node.entry.file, ...p }));
+      default:
+        return [];
+    }
+  }
+
+  getTreeItem(node: TreeNode): vscode.TreeItem {
+    switch (node.kind) {
+      case 'section': {
+        const item = new vscode.TreeItem(node.section === 'checkpoints' ? 'Checkpoints' : 'Prompts', vscode.TreeItemCollapsibleState.Expanded);
+        item.contextValue = `section-${node.section}`;
+        return item;
+      }
+      case 'run': {
+        const item = new vscode.TreeItem(path.basename(node.dir), vscode.TreeItemCollapsibleState.Expanded);
+        const first = node.checkpoints.find((c) => c.summary)?.summary;
+        item.description = `${node.checkpoints.length} checkpoints${first ? ` · ${first.architecture} · ${sizeOf(first.parameters)}` : ''}`;
+        item.tooltip = node.dir;
+        item.iconPath = new vscode.ThemeIcon('history');
+        item.resourceUri = vscode.Uri.file(node.dir);
+        item.contextValue = 'run';
+        return item;
+      }
+      case 'checkpoint': {
+        const e = node.entry;
+        const hasResults = (this.scan?.results ?? []).some((r) => path.resolve(r.checkpoint) === path.resolve(e.dir));
+        const item = new vscode.TreeItem(path.basename(e.dir), hasResults ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+        item.description = e.summary ? `${e.summary.architecture.replace(/ForCausalLM|LMHeadModel/, '')} · ${e.summary.nLayers}×${e.summary.nHeads} · ${sizeOf(e.summary.parameters)}` : e.problem ? 'unusable' : '';
+        item.tooltip = e.problem ? `${e.dir}\n${e.problem}` : e.dir;
+        item.iconPath = new vscode.ThemeIcon(e.problem ? 'warning' : 'circuit-board');
+        item.resourceUri = vscode.Uri.file(e.dir);
+        item.contextValue = e.problem ? 'checkpoint-unusable' : 'checkpoint';
+        return item;
+      }
+      case 'result': {
+        const r = node.result;
+        const item = new vscode.TreeItem(path.basename(r.file).replace(/\.circuit\.json$|\.json$/, ''), vscode.TreeItemCollapsibleState.None);
+        item.description = `${r.method ?? ''} · ${r.edges ?? '?'} edges · faithfulness ${r.faithfulness?.toFixed(3) ?? '?'}`;
+        item.tooltip = `${r.file}\nprompts: ${r.prompts ?? '?'}\n${r.createdAt ?? ''}`;
+        item.iconPath = new vscode.ThemeIcon('graph');
+        item.contextValue = 'result';
+        item.command = { command: 'circuits.openCircuit', title: 'Open Circuit', arguments: [vscode.Uri.file(r.file)] };
+        return item;
+      }
+      case 'promptSet': {
+        const e = node.entry;
+        const item = new vscode.TreeItem(path.basename(e.file), e.prompts.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+        item.description = e.problem ?? `${e.prompts.length} prompts · ${e.format}`;
+        item.tooltip = e.file;
+        item.iconPath = new vscode.ThemeIcon('list-unordered');
+        item.resourceUri = vscode.Uri.file(e.file);
+        item.contextValue = 'promptSet';
+        return item;
+      }
+      case 'prompt': {
+        const item = new vscode.TreeItem(`${node.prompt}${node.target}`, vscode.TreeItemCollapsibleState.None);
+        item.description = node.group;
+        item.tooltip = `line ${node.line}: ${JSON.stringify(node.prompt)} → ${JSON.stringify(node.target)}`;
+        item.contextValue = 'prompt';
+        item.command = { command: 'vscode.open', title: 'Open Prompt', arguments: [vscode.Uri.file(node.file), { selection: new vscode.Range(node.line - 1, 0, node.line - 1, 0) }] };
+        return item;
+      }
+      case 'message':
+        return new vscode.TreeItem(node.text, vscode.TreeItemCollapsibleState.None);
+    }
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Command implementations. Each asks the engine for the work and shows the result; none computes.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import * as protocol from '../shared/engineProtocol';
+import type { CheckpointEntry, DiscoverSettings, PromptSetEntry } from '../shared/engineProtocol';
+import { CircuitPanel } from './circuitPanel';
+import type { CheckpointsTree, TreeNode } from './checkpointsTree';
+import { EngineClient, EngineError } from './engineClient';
+
+export interface Context {
+  readonly extension: vscode.ExtensionContext;
+  readonly engine: EngineClient;
+  readonly tree: CheckpointsTree;
+  readonly log: vscode.LogOutputChannel;
+  readonly refresh: () => Promise<void>;
+}
+
+const restrictedMessage = 'Circuitscope reads checkpoint files and runs models only in trusted workspaces (Restricted Mode is on). Trust this workspace to discover circuits.';
+
+export function settings(): DiscoverSettings {
+  const c = vscode.workspace.getConfiguration('circuitscope');
+  const topN = c.get<number>('discovery.topN', 0);
+  return {
+    method: c.get('discovery.method', 'eap-ig-inputs'),
+    steps: c.get<number>('discovery.steps', 5),
+    topN: topN > 0 ? topN : undefined,
+    batchSize: c.get<number>('discovery.batchSize', 8),
+    prependBos: c.get<boolean>('prependBos', true),
+    threads: c.get<number>('engine.threads', 0),
+  };
+}
+
+function workspaceRoot(): string | undefined {
+  return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+}
+
+/** Where discovered circuits go (setting circuitscope.resultsFolder, relative to the workspace). */
+export function resultsDir(): string | undefined {
+  const root = workspaceRoot();
+  if (!root) return undefined;
+  return path.resolve(root, vscode.workspace.getConfiguration('circuitscope').get<string>('resultsFolder', '.circuitscope'));
+}
+
+function cacheDir(): string {
+  const folder = vscode.workspace.getConfiguration('circuitscope').get<string>('cacheFolder', '');
+  return folder ? path.resolve(workspaceRoot() ?? '.', folder) : path.join(resultsDir() ?? '.', 'cache');
+}
+
+/** Shows an engine failure; cancellation is not one. */
+export function showError(ctx: Context, what: string, e: unknown): void {
+  if (e instanceof vscode.CancellationError) return;
+  const msg = e instanceof EngineError || e instanceof Error ? e.message : String(e);
+  if (/^cancelled$/.test(msg)) return;
+  ctx.log.error(`${what}: ${msg}`);
+  void vscode.window.showErrorMessage(`Circuitscope: ${what}: ${msg}`);
+}
+
+function trusted(): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  void vscode.window.showWarningMessage(restrictedMessage);
+  return false;
+}
+
+/** The folder a command was invoked on: an Explorer URI, a tree node, or nothing. */
+function folderOf(arg: unknown): string | undefined {
+  if (arg instanceof vscode.Uri) return arg.fsPath;
+  const node = arg as TreeNode | undefined;
+  if (node?.kind === 'checkpoint') return node.entry.dir;
+  if (node?.kind === 'run') return node.dir;
+  return undefined;
+}
+
+async function pickCheckpoint(ctx: Context, title: string, within?: string): Promise<string | undefined> {
+  const run = ctx.tree.current?.runs.find((r) => path.resolve(r.dir) === path.resolve(within ?? ''));
+  const candidates: CheckpointEntry[] = run ? [...run.checkpoints].reverse() : ctx.tree.allCheckpoints();
+  const usable = candidates.filter((c) => !c.problem);
+  if (usable.length === 0) {
+    void vscode.window.showWarningMessage('Circuitscope: no usable checkpoint folder in the workspace (a folder with config.json, safetensors and a tokenizer).');
+    return undefined;
+  }
+  if (usable.length === 1 && !run) return usable[0].dir;
+  const pick = await vscode.window.showQuickPick(
+    usable.map((c) => ({ label: path.basename(c.dir), description: c.summary ? `${c.summary.architecture} · ${c.summary.nLayers}×${c.summary.nHeads}` : '', detail: c.dir, dir: c.dir })),
+    { title, placeHolder: run ? `A checkpoint of ${path.basename(run.dir)} (latest first)` : 'A checkpoint folder' },
+  );
+  return pick?.dir;
+}
+
+const lastPromptsKey = 'circuitscope.lastPromptSet';
+
+async function pickPromptSet(ctx: Context): Promise<string | undefined> {
+  const sets: PromptSetEntry[] = ctx.tree.current?.promptSets ?? [];
+  const last = ctx.extension.workspaceState.get<string>(lastPromptsKey);
+  const items = sets
+    .map((s) => ({ label: path.basename(s.file), description: s.problem ?? `${s.prompts.length} prompts · ${s.format}`, detail: s.file, file: s.file as string | undefined }))
+    .sort((a, b) => (a.file === last ? -1 : b.file === last ? 1 : 0));
+  items.push({ label: '$(folder-opened) Browse…', description: 'a .jsonl, .csv or .json prompt set', detail: '', file: undefined });
+  const pick = await vscode.window.showQuickPick(items, { title: 'Prompt set', placeHolder: last ? `Last used: ${path.basename(last)}` : 'Which prompts define the knowledge?' });
+  if (!pick) return undefined;
+  let file = pick.file;
+  if (!file) {
+    const uri = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Prompt sets': ['jsonl', 'csv', 'json'] }, openLabel: 'Use Prompt Set' });
+    file = uri?.[0]?.fsPath;
+  }
+  if (file) await ctx.extension.workspaceState.update(lastPromptsKey, file);
+  return file;
+}
+
+/** Runs an engine request under a cancellable progress notification fed by the engine's progress. */
+async function withEngineProgress<T>(ctx: Context, title: string, run: (token: string, cancel: vscode.CancellationToken) => Promise<T>): Promise<T> {
+  const token = crypto.randomUUID();
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, cancel) => {
+    let last = 0;
+    const sub = ctx.engine.onProgress((p) => {
+      if (p.token !== token) return;
+      const pct = p.fraction !== undefined ? Math.round(p.fraction * 100) : undefined;
+      progress.report({ message: p.message, increment: pct !== undefined && pct > last ? pct - last : undefined });
+      if (pct !== undefined) last = Math.max(last, pct);
+    });
+    try {
+      return await run(token, cancel);
+    } finally {
+      sub.dispose();
+    }
+  });
+}
+
+/** Arguments scripts and tests may pass instead of answering the pickers. */
+export interface CommandOptions {
+  readonly promptsFile?: string;
+  /** Do not open the view afterwards. */
+  readonly noView?: boolean;
+}
+
+export async function discoverCommand(ctx: Context, arg?: unknown, opts: CommandOptions = {}): Promise<string | undefined> {
+  if (!trusted()) return undefined;
+  const folder = folderOf(arg);
+  const isRun = folder !== undefined && ctx.tree.current?.runs.some((r) => path.resolve(r.dir) === path.resolve(folder));
+  const dir = folder && !isRun ? folder : await pickCheckpoint(ctx, 'Discover circuits in…', isRun ? folder : undefined);
+  if (!dir) return undefined;
+  const promptsFile = opts.promptsFile ?? (await pickPromptSet(ctx));
+  if (!promptsFile) return undefined;
+  const out = path.join(resultsDir() ?? path.dirname(dir), `${path.basename(dir)}--${path.basename(promptsFile).replace(/\.[^.]+$/, '')}.circuit.json`);
+  const s = settings();
+  try {
+    const cost = await ctx.engine.request(protocol.estimateCost, { dir, promptsFile, settings: s });
+    const title = `Discovering circuits in ${path.basename(dir)}: ${cost.edges.toLocaleString()} edges, ${cost.prompts} prompts, ${cost.passes} passes, about ${cost.memoryMiB} MiB`;
+    const result = await withEngineProgress(ctx, title, (token, cancel) => ctx.engine.request(protocol.discover, { token, dir, promptsFile, out, settings: s }, cancel));
+    ctx.log.info(`Discovered ${result.edges} edges (faithfulness ${result.faithfulness.toFixed(3)}) in ${result.seconds.toFixed(1)} s: ${result.circuitFile}`);
+    await ctx.refresh();
+    if (!opts.noView) await openCircuitCommand(ctx, vscode.Uri.file(result.circuitFile), { dir, promptsFile });
+    return result.circuitFile;
+  } catch (e) {
+    showError(ctx, 'discovery failed', e);
+    return undefined;
+  }
+}
+
+export async function openCircuitCommand(ctx: Context, uri?: vscode.Uri, origin?: { dir: string; promptsFile: string }): Promise<CircuitPanel | undefined> {
+  if (!trusted()) return undefined;
+  const file = uri?.fsPath ?? (await vscode.window.showOpenDialog({ filters: { 'Circuit files': ['json'] }, openLabel: 'Open Circuit' }))?.[0]?.fsPath;
+  if (!file) return undefined;
+  try {
+    const circuit = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Circuitscope: loading the circuit' }, () =>
+      ctx.engine.request(protocol.circuitViewData, { circuitFile: file, dir: origin?.dir, promptsFile: origin?.promptsFile, settings: settings() }),
+    );
+    return CircuitPanel.show({ kind: 'circuit', circuit, circuitFile: file }, ctx.extension.extensionUri, ctx.log);
+  } catch (e) {
+    showError(ctx, `cannot open ${path.basename(file)}`, e);
+    return undefined;
+  }
+}
+
+export async function compareCommand(ctx: Context, arg?: unknown, many?: unknown[], opts: CommandOptions = {}): Promise<CircuitPanel | undefined> {
+  if (!trusted()) return undefined;
+  const chosen = (many ?? []).map(folderOf).filter((x): x is string => x !== undefined);
+  let [dirA, dirB] = chosen.length >= 2 ? chosen : [folderOf(arg), undefined];
+  dirA ??= await pickCheckpoint(ctx, 'Compare: the first checkpoint (A)');
+  if (!dirA) return undefined;
+  dirB ??= await pickCheckpoint(ctx, `Compare ${path.basename(dirA)} with… (B)`);
+  if (!dirB) return undefined;
+  const promptsFile = opts.promptsFile ?? (await pickPromptSet(ctx));
+  if (!promptsFile) return undefined;
+  try {
+    const r = await withEngineProgress(ctx, `Comparing ${path.basename(dirA)} and ${path.basename(dirB)}`, (token, cancel) =>
+      ctx.engine.request(protocol.compare, { token, dirA: dirA!, dirB: dirB!, promptsFile, cacheDir: cacheDir(), settings: settings() }, cancel),
+    );
+    return CircuitPanel.show({ kind: 'compare', a: r.a, b: r.b, drift: r.drift, circuitFiles: [r.circuitFileA, r.circuitFileB] }, ctx.extension.extensionUri, ctx.log);
+  } catch (e) {
+    showError(ctx, 'comparison failed', e);
+    return undefined;
+  }
+}
+
+export async function addPromptSetCommand(ctx: Context): Promise<void> {
+  const root = workspaceRoot();
+  const target = await vscode.window.showSaveDialog({
+    defaultUri: vscode.Uri.file(path.join(root ?? '.', 'prompts.jsonl')),
+    filters: { 'Prompt sets': ['jsonl'] },
+    saveLabel: 'Create Prompt Set',
+  });
+  if (!target) return;
+  const example = {
+    prompt: 'Lily had a big ball. She loved her',
+    target: ' ball',
+    corruptedPrompt: 'Lily had a big cat. She loved her',
+    corruptedTarget: ' cat',
+    subject: 'ball',
+    relation: 'object',
+  };
+  if (!fs.existsSync(target.fsPath)) fs.writeFileSync(target.fsPath, JSON.stringify(example) + '\n');
+  await vscode.window.showTextDocument(target);
+  await ctx.refresh();
+}
