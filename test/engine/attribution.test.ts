@@ -12,7 +12,7 @@ import type { TokenizedPair } from '../../src/engine/circuits/prompts';
 import { Model } from '../../src/engine/model/runner';
 import type { Edge } from '../../src/shared/circuit';
 import { gpt2Forward, llamaForward, neoxForward, type LlamaCfg, type Mat, type NeoxCfg, type RefHooks } from '../helpers/reference';
-import { gpt2TokenizerDir, gpt2Tiny, llamaTiny, neoxTiny, tmpDir, writeCheckpoint, type TinyModel } from '../helpers/tinyModels';
+import { gpt2TokenizerDir, gpt2Tiny, llamaTiny, neoxTiny, tmpDir, writeCheckpoint, type TinyModel, tokenPair } from '../helpers/tinyModels';
 
 type Forward = (ids: number[], hooks?: RefHooks) => Mat;
 
@@ -24,13 +24,7 @@ interface Case {
   tokenizerFrom?: string;
 }
 
-const pair = (clean: number[], corrupted: number[], cleanLabel: number, corruptedLabel: number): TokenizedPair => ({
-  clean,
-  corrupted,
-  cleanLabel,
-  corruptedLabel,
-  pair: { prompt: '', target: '', corruptedPrompt: '', corruptedTarget: '', line: 0 },
-});
+const pair = tokenPair;
 
 function cases(): Case[] {
   const g = gpt2Tiny({ nLayer: 2, nHead: 2, nEmbd: 16, vocab: 50257, seed: 11 });

@@ -17,18 +17,12 @@ import { Model } from '../../src/engine/model/runner';
 import { TextTokenizer } from '../../src/engine/model/tokenizer';
 import { CircuitGraph, pruneDeadNodes, topN, type Selection } from '../../src/shared/circuit';
 import { gpt2Forward, type Mat } from '../helpers/reference';
-import { gpt2TokenizerDir, gpt2Tiny, repoRoot, stories260K, tmpDir, writeCheckpoint } from '../helpers/tinyModels';
+import { gpt2TokenizerDir, gpt2Tiny, repoRoot, stories260K, tmpDir, writeCheckpoint, tokenPair } from '../helpers/tinyModels';
 
 const cli = path.join(repoRoot, 'dist/cli.js');
 const storiesPrompts = path.join(repoRoot, 'demo/prompts/stories260k.jsonl');
 
-const pair = (clean: number[], corrupted: number[], cleanLabel: number, corruptedLabel: number): TokenizedPair => ({
-  clean,
-  corrupted,
-  cleanLabel,
-  corruptedLabel,
-  pair: { prompt: '', target: '', corruptedPrompt: '', corruptedTarget: '', line: 0 },
-});
+const pair = tokenPair;
 
 /**
  * Reference circuit run: every edge outside the circuit reads the patch source's output of its parent
@@ -202,9 +196,14 @@ test('CLI: Ctrl-C stops discover cleanly, exit code 130, and nothing is written'
   // Exact patching of every edge is slow enough to interrupt.
   const child = spawn(process.execPath, [cli, 'discover', stories260K, '--prompts', storiesPrompts, '--out', out, '--method', 'exact'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  let sent = false;
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
-    if (stderr.includes('exact patching')) child.kill('SIGINT');
+    // One Ctrl-C; a second one would exit at once without the message.
+    if (!sent && stderr.includes('exact patching')) {
+      sent = true;
+      child.kill('SIGINT');
+    }
   });
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   assert.equal(code, 130, stderr);

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
+import { mulberry32 } from '../../src/engine/util/random';
 import type { Tensors } from './reference';
 
 /** The repository root: the nearest folder above this file with the project's package.json. */
@@ -23,17 +24,8 @@ export const sharedDir = process.env.CIRCUITSCOPE_SHARED ?? path.resolve(repoRoo
 export const stories260K = path.join(sharedDir, 'models/stories260K');
 export const gpt2TokenizerDir = path.join(sharedDir, 'tokenizers/gpt2');
 
-/** Mulberry32: a small seeded PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG, under the name the tests use. */
+export const rng = mulberry32;
 
 export function tmpDir(prefix = 'cs-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -278,4 +270,9 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: n
   const pairs: string[] = [];
   for (let i = Math.max(0, at - 2); i < Math.min(a.length, at + 3); i++) pairs.push(`[${i}] ${a[i]} vs ${b[i]}`);
   return { max, at, report: `maxdiff=${max} at ${at}: ${pairs.join(', ')}` };
+}
+
+/** A tokenized prompt pair from token ids, for tests that need no tokenizer. */
+export function tokenPair(clean: number[], corrupted: number[], cleanLabel: number, corruptedLabel: number): import('../../src/engine/circuits/prompts').TokenizedPair {
+  return { clean, corrupted, cleanLabel, corruptedLabel, pair: { prompt: '', target: '', corruptedPrompt: '', corruptedTarget: '', line: 0 } };
 }

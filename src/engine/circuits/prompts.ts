@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../model/errors';
 import type { TextTokenizer } from '../model/tokenizer';
+import { mulberry32 } from '../util/random';
 
 export interface PromptPair {
   readonly prompt: string;
@@ -293,18 +294,6 @@ function readLre(file: string, j: { samples?: unknown; prompt_templates_zs?: unk
   return corruptFacts(file, 'lre', facts, opts);
 }
 
-/** Mulberry32, so corruption choices are reproducible from the seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Fact {
   subject: string;
   object: string;
@@ -322,7 +311,7 @@ interface Fact {
 function corruptFacts(file: string, format: 'facts' | 'lre', facts: Fact[], opts: ReadOptions): PromptSet {
   const tok = opts.tokenizer;
   if (!tok) fail(file, undefined, 'facts without corrupted prompts need the model tokenizer to pick same-length subjects');
-  const random = rng(opts.seed ?? 42);
+  const random = mulberry32(opts.seed ?? 42);
   const lengthOf = (f: Fact) => {
     const leading = f.template.trimStart().startsWith('{');
     return tok.encode(leading ? f.subject : ' ' + f.subject).length;

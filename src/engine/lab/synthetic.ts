@@ -27,18 +27,9 @@
 import * as path from 'node:path';
 import { frequencyBucket, queryTemplates } from '../circuits/prompts';
 import { writeFileAtomic } from '../util/atomicWrite';
+import { mulberry32 } from '../util/random';
 
-/** Mulberry32: a small, fast, seeded PRNG with uniform output in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** The relations of the synthetic biographies; all three have circuit prompt sets. */
 export const relations = ['city', 'company', 'major'] as const;

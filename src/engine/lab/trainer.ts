@@ -54,21 +54,10 @@ import { tokenizerFiles, TextTokenizer } from '../model/tokenizer';
 import { B, buildTransformer, loadWeights, P, type LoadedWeights } from '../model/transformer';
 import { transpose2d, type LayerWeights } from '../model/weights';
 import { writeFileAtomic } from '../util/atomicWrite';
+import { mulberry32 } from '../util/random';
 
 // ---------------------------------------------------------------------------------------------
 // Randomness
-
-/** Mulberry32: a small seeded PRNG with uniform output in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal draws by Box–Muller, from a uniform stream. */
 function normalStream(uniform: () => number): () => number {
