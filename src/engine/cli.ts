@@ -15,7 +15,8 @@ import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { UserError } from './model/errors';
 import { Model } from './model/runner';
 import { headTypeProportions } from '../shared/analysis';
-import { compareCheckpoints, evolve } from './analysis/evolve';
+import { compareCheckpoints, evolve, promptGroups } from './analysis/evolve';
+import { listRunCheckpoints } from './model/checkpoint';
 import { analyzeHeads } from './analysis/heads';
 import { logitLens } from './analysis/lens';
 import { runDemo } from './report/demo';
@@ -256,8 +257,17 @@ const commands: Record<string, Command> = {
   },
   evolve: {
     summary: 'Circuits across the checkpoints of a run folder: Jaccard to final, phase shift, heads, logit lens, transplants',
-    usage: 'circuitscope evolve <runFolder> --prompts FILE --out FILE [--cache DIR] [--transplant i,j,...] [discover options]',
-    options: { ...common, ...promptOptions, ...discoverFlags, out: { type: 'string' }, cache: { type: 'string' }, transplant: { type: 'string' } },
+    usage: 'circuitscope evolve <runFolder> --prompts FILE --out FILE [--cache DIR] [--transplant i,j,...] [--group NAME | --per-group] [discover options]',
+    options: {
+      ...common,
+      ...promptOptions,
+      ...discoverFlags,
+      out: { type: 'string' },
+      cache: { type: 'string' },
+      transplant: { type: 'string' },
+      group: { type: 'string' },
+      'per-group': { type: 'boolean' },
+    },
     async run(pos, values) {
       const runDir = needCheckpoint(pos, this.usage);
       const promptsFile = required(values, 'prompts', this.usage);
@@ -273,10 +283,31 @@ const commands: Record<string, Command> = {
                 if (!Number.isInteger(n) || n < 0) throw new UserError(`--transplant takes checkpoint indices such as 0,3,7; got '${values.transplant}'`);
                 return n;
               });
+      const base = { ...discoverOptions(values), promptsFile, template: values.template as string | undefined, cacheDir, model: modelOptions(values), transplant, group: values.group as string | undefined };
+      if (values['per-group']) {
+        // One circuit per prompt group at every checkpoint, as the paper's pipeline does.
+        await runAnalysis(
+          out,
+          async (signal, onProgress) => {
+            const run = listRunCheckpoints(runDir);
+            if (run.length === 0) throw new UserError(`${runDir}: not a run folder (no checkpoint-N folders)`);
+            const groups = await promptGroups(run[0].dir, base);
+            const byGroup: Record<string, unknown> = {};
+            for (const [i, g] of groups.entries()) {
+              byGroup[g] = await evolve(runDir, { ...base, group: g, signal, onProgress: (d, t, m) => onProgress(i * t + d, groups.length * t, `${g}: ${m}`) });
+            }
+            return { run: path.resolve(runDir), groups: byGroup };
+          },
+          (r: { groups: Record<string, Awaited<ReturnType<typeof evolve>>> }) =>
+            Object.entries(r.groups)
+              .map(([g, e]) => `${g}: Hit@10 ${e.checkpoints.map((c) => c.hit10.toFixed(2)).join(' → ')}; phase shift ${e.phaseShift ? `at step ${e.phaseShift.step}` : 'none'}`)
+              .join('\n'),
+        );
+        return;
+      }
       await runAnalysis(
         out,
-        (signal, onProgress) =>
-          evolve(runDir, { ...discoverOptions(values), promptsFile, template: values.template as string | undefined, cacheDir, model: modelOptions(values), transplant, signal, onProgress }),
+        (signal, onProgress) => evolve(runDir, { ...base, signal, onProgress }),
         (r: Awaited<ReturnType<typeof evolve>>) =>
           [
             `${r.checkpoints.length} checkpoints (${r.cacheHits} from the cache) in ${r.seconds.toFixed(1)} s`,

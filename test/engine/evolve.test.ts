@@ -113,3 +113,21 @@ test('evolve over 5 checkpoints holds every statistic and reuses its cache; comp
   assert.ok(Math.abs(cmp.comparison.faithfulnessDelta - (cmp.b.faithfulness - cmp.a.faithfulness)) < 1e-12);
   assert.equal(cmp.comparison.layers.edgeActivationA.length, 2);
 });
+
+test('evolve --per-group discovers one circuit per prompt group at every checkpoint', () => {
+  const run = makeRun([1, 2, 3]);
+  const prompts = promptFile();
+  const out = path.join(tmpDir(), 'groups.json');
+  const r = spawnSync(process.execPath, [cli, 'evolve', run, '--prompts', prompts, '--out', out, '--top-n', '12', '--per-group', '--transplant', '0,2'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const json = JSON.parse(fs.readFileSync(out, 'utf8'));
+  assert.deepEqual(Object.keys(json.groups).sort(), ['new/high', 'new/low', 'revised/high', 'revised/low']);
+  for (const [g, e] of Object.entries(json.groups) as [string, { prompts: { count: number }; checkpoints: unknown[]; hit10ByGroup: Record<string, number[]> }][]) {
+    assert.equal(e.prompts.count, 2, `${g}: two prompts per group in the file`);
+    assert.equal(e.checkpoints.length, 3);
+    assert.deepEqual(Object.keys(e.hit10ByGroup), [g], 'each evolution only sees its own group');
+  }
+  const bad = spawnSync(process.execPath, [cli, 'evolve', run, '--prompts', prompts, '--out', out, '--group', 'old/none'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /no prompt is in group 'old\/none'; the groups are revised\/high, new\/high, revised\/low, new\/low/);
+});

@@ -42,6 +42,8 @@ export interface EvolveOptions extends DiscoverOptions {
   readonly model?: ModelOptions;
   /** Checkpoint indices whose circuits are transplanted; default: first, before and after the shift, last. */
   readonly transplant?: readonly number[];
+  /** Only the prompts of this group (e.g. 'new/high'), as the paper discovers one circuit per group. */
+  readonly group?: string;
 }
 
 /** What is cached per checkpoint besides its circuit file. */
@@ -83,8 +85,9 @@ export interface EvolveResult {
 }
 
 /** The cache key of one checkpoint's results: everything that changes them. */
-function cacheKey(ckptHash: string, promptsHash: string, opts: DiscoverOptions, prependBos: boolean): string {
+function cacheKey(ckptHash: string, promptsHash: string, opts: DiscoverOptions & { group?: string }, prependBos: boolean): string {
   const settings = {
+    group: opts.group ?? null,
     toolVersion,
     ckptHash,
     promptsHash,
@@ -110,7 +113,24 @@ async function load(dir: string, opts: EvolveOptions): Promise<Loaded> {
   const model = await Model.load(dir, opts.model);
   const set = readPromptSet(opts.promptsFile, { template: opts.template, tokenizer: model.tokenizer });
   const bos = model.options.prependBos === false ? undefined : model.checkpoint.bosId;
-  return { model, set, pairs: tokenizePairs(model.tokenizer, set, bos) };
+  const all = tokenizePairs(model.tokenizer, set, bos);
+  const pairs = opts.group === undefined ? all : all.filter((p) => (p.pair.group ?? 'all') === opts.group);
+  if (pairs.length === 0) {
+    await model.dispose();
+    const groups = [...new Set(all.map((p) => p.pair.group ?? 'all'))];
+    throw new UserError(`${opts.promptsFile}: no prompt is in group '${opts.group}'; the groups are ${groups.join(', ')}`);
+  }
+  return { model, set, pairs };
+}
+
+/** The prompt groups of a prompt file, read with a checkpoint's tokenizer. */
+export async function promptGroups(dir: string, opts: EvolveOptions): Promise<string[]> {
+  const l = await load(dir, { ...opts, group: undefined });
+  try {
+    return [...new Set(l.pairs.map((p) => p.pair.group ?? 'all'))];
+  } finally {
+    await l.model.dispose();
+  }
 }
 
 /** Discovers (or reads from the cache) one checkpoint's circuit and its analyses. */
