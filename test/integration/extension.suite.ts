@@ -110,6 +110,23 @@ describe('Circuitscope extension', () => {
     assert.equal(results[0].kind, 'result');
   });
 
+  it('opens a discovered circuit in the circuit view', async () => {
+    const dir = path.join(workspace(), '.circuitscope');
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.circuit.json'));
+    assert.ok(file, 'the discovery test left a circuit file');
+    const panel = await vscode.commands.executeCommand('circuits.openCircuit', vscode.Uri.file(path.join(dir, file)));
+    assert.ok(panel, 'the command opened a panel');
+    // The workbench reports new tabs to the extension host a moment later.
+    let tabs: readonly vscode.Tab[] = [];
+    let view: vscode.Tab | undefined;
+    for (let i = 0; i < 50 && !view; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+      view = tabs.find((t) => /^Circuit: checkpoint-100/.test(t.label));
+    }
+    assert.ok(view, `a circuit view tab is open (tabs: ${tabs.map((t) => t.label).join(', ')})`);
+  });
+
   it('cancellation stops the engine’s work, writes nothing, and leaves the engine usable', async () => {
     const a = await api();
     const { discover, describeModel } = a.protocol;
