@@ -368,19 +368,31 @@ const commands: Record<string, Command> = {
     },
   },
   demo: {
-    summary: 'The main job on the demo checkpoint: discover, evaluate and report a circuit of stories260K',
-    usage: 'circuitscope demo [--out DIR] [--threads N]',
-    options: { ...common, out: { type: 'string' } },
+    summary: 'The demo lab: train or reuse two checkpoint series, follow their circuits, and report the paper\'s findings',
+    usage: 'circuitscope demo [--out DIR] [--work DIR] [--threads N] [--seed S]',
+    options: { ...common, out: { type: 'string' }, work: { type: 'string' }, seed: { type: 'string' } },
     async run(_pos, values) {
+      const outDir = (values.out as string | undefined) ?? 'demo-output';
+      const workDir = (values.work as string | undefined) ?? path.join(outDir, 'work');
       const progress = new StderrProgress();
       const { signal, dispose } = interruptSignal();
       try {
-        const report = await runDemo({ outDir: (values.out as string | undefined) ?? 'demo-output', threads: intFlag(values, 'threads', 0), signal, onProgress: (d, t, m) => progress.update(d, t, m) });
+        const r = await runDemo({ outDir, workDir, threads: intFlag(values, 'threads', 0), seed: intFlag(values, 'seed', 20), signal, onProgress: (d, t, m) => progress.update(d, t, m) });
         progress.done();
-        process.stdout.write(`wrote ${report}\n`);
+        const verdicts = (k: keyof typeof r.findings) => r.findings[k].map((f) => `${f.series} ${f.verdict}`).join('; ');
+        process.stdout.write(
+          [
+            ...r.series.map((s) => `${s.name}: ${s.reused ? 'reused' : 'trained'} (${s.manifest.checkpoints.length} checkpoints) in ${s.seconds.toFixed(1)} s`),
+            `finding 1 (related knowledge faster, frequency): ${verdicts('knowledge')}`,
+            `finding 2 (phase shift): ${verdicts('phaseShift')}`,
+            `finding 3 (deep-to-shallow): ${verdicts('deepToShallow')}`,
+            `time: ${Object.entries(r.timings).map(([k, v]) => `${k} ${v} s`).join(', ')}`,
+            `wrote ${r.report}`,
+          ].join('\n') + '\n',
+        );
       } catch (e) {
         if (e instanceof CancelledError || signal.aborted) {
-          progress.done('cancelled');
+          progress.done('cancelled; the report was not written (finished checkpoints stay in the work folder, but a series is only reused once complete)');
           process.exitCode = 130;
           return;
         }

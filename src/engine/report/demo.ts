@@ -1,17 +1,24 @@
 /**
- * `circuitscope demo`: the main job on the demo checkpoint that every checkout has beside it, the
- * real pretrained stories260K in ../shared: discover the circuit of a TinyStories fact set, evaluate
- * it, trace faithfulness against circuit size, and write a Markdown report with SVG charts.
+ * `circuitscope demo`: the demo lab. It makes (or reuses) two checkpoint series, runs the evolution
+ * analysis over each, and writes a Markdown report with SVG charts that says, for each of the paper's
+ * three findings, whether this miniature reproduces it:
+ * (a) a small GPT-2 trained from scratch on the synthetic biographies (always);
+ * (b) stories260K from ../shared continually pre-trained on biographies of known and invented names
+ *     (when ../shared is there);
+ * and, at the end, the single-checkpoint circuit of a TinyStories fact set in stories260K.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { evolve, type EvolveResult } from '../analysis/evolve';
 import { writeCircuitFile } from '../circuits/circuitFile';
 import { buildProvenance, discoverCircuit } from '../circuits/discover';
 import { evaluatePatching } from '../circuits/evaluate';
 import { readPromptSet, tokenizePairs } from '../circuits/prompts';
+import { makeGpt2Series, makeStoriesSeries, readLossHistory, resolveThreads, type Gpt2SeriesOptions, type SeriesResult, type StoriesSeriesOptions } from '../lab/demoLab';
 import { UserError } from '../model/errors';
 import { Model } from '../model/runner';
 import { writeFileAtomic } from '../util/atomicWrite';
+import { writeLabReport, type Findings, type SeriesReportInput } from './labReport';
 import { lineChart } from './svg';
 
 /** The repository (or installed package) root: the folder above dist/. */
@@ -23,14 +30,29 @@ export function sharedDir(): string {
   return process.env.CIRCUITSCOPE_SHARED ?? path.resolve(packageRoot(), '../shared');
 }
 
-export interface DemoOptions {
+export interface CircuitDemoOptions {
   readonly outDir: string;
   readonly threads?: number;
   readonly onProgress?: (done: number, total: number, message: string) => void;
   readonly signal?: AbortSignal;
 }
 
-export async function runDemo(opts: DemoOptions): Promise<string> {
+/** What the single-checkpoint circuit demo produced. */
+export interface CircuitDemoResult {
+  /** The report section in Markdown, free of timings and absolute paths. */
+  readonly markdown: string[];
+  /** Files written into outDir. */
+  readonly files: string[];
+  readonly attributionSeconds: number;
+  readonly evaluationSeconds: number;
+}
+
+/**
+ * The single-checkpoint demo: discovers, evaluates and traces the circuit of the TinyStories fact set
+ * in stories260K, writes faithfulness.svg and stories260k-circuit.json into outDir, and returns its
+ * report section.
+ */
+export async function runCircuitDemo(opts: CircuitDemoOptions): Promise<CircuitDemoResult> {
   const ckpt = path.join(sharedDir(), 'models/stories260K');
   if (!fs.existsSync(path.join(ckpt, 'config.json'))) {
     throw new UserError(`${ckpt}: the demo checkpoint is missing; the demo expects the shared folder beside the repository (or set CIRCUITSCOPE_SHARED)`);
@@ -46,7 +68,8 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
     const out = path.resolve(opts.outDir);
     fs.mkdirSync(out, { recursive: true });
     const provenance = buildProvenance(model, set, pairs, dopts, r);
-    writeCircuitFile(path.join(out, 'stories260k-circuit.json'), g, { cfg: g.cfg, scores: r.attribution.scores, edgeIn: r.selection.edgeIn, nodeIn: r.selection.nodeIn }, provenance);
+    const circuitFile = path.join(out, 'stories260k-circuit.json');
+    writeCircuitFile(circuitFile, g, { cfg: g.cfg, scores: r.attribution.scores, edgeIn: r.selection.edgeIn, nodeIn: r.selection.nodeIn }, provenance);
 
     // The same circuit on each prompt group on its own.
     const groups = [...new Set(pairs.map((p) => p.pair.group ?? 'all'))];
@@ -57,8 +80,9 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
       perGroup.push({ group: grp, prompts: sub.length, faithfulness: e.faithfulness, clean: e.baselines.clean, corrupted: e.baselines.corrupted });
     }
     const curve = r.curve ?? [];
+    const chartFile = path.join(out, 'faithfulness.svg');
     writeFileAtomic(
-      path.join(out, 'faithfulness.svg'),
+      chartFile,
       lineChart({
         title: 'stories260K: faithfulness of the top-N circuit',
         xLabel: 'edges in the pruned circuit (log scale)',
@@ -75,14 +99,12 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
       .sort((a, b) => Math.abs(r.attribution.scores[b]) - Math.abs(r.attribution.scores[a]))
       .slice(0, 10);
     const f4 = (x: number) => (Object.is(Math.round(x * 1e4), -0) ? 0 : x).toFixed(4);
-    const report = [
-      '# Circuitscope demo: a knowledge circuit in stories260K',
+    const markdown = [
+      '## A single circuit in stories260K',
       '',
-      `Checkpoint: \`${ckpt}\` (${model.spec.architecture}, ${model.spec.nLayers} layers × ${model.spec.nHeads} heads, ${model.spec.nKvHeads} key/value heads).`,
+      `Checkpoint: \`${path.relative(packageRoot(), ckpt)}\` (${model.spec.architecture}, ${model.spec.nLayers} layers × ${model.spec.nHeads} heads, ${model.spec.nKvHeads} key/value heads), as pretrained.`,
       `Prompts: \`${path.relative(packageRoot(), promptsFile)}\`, ${pairs.length} TinyStories-style facts (object and name recall) with same-length corruptions.`,
       `Method: EAP-IG over input embeddings, 5 steps (α = k/5, k = 1..5, as in the paper), loss = −mean logit difference.`,
-      '',
-      '## The circuit',
       '',
       `| figure | value |`,
       `|---|---|`,
@@ -94,15 +116,12 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
       `| faithfulness | ${f4(provenance.faithfulness)} |`,
       `| Hit@10 with the rest zero-ablated | ${f4(provenance.hit10)} |`,
       `| edge entropy | ${f4(provenance.edgeEntropy)} |`,
-      `| time (attribution + evaluation) | ${provenance.timings.attributionSeconds.toFixed(1)} s + ${provenance.timings.evaluationSeconds.toFixed(1)} s |`,
       '',
-      '## Faithfulness per prompt group',
+      'Faithfulness per prompt group:',
       '',
       '| group | prompts | clean LD | corrupted LD | faithfulness |',
       '|---|---|---|---|---|',
       ...perGroup.map((p) => `| ${p.group} | ${p.prompts} | ${f4(p.clean)} | ${f4(p.corrupted)} | ${f4(p.faithfulness)} |`),
-      '',
-      '## Faithfulness against circuit size',
       '',
       '![faithfulness curve](faithfulness.svg)',
       '',
@@ -110,7 +129,7 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
       '|---|---|---|',
       ...curve.map((c) => `| ${c.topN} | ${c.edges} | ${f4(c.faithfulness)} |`),
       '',
-      '## Strongest edges in the circuit',
+      'Strongest edges in the circuit:',
       '',
       '| edge | score |',
       '|---|---|',
@@ -119,12 +138,162 @@ export async function runDemo(opts: DemoOptions): Promise<string> {
       `Nodes in the circuit: ${nodesIn.map((n) => `\`${n}\``).join(', ')}.`,
       '',
       'The circuit file `stories260k-circuit.json` is EAP-IG v2 JSON (load it in Python with',
-      '`eap.graph.Graph.from_json`), with provenance under the key `circuitscope`.',
+      '`eap.graph.Graph.from_json`), with provenance under the key `circuitscope` (which records timings and',
+      'absolute paths, so unlike the report it differs between runs).',
       '',
-    ].join('\n');
-    writeFileAtomic(path.join(out, 'report.md'), report);
-    return path.join(out, 'report.md');
+    ];
+    return {
+      markdown,
+      files: [circuitFile, chartFile],
+      attributionSeconds: provenance.timings.attributionSeconds,
+      evaluationSeconds: provenance.timings.evaluationSeconds,
+    };
   } finally {
     await model.dispose();
   }
+}
+
+export interface DemoOptions {
+  readonly outDir: string;
+  /** Where the series are made or reused. Default `<outDir>/work`. */
+  readonly workDir?: string;
+  /** onnxruntime intra-op threads; 0 or absent: one per core. Bit-identical series need the same count. */
+  readonly threads?: number;
+  /** The seed of both series. Default 20. */
+  readonly seed?: number;
+  /** Overrides of the GPT-2 series' sizes (tests use tiny ones). */
+  readonly gpt2?: Omit<Gpt2SeriesOptions, 'seed' | 'threads' | 'onProgress' | 'signal'>;
+  /** Overrides of the stories260K series' sizes, or false to skip it. */
+  readonly stories?: Omit<StoriesSeriesOptions, 'seed' | 'threads' | 'onProgress' | 'signal' | 'baseModel'> | false;
+  /** Run the single-checkpoint circuit section. Default: when ../shared has stories260K. */
+  readonly circuit?: boolean;
+  /** Evolution settings: batch size (default 32) and top-N (default: the paper's share of edges). */
+  readonly evolve?: { readonly batchSize?: number; readonly topN?: number };
+  readonly onProgress?: (done: number, total: number, message: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface DemoResult {
+  readonly report: string;
+  readonly findings: Findings;
+  /** Every file written into outDir. */
+  readonly files: string[];
+  readonly series: SeriesResult[];
+  readonly evolutions: EvolveResult[];
+  /** Seconds per phase, also written to `<outDir>/timings.json`. */
+  readonly timings: Record<string, number>;
+}
+
+const seriesText: Record<string, { title: string; about: (r: SeriesResult) => string[]; typesNominal: boolean }> = {
+  'gpt2-synthetic': {
+    title: 'Series (a): a small GPT-2 trained from scratch on synthetic biographies',
+    typesNominal: true,
+    about: (r) => {
+      const st = r.manifest.settings as { model: { nLayer: number; nHead: number; nEmbd: number }; data: { vocabSize: number }; training: { batchSize: number; blockSize: number; learningRate: number } };
+      return [
+        `GPT-2 architecture, ${st.model.nLayer} layers × ${st.model.nHead} heads, d_model ${st.model.nEmbd}, randomly initialized, with a byte-level BPE tokenizer of ${st.data.vocabSize} tokens trained on the corpus. ` +
+          `Trained with AdamW (β 0.9/0.95, weight decay 0.1, constant learning rate ${st.training.learningRate}), ${st.training.batchSize} blocks of ${st.training.blockSize} tokens per step, documents packed without splitting. ` +
+          `Entities are "new" (invented two-word names) and "revised" (TinyStories first names); each has round(Exp(λ)) biographies of one sentence per relation (city, company, major).`,
+        `Run folder: \`${path.basename(r.runDir)}/\` in the work folder (checkpoints, tokenizer, dataset, \`demo-manifest.json\`).`,
+      ];
+    },
+  },
+  'stories260k-cpt': {
+    title: 'Series (b): stories260K continually pre-trained on new facts',
+    typesNominal: false,
+    about: (r) => {
+      const st = r.manifest.settings as { training: { batchSize: number; blockSize: number; learningRate: number } };
+      return [
+        'The pretrained stories260K (Llama architecture, 5 layers × 8 heads, 4 key/value heads, d_model 64, 512-token vocabulary) continually pre-trained on biographies of ' +
+          '"revised" entities, whose first names are TinyStories characters the model knows (knowledge related to existing knowledge, K_rel), and "new" entities with invented names (completely new knowledge, K_compl). ' +
+          `AdamW, constant learning rate ${st.training.learningRate}, ${st.training.batchSize} blocks of ${st.training.blockSize} tokens per step. Attribute values are chosen to have distinct first tokens under its tokenizer, which leaves ${r.manifest.dataset.poolSizes.city} cities, ${r.manifest.dataset.poolSizes.company} companies and ${r.manifest.dataset.poolSizes.major} majors.`,
+        `Run folder: \`${path.basename(r.runDir)}/\` in the work folder, made at run time from ../shared and never committed.`,
+      ];
+    },
+  },
+};
+
+/** The demo lab: series, evolutions, the report. */
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const out = path.resolve(opts.outDir);
+  const work = path.resolve(opts.workDir ?? path.join(out, 'work'));
+  const threads = resolveThreads(opts.threads ?? 0);
+  const seed = opts.seed ?? 20;
+  const progress = opts.onProgress ?? (() => undefined);
+  const timings: Record<string, number> = {};
+  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      timings[name] = Math.round((performance.now() - t0) / 100) / 10;
+    }
+  };
+  const t0 = performance.now();
+  fs.mkdirSync(out, { recursive: true });
+  const base = path.join(sharedDir(), 'models/stories260K');
+  const haveBase = fs.existsSync(path.join(base, 'config.json'));
+  const skipped: string[] = [];
+
+  const series: SeriesResult[] = [];
+  const common = { seed, threads, onProgress: opts.onProgress, signal: opts.signal };
+  series.push(await timed('series gpt2-synthetic', () => makeGpt2Series(work, { ...opts.gpt2, ...common })));
+  if (opts.stories !== false) {
+    if (haveBase) {
+      const s = await timed('series stories260k-cpt', () => makeStoriesSeries(work, { ...(opts.stories || {}), ...common, baseModel: base }));
+      if (s) series.push(s);
+    } else skipped.push(`series (b), stories260K continually pre-trained: the base model ${path.relative(packageRoot(), base)} is not there.`);
+  }
+
+  const evolutions: EvolveResult[] = [];
+  for (const s of series) {
+    const e = await timed(`evolve ${s.name}`, () =>
+      evolve(s.runDir, {
+        method: 'eap-ig-inputs',
+        steps: 5,
+        batchSize: opts.evolve?.batchSize ?? 32,
+        topN: opts.evolve?.topN,
+        promptsFile: s.promptsFile,
+        cacheDir: path.join(s.runDir, '.circuitscope-cache'),
+        model: { threads },
+        signal: opts.signal,
+        onProgress: (d, t, m) => progress(d, t, `evolve ${s.name}: ${m}`),
+      }),
+    );
+    evolutions.push(e);
+  }
+
+  let appendix: string[] | undefined;
+  const extraFiles: string[] = [];
+  if (opts.circuit ?? haveBase) {
+    const c = await timed('single circuit stories260K', () => runCircuitDemo({ outDir: out, threads, onProgress: (d, t, m) => progress(d, t, `stories260K circuit: ${m}`), signal: opts.signal }));
+    appendix = c.markdown;
+    extraFiles.push(...c.files);
+  } else if (!haveBase) skipped.push('the single-checkpoint stories260K circuit: ../shared/models/stories260K is not there.');
+
+  const inputs: SeriesReportInput[] = series.map((s, i) => ({
+    id: s.name,
+    title: seriesText[s.name].title,
+    about: seriesText[s.name].about(s),
+    manifest: s.manifest,
+    evolve: evolutions[i],
+    loss: readLossHistory(s.runDir),
+    typesNominal: seriesText[s.name].typesNominal,
+  }));
+  const preamble = [
+    'This report follows Ou et al. 2025 (*How Do LLMs Acquire New Knowledge? A Knowledge Circuits Perspective on Continual Pre-Training*) in miniature: ' +
+      'checkpoint series small enough to train and analyse on a laptop CPU in minutes, each analysed with EAP-IG circuits per checkpoint (method spec §5). ' +
+      'It states for each of the paper\'s three findings whether the miniature reproduces it, by a rule written out under [Findings](#findings); a finding that does not reproduce is reported as such.',
+    '',
+    `Made by \`npm run demo\` (\`circuitscope demo --seed ${seed} --threads ${threads}\`). The same seed and thread count give byte-identical checkpoints and this report again; ` +
+      'the series are kept in the work folder (default `demo-output/work`) and reused while their settings match.',
+  ];
+  const { report, findings, files } = writeLabReport(out, { series: inputs, preamble, appendix, skipped });
+  timings.total = Math.round((performance.now() - t0) / 100) / 10;
+  const timingsFile = path.join(out, 'timings.json');
+  writeFileAtomic(
+    timingsFile,
+    JSON.stringify({ seconds: timings, reused: Object.fromEntries(series.map((s) => [s.name, s.reused])), evolveCacheHits: Object.fromEntries(series.map((s, i) => [s.name, evolutions[i].cacheHits])), threads, seed }, null, 1) + '\n',
+  );
+  return { report, findings, files: [...files, ...extraFiles, timingsFile], series, evolutions, timings };
 }
