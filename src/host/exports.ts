@@ -104,6 +104,9 @@ async function exportKind(ctx: Context, kind: Kind): Promise<string | undefined>
     if (content.length === 0) throw new Error('the view returned nothing to save');
     fs.writeFileSync(uri.fsPath, content);
     ctx.log.info(`Exported ${kind} to ${uri.fsPath}`);
+    void vscode.window.showInformationMessage(`Circuitscope: exported ${path.basename(uri.fsPath)}`, 'Open').then((choice) => {
+      if (choice === 'Open') void vscode.commands.executeCommand('vscode.open', uri);
+    });
     return uri.fsPath;
   } catch (e) {
     showError(ctx, `export failed`, e);

@@ -21,7 +21,8 @@ export function formatCount(n: number): string {
 /** A ratio or correlation; the sign is kept for the deltas. */
 export function formatFixed(x: number | undefined, digits = 3, signed = false): string {
   if (x === undefined || Number.isNaN(x)) return '—';
-  const s = x.toFixed(digits);
+  // A tiny negative number rounds to "-0.0"; it is zero at this precision.
+  const s = x.toFixed(digits).replace(/^-(0\.?0*)$/, '$1');
   return signed && x > 0 ? `+${s}` : s;
 }
 
