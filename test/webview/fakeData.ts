@@ -7,18 +7,10 @@
 import { compareCircuits } from '../../src/shared/analysis';
 import { CircuitGraph, pruneDeadNodes, topN, type CircuitConfig } from '../../src/shared/circuit';
 import type { CircuitViewData, DriftData, HeadInfo } from '../../src/shared/webviewProtocol';
+import { mulberry32 } from '../../src/engine/util/random';
 
-/** mulberry32: a small seeded generator, so screenshots are the same from run to run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator, so screenshots are the same from run to run. */
+export const rng = mulberry32;
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
