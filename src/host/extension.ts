@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import * as engineProtocol from '../shared/engineProtocol';
 import { describeModel } from '../shared/engineProtocol';
 import { CheckpointsTree } from './checkpointsTree';
-import { addPromptSetCommand, compareCommand, discoverCommand, openCircuitCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
+import { addPromptSetCommand, compareCommand, discoverCommand, openCircuitCommand, openDemoRunCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
 import { EngineClient, EngineError } from './engineClient';
 import { registerExports } from './exports';
 
@@ -91,6 +91,7 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
       }
     }),
     vscode.commands.registerCommand('circuits.showLog', () => log.show()),
+    vscode.commands.registerCommand('circuits.openDemoRun', () => openDemoRunCommand(ctx)),
   );
   registerExports(ctx);
   void refresh();

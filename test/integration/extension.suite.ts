@@ -55,6 +55,7 @@ describe('Circuitscope extension', () => {
       'circuits.exportDriftMarkdown',
       'circuits.describeCheckpoint',
       'circuits.showLog',
+      'circuits.openDemoRun',
     ]) {
       assert.ok(commands.includes(c), `${c} is registered`);
     }
@@ -67,9 +68,9 @@ describe('Circuitscope extension', () => {
     const top = a.tree.getChildren(checkpoints);
     assert.deepEqual(
       top.map((n) => label(a, n)),
-      ['tiny-gpt2', 'base'],
+      ['gpt2-synthetic', 'tiny-gpt2', 'base'],
     );
-    const run = top[0];
+    const run = top[1];
     assert.equal(run.kind, 'run');
     assert.deepEqual(
       a.tree.getChildren(run).map((n) => label(a, n)),
@@ -84,6 +85,18 @@ describe('Circuitscope extension', () => {
     );
     assert.equal(a.tree.getChildren(sets[0]).length, 6);
     assert.match(label(a, a.tree.getChildren(sets[0])[0]), /^The person Alice lives in Paris$/);
+  });
+
+  it('opens the demo run in the tree', async () => {
+    const a = await api();
+    const work = (await vscode.commands.executeCommand('circuits.openDemoRun')) as string;
+    assert.equal(work, path.join(workspace(), 'demo-output', 'work'));
+    const demo = a.tree.getChildren(a.tree.getChildren()[0]).find((n) => label(a, n) === 'gpt2-synthetic');
+    assert.ok(demo && demo.kind === 'run', 'the demo run is in the tree');
+    assert.deepEqual(
+      a.tree.getChildren(demo).map((n) => label(a, n)),
+      ['checkpoint-3', 'checkpoint-6'],
+    );
   });
 
   it('describes a checkpoint through the engine process', async () => {
@@ -104,7 +117,7 @@ describe('Circuitscope extension', () => {
     assert.equal(json.circuitscope.checkpoint.path, ckpt);
     assert.equal(json.circuitscope.method, 'eap-ig-inputs');
     await a.refresh();
-    const run = a.tree.getChildren(a.tree.getChildren()[0])[0];
+    const run = a.tree.getChildren(a.tree.getChildren()[0]).find((n) => label(a, n) === 'tiny-gpt2')!;
     const results = a.tree.getChildren(a.tree.getChildren(run)[1]);
     assert.equal(results.length, 1);
     assert.equal(results[0].kind, 'result');

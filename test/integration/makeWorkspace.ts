@@ -12,6 +12,9 @@ fs.mkdirSync(ws, { recursive: true });
 const run = path.join(ws, 'runs', 'tiny-gpt2');
 for (const step of [100, 20, 300]) writeCheckpoint(path.join(run, `checkpoint-${step}`), gpt2Tiny({ nLayer: 2, nHead: 2, nEmbd: 16, seed: step }), { tokenizerFrom: null });
 for (const f of ['vocab.json', 'merges.txt', 'tokenizer_config.json']) fs.copyFileSync(path.join(gpt2TokenizerDir, f), path.join(run, f));
+// A stand-in for the demo lab's run, where `circuitscope demo` leaves it.
+const demo = path.join(ws, 'demo-output', 'work', 'gpt2-synthetic');
+for (const step of [3, 6]) writeCheckpoint(path.join(demo, `checkpoint-${step}`), gpt2Tiny({ nLayer: 1, nHead: 2, nEmbd: 16, seed: step }), { tokenizerFrom: gpt2TokenizerDir });
 writeCheckpoint(path.join(ws, 'models', 'base'), gpt2Tiny({ nLayer: 2, nHead: 2, nEmbd: 16, seed: 7 }), { tokenizerFrom: gpt2TokenizerDir });
 const names = ['Alice', 'Bob', 'Carol', 'David', 'Emma', 'Frank'];
 const cities = ['Paris', 'Rome', 'Oslo', 'Berlin', 'Madrid', 'Vienna'];
