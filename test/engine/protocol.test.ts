@@ -93,12 +93,17 @@ test('engine process: scan a workspace, discover with progress, cancel, view dat
     assert.ok(fs.existsSync(out));
     assert.ok(seen.some((s) => s.startsWith('t1:')), 'progress notifications carry the request token');
 
-    // Cancelling an exact run (many passes) stops it and writes nothing.
+    // Cancelling an exact run (many passes) stops it and writes nothing. The cancel is sent on the run's
+    // first progress notification, so it always lands mid-run, however fast the machine is.
+    const big = writeCheckpoint(path.join(ws, 'big'), gpt2Tiny({ nLayer: 4, nHead: 4, nEmbd: 32, seed: 9 }), { tokenizerFrom: gpt2TokenizerDir });
     const cts = new CancellationTokenSource();
     const out2 = path.join(ws, 'never.json');
-    const pending = conn.sendRequest(protocol.discover, { token: 't2', dir: ckpt, promptsFile: prompts, out: out2, settings: { method: 'exact', batchSize: 1 } }, cts.token);
-    setTimeout(() => cts.cancel(), 300);
+    const sub = conn.onNotification(protocol.didProgress, (p) => {
+      if (p.token === 't2' && /exact/.test(p.message)) cts.cancel();
+    });
+    const pending = conn.sendRequest(protocol.discover, { token: 't2', dir: big, promptsFile: prompts, out: out2, settings: { method: 'exact', batchSize: 1 } }, cts.token);
     await assert.rejects(pending, (e: unknown) => e instanceof ResponseError && e.code === -32800);
+    sub.dispose();
     assert.equal(fs.existsSync(out2), false);
 
     const view = await conn.sendRequest(protocol.circuitViewData, { circuitFile: out, dir: ckpt, promptsFile: prompts, settings: {} });

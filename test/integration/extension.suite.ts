@@ -145,13 +145,23 @@ describe('Circuitscope extension', () => {
     const { discover, describeModel } = a.protocol;
     const out = path.join(workspace(), 'never.circuit.json');
     const cts = new vscode.CancellationTokenSource();
+    // Cancel on the run's first progress notification, so the cancel always lands mid-run.
+    const sub = a.engine.onProgress((p) => {
+      if (p.token === 'cancel-test') cts.cancel();
+    });
     const pending = a.engine.request(
       discover,
-      { token: 'cancel-test', dir: path.join(workspace(), 'models', 'base'), promptsFile: path.join(workspace(), 'prompts', 'cities.jsonl'), out, settings: { method: 'exact', batchSize: 1 } },
+      {
+        token: 'cancel-test',
+        dir: path.join(workspace(), 'models', 'base'),
+        promptsFile: path.join(workspace(), 'prompts', 'cities.jsonl'),
+        out,
+        settings: { method: 'exact', batchSize: 1 },
+      },
       cts.token,
     );
-    setTimeout(() => cts.cancel(), 300);
     await assert.rejects(pending, (e: Error) => e instanceof vscode.CancellationError);
+    sub.dispose();
     assert.equal(fs.existsSync(out), false);
     const t0 = Date.now();
     await a.engine.request(describeModel, { dir: path.join(workspace(), 'models', 'base') });
