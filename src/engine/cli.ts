@@ -103,18 +103,22 @@ function discoverOptions(values: Record<string, unknown>) {
   };
 }
 
-/** Runs a long analysis with progress, Ctrl-C, and an atomically written JSON result. */
-async function runAnalysis(out: string, work: (signal: AbortSignal, onProgress: (d: number, t: number, m: string) => void) => Promise<unknown>, summary: (r: never) => string): Promise<void> {
+type OnProgress = (done: number, total: number, message: string) => void;
+
+/**
+ * Runs long work with progress on stderr and a clean Ctrl-C: `work` returns the summary for stdout;
+ * a cancelled run prints `cancelledMessage`, writes nothing more and exits with 130.
+ */
+async function cancellable(cancelledMessage: string, work: (signal: AbortSignal, onProgress: OnProgress) => Promise<string>): Promise<void> {
   const progress = new StderrProgress();
   const { signal, dispose } = interruptSignal();
   try {
-    const result = await work(signal, (d, t, m) => progress.update(d, t, m));
-    writeFileAtomic(out, JSON.stringify(result, null, 1) + '\n');
+    const summary = await work(signal, (d, t, m) => progress.update(d, t, m));
     progress.done();
-    process.stdout.write(summary(result as never) + `\nwrote ${path.resolve(out)}\n`);
+    process.stdout.write(summary + '\n');
   } catch (e) {
     if (e instanceof CancelledError || signal.aborted) {
-      progress.done(`cancelled; ${out} was not written`);
+      progress.done(cancelledMessage);
       process.exitCode = 130;
       return;
     }
@@ -122,6 +126,15 @@ async function runAnalysis(out: string, work: (signal: AbortSignal, onProgress: 
   } finally {
     dispose();
   }
+}
+
+/** Runs a long analysis whose result is written atomically as JSON to `out`. */
+function runAnalysis<R>(out: string, work: (signal: AbortSignal, onProgress: OnProgress) => Promise<R>, summary: (r: R) => string): Promise<void> {
+  return cancellable(`cancelled; ${out} was not written`, async (signal, onProgress) => {
+    const result = await work(signal, onProgress);
+    writeFileAtomic(out, JSON.stringify(result, null, 1) + '\n');
+    return `${summary(result)}\nwrote ${path.resolve(out)}`;
+  });
 }
 
 function needCheckpoint(positionals: string[], usage: string): string {
@@ -196,17 +209,13 @@ const commands: Record<string, Command> = {
       const method = opts.method;
       if (opts.selection === 'threshold' && opts.threshold === undefined) throw new UserError('--selection threshold needs --threshold T');
       const { model, set, pairs } = await modelAndPrompts(values, dir);
-      const progress = new StderrProgress();
-      const { signal, dispose } = interruptSignal();
       try {
-        progress.update(0, 1, `${method} on ${pairs.length} prompts (${model.spec.architecture})`);
-        const r = await discoverCircuit(model, pairs, { ...opts, signal, onProgress: (d, t, m) => progress.update(d, t, m) });
-        const provenance = buildProvenance(model, set, pairs, opts, r);
-        writeCircuitFile(out, r.attribution.graph, { cfg: r.attribution.graph.cfg, scores: r.attribution.scores, edgeIn: r.selection.edgeIn, nodeIn: r.selection.nodeIn }, provenance);
-        progress.done();
-        const p = provenance;
-        process.stdout.write(
-          [
+        await cancellable(`cancelled; ${out} was not written`, async (signal, onProgress) => {
+          onProgress(0, 1, `${method} on ${pairs.length} prompts (${model.spec.architecture})`);
+          const r = await discoverCircuit(model, pairs, { ...opts, signal, onProgress });
+          const p = buildProvenance(model, set, pairs, opts, r);
+          writeCircuitFile(out, r.attribution.graph, { cfg: r.attribution.graph.cfg, scores: r.attribution.scores, edgeIn: r.selection.edgeIn, nodeIn: r.selection.nodeIn }, p);
+          return [
             `circuit: ${p.edges} edges, ${p.nodes} nodes (${p.selection.kind} ${p.selection.value} of ${r.attribution.graph.edges.length} edges, pruned)`,
             `metric ${p.metric}: clean ${p.baselines.clean.toFixed(4)}, corrupted ${p.baselines.corrupted.toFixed(4)}, circuit ${p.circuitPerformance.toFixed(4)}`,
             `faithfulness: ${p.faithfulness.toFixed(4)}`,
@@ -215,17 +224,9 @@ const commands: Record<string, Command> = {
             ...(r.curve ? ['faithfulness curve (N: edges, faithfulness):', ...r.curve.map((c) => `  ${c.topN}: ${c.edges}, ${c.faithfulness.toFixed(4)}`)] : []),
             `time: attribution ${p.timings.attributionSeconds.toFixed(1)} s, evaluation ${p.timings.evaluationSeconds.toFixed(1)} s`,
             `wrote ${path.resolve(out)}`,
-          ].join('\n') + '\n',
-        );
-      } catch (e) {
-        if (e instanceof CancelledError || signal.aborted) {
-          progress.done(`cancelled; ${out} was not written`);
-          process.exitCode = 130;
-          return;
-        }
-        throw e;
+          ].join('\n');
+        });
       } finally {
-        dispose();
         await model.dispose();
       }
     },
@@ -292,7 +293,7 @@ const commands: Record<string, Command> = {
             const run = listRunCheckpoints(runDir);
             if (run.length === 0) throw new UserError(`${runDir}: not a run folder (no checkpoint-N folders)`);
             const groups = await promptGroups(run[0].dir, base);
-            const byGroup: Record<string, unknown> = {};
+            const byGroup: Record<string, Awaited<ReturnType<typeof evolve>>> = {};
             for (const [i, g] of groups.entries()) {
               byGroup[g] = await evolve(runDir, { ...base, group: g, signal, onProgress: (d, t, m) => onProgress(i * t + d, groups.length * t, `${g}: ${m}`) });
             }
@@ -374,32 +375,18 @@ const commands: Record<string, Command> = {
     async run(_pos, values) {
       const outDir = (values.out as string | undefined) ?? 'demo-output';
       const workDir = (values.work as string | undefined) ?? path.join(outDir, 'work');
-      const progress = new StderrProgress();
-      const { signal, dispose } = interruptSignal();
-      try {
-        const r = await runDemo({ outDir, workDir, threads: intFlag(values, 'threads', 0), seed: intFlag(values, 'seed', 20), signal, onProgress: (d, t, m) => progress.update(d, t, m) });
-        progress.done();
+      await cancellable('cancelled; the report was not written (finished checkpoints stay in the work folder, but a series is only reused once complete)', async (signal, onProgress) => {
+        const r = await runDemo({ outDir, workDir, threads: intFlag(values, 'threads', 0), seed: intFlag(values, 'seed', 20), signal, onProgress });
         const verdicts = (k: keyof typeof r.findings) => r.findings[k].map((f) => `${f.series} ${f.verdict}`).join('; ');
-        process.stdout.write(
-          [
-            ...r.series.map((s) => `${s.name}: ${s.reused ? 'reused' : 'trained'} (${s.manifest.checkpoints.length} checkpoints) in ${s.seconds.toFixed(1)} s`),
-            `finding 1 (related knowledge faster, frequency): ${verdicts('knowledge')}`,
-            `finding 2 (phase shift): ${verdicts('phaseShift')}`,
-            `finding 3 (deep-to-shallow): ${verdicts('deepToShallow')}`,
-            `time: ${Object.entries(r.timings).map(([k, v]) => `${k} ${v} s`).join(', ')}`,
-            `wrote ${r.report}`,
-          ].join('\n') + '\n',
-        );
-      } catch (e) {
-        if (e instanceof CancelledError || signal.aborted) {
-          progress.done('cancelled; the report was not written (finished checkpoints stay in the work folder, but a series is only reused once complete)');
-          process.exitCode = 130;
-          return;
-        }
-        throw e;
-      } finally {
-        dispose();
-      }
+        return [
+          ...r.series.map((s) => `${s.name}: ${s.reused ? 'reused' : 'trained'} (${s.manifest.checkpoints.length} checkpoints) in ${s.seconds.toFixed(1)} s`),
+          `finding 1 (related knowledge faster, frequency): ${verdicts('knowledge')}`,
+          `finding 2 (phase shift): ${verdicts('phaseShift')}`,
+          `finding 3 (deep-to-shallow): ${verdicts('deepToShallow')}`,
+          `time: ${Object.entries(r.timings).map(([k, v]) => `${k} ${v} s`).join(', ')}`,
+          `wrote ${r.report}`,
+        ].join('\n');
+      });
     },
   },
   evaluate: {

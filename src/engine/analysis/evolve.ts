@@ -22,7 +22,7 @@ import {
   type PhaseShift,
 } from '../../shared/analysis';
 import { CircuitGraph, countIn, type Selection } from '../../shared/circuit';
-import { circuitConfig } from '../circuits/attribute';
+import { CancelledError, circuitConfig } from '../circuits/attribute';
 import { readCircuitFile, writeCircuitFile, fileHash, type Provenance } from '../circuits/circuitFile';
 import { buildProvenance, discoverCircuit, toolVersion, type DiscoverOptions } from '../circuits/discover';
 import { evaluatePatching, evaluateZero } from '../circuits/evaluate';
@@ -210,7 +210,7 @@ export async function evolve(runDir: string, opts: EvolveOptions): Promise<Evolv
   let pairsForGroups: TokenizedPair[] = [];
   let promptsHash = '';
   for (const [i, entry] of run.entries()) {
-    if (opts.signal?.aborted) throw new Error('cancelled');
+    if (opts.signal?.aborted) throw new CancelledError();
     opts.onProgress?.(i, run.length, `checkpoint-${entry.step} (${i + 1}/${run.length})`);
     const l = await load(entry.dir, opts);
     try {
@@ -236,7 +236,7 @@ export async function evolve(runDir: string, opts: EvolveOptions): Promise<Evolv
   const hit10: number[][] = sources.map(() => new Array<number>(T).fill(NaN));
   const faith: number[][] = sources.map(() => new Array<number>(T).fill(NaN));
   for (let t = 0; t < T; t++) {
-    if (opts.signal?.aborted) throw new Error('cancelled');
+    if (opts.signal?.aborted) throw new CancelledError();
     opts.onProgress?.(t, T, `transplant evaluation on checkpoint-${results[t].step}`);
     const l = await load(results[t].dir, opts);
     try {

@@ -9,7 +9,7 @@ import { countIn, pruneDeadNodes, topN, edgeEntropy, type CircuitGraph, type Sel
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
-import { chunks, CircuitSessions, metricOf, runActivations, type Baselines } from './attribute';
+import { CancelledError, chunks, CircuitSessions, metricOf, runActivations, type Baselines } from './attribute';
 import type { MetricKind } from './instrument';
 import type { TokenizedPair } from './prompts';
 
@@ -69,7 +69,7 @@ export async function evaluatePatching(
   const batches = chunks(pairs, Math.max(1, opts.batchSize ?? 8));
   let done = 0;
   for (const batch of batches) {
-    if (opts.signal?.aborted) throw new Error('cancelled');
+    if (opts.signal?.aborted) throw new CancelledError();
     const acts = await runActivations(s, batch);
     batch.forEach((p, i) => {
       clean += metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel) / N;
@@ -109,7 +109,7 @@ export async function evaluateZero(
   const ranks: number[] = [];
   const probs: number[] = [];
   for (const batch of chunks(pairs, Math.max(1, opts.batchSize ?? 8))) {
-    if (opts.signal?.aborted) throw new Error('cancelled');
+    if (opts.signal?.aborted) throw new CancelledError();
     const { feeds, nPos } = batchFeeds(model.spec, batch.map((p) => p.clean));
     const zeros = f32(new Float32Array(batch.length * nPos * g.nForward * model.spec.dModel), [batch.length, nPos, g.nForward, model.spec.dModel]);
     const out = await sess.run({ ...feeds, patch_src: zeros, coef }, ['logits_sel']);

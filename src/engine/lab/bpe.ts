@@ -13,6 +13,7 @@
  * tokens follow in the order they were learned, and the special tokens come last.
  */
 import * as path from 'node:path';
+import { byteLevelBpeJson } from '../model/tokenizer';
 import { writeFileAtomic } from '../util/atomicWrite';
 
 /**
@@ -154,37 +155,11 @@ export class BpeTokenizer {
 
   /** The Hugging Face tokenizer.json object for this tokenizer. */
   tokenizerJson(): Record<string, unknown> {
-    const byteLevel = { add_prefix_space: false, trim_offsets: true, use_regex: true };
-    return {
-      version: '1.0',
-      truncation: null,
-      padding: null,
-      added_tokens: this.specialTokens.map((content) => ({
-        id: this.specialIds.get(content),
-        content,
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: true,
-        special: true,
-      })),
-      normalizer: null,
-      pre_tokenizer: { type: 'ByteLevel', ...byteLevel },
-      post_processor: null,
-      decoder: { type: 'ByteLevel', ...byteLevel },
-      model: {
-        type: 'BPE',
-        dropout: null,
-        unk_token: null,
-        continuing_subword_prefix: '',
-        end_of_word_suffix: '',
-        fuse_unk: false,
-        byte_fallback: false,
-        ignore_merges: false,
-        vocab: Object.fromEntries(this.vocab.map((t, i) => [t, i])),
-        merges: this.merges.map(([a, b]) => [a, b]),
-      },
-    };
+    return byteLevelBpeJson(
+      Object.fromEntries(this.vocab.map((t, i) => [t, i])),
+      this.merges.map(([x, y]) => [x, y]),
+      this.specialTokens.map((content) => ({ id: this.specialIds.get(content)!, content })),
+    );
   }
 
   /**

@@ -24,20 +24,17 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
-/** The GPT-2 byte-level BPE tokenizer.json built from vocab.json + merges.txt. */
-function gpt2TokenizerJson(dir: string): Record<string, unknown> {
-  const vocab = readJson(path.join(dir, 'vocab.json')) as Record<string, number>;
-  const merges = fs
-    .readFileSync(path.join(dir, 'merges.txt'), 'utf8')
-    .split('\n')
-    .filter((line) => line.length > 0 && !line.startsWith('#version'))
-    .map((line) => line.split(' '));
-  const eot = vocab['<|endoftext|>'];
+/**
+ * A GPT-2-style byte-level BPE tokenizer.json: ByteLevel pre-tokenizer and decoder, no normalizer,
+ * no post-processor (BOS is added by the engine), the given special tokens as added tokens.
+ */
+export function byteLevelBpeJson(vocab: Record<string, number>, merges: readonly (readonly string[])[], specials: readonly { id: number; content: string }[]): Record<string, unknown> {
   const byteLevel = { add_prefix_space: false, trim_offsets: true, use_regex: true };
   return {
     version: '1.0',
-    added_tokens:
-      eot === undefined ? [] : [{ id: eot, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    truncation: null,
+    padding: null,
+    added_tokens: specials.map(({ id, content }) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true })),
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', ...byteLevel },
     post_processor: null,
@@ -55,6 +52,18 @@ function gpt2TokenizerJson(dir: string): Record<string, unknown> {
       merges,
     },
   };
+}
+
+/** The GPT-2 byte-level BPE tokenizer.json built from vocab.json + merges.txt. */
+function gpt2TokenizerJson(dir: string): Record<string, unknown> {
+  const vocab = readJson(path.join(dir, 'vocab.json')) as Record<string, number>;
+  const merges = fs
+    .readFileSync(path.join(dir, 'merges.txt'), 'utf8')
+    .split('\n')
+    .filter((line) => line.length > 0 && !line.startsWith('#version'))
+    .map((line) => line.split(' '));
+  const eot = vocab['<|endoftext|>'];
+  return byteLevelBpeJson(vocab, merges, eot === undefined ? [] : [{ id: eot, content: '<|endoftext|>' }]);
 }
 
 export class TextTokenizer {
