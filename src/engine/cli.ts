@@ -6,13 +6,13 @@
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { countIn } from '../shared/circuit';
-import { CancelledError, methods, type Method } from './circuits/attribute';
+import { methods, type Method } from './circuits/attribute';
 import { checkCircuitFits, readCircuitFile, writeCircuitFile } from './circuits/circuitFile';
 import { buildProvenance, discoverCircuit, type SelectionKind } from './circuits/discover';
 import { evaluatePatching, evaluateZero } from './circuits/evaluate';
 import type { MetricKind } from './circuits/instrument';
 import { readPromptSet, tokenizePairs } from './circuits/prompts';
-import { UserError } from './model/errors';
+import { CancelledError, UserError } from './errors';
 import { Model } from './model/runner';
 import { headTypeProportions } from '../shared/analysis';
 import { compareCheckpoints, evolve, promptGroups } from './analysis/evolve';

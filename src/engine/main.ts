@@ -6,10 +6,9 @@ import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
 import * as protocol from '../shared/engineProtocol';
 import { describeModel, didLog, didProgress, generate, userErrorCode, type ModelSummary } from '../shared/engineProtocol';
-import { CancelledError } from './circuits/attribute';
 import { readModelSpec, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
-import { UserError } from './model/errors';
+import { CancelledError, UserError } from './errors';
 import * as service from './service';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';

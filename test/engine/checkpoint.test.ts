@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Checkpoint, listRunCheckpoints } from '../../src/engine/model/checkpoint';
-import { UserError } from '../../src/engine/model/errors';
+import { UserError } from '../../src/engine/errors';
 import { Model } from '../../src/engine/model/runner';
 import { readSafetensorsHeader } from '../../src/engine/model/safetensors';
 import { gpt2TokenizerDir, gpt2Tiny, llamaTiny, repoRoot, tmpDir, writeCheckpoint } from '../helpers/tinyModels';

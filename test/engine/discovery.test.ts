@@ -12,7 +12,7 @@ import { readCircuitFile, writeCircuitFile } from '../../src/engine/circuits/cir
 import { discoverCircuit } from '../../src/engine/circuits/discover';
 import { evaluatePatching, evaluateZero } from '../../src/engine/circuits/evaluate';
 import { readPromptSet, tokenizePairs, type TokenizedPair } from '../../src/engine/circuits/prompts';
-import { UserError } from '../../src/engine/model/errors';
+import { UserError } from '../../src/engine/errors';
 import { Model } from '../../src/engine/model/runner';
 import { TextTokenizer } from '../../src/engine/model/tokenizer';
 import { CircuitGraph, pruneDeadNodes, topN, type Selection } from '../../src/shared/circuit';

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { CancelledError } from '../../src/engine/circuits/attribute';
+import { CancelledError } from '../../src/engine/errors';
 import {
   gpt2Config,
   hfTensors,

@@ -22,13 +22,13 @@ import {
   type PhaseShift,
 } from '../../shared/analysis';
 import { CircuitGraph, countIn, type Selection } from '../../shared/circuit';
-import { CancelledError, circuitConfig } from '../circuits/attribute';
+import { circuitConfig } from '../circuits/attribute';
 import { readCircuitFile, writeCircuitFile, fileHash, type Provenance } from '../circuits/circuitFile';
 import { buildProvenance, discoverCircuit, toolVersion, type DiscoverOptions } from '../circuits/discover';
 import { evaluatePatching, evaluateZero } from '../circuits/evaluate';
 import { readPromptSet, tokenizePairs, type PromptSet, type TokenizedPair } from '../circuits/prompts';
 import { Checkpoint, listRunCheckpoints, stepOf } from '../model/checkpoint';
-import { UserError } from '../model/errors';
+import { CancelledError, UserError } from '../errors';
 import { Model, type ModelOptions } from '../model/runner';
 import { writeFileAtomic } from '../util/atomicWrite';
 import { analyzeHeads } from './heads';

@@ -15,7 +15,7 @@
  * Relation positions are every position but BOS and the subject (the last token included).
  */
 import type { Model } from '../model/runner';
-import { UserError } from '../model/errors';
+import { UserError } from '../errors';
 import type { TokenizedPair } from '../circuits/prompts';
 import { chunks } from '../circuits/attribute';
 

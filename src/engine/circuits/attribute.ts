@@ -10,7 +10,7 @@
 import { CircuitGraph, type CircuitConfig } from '../../shared/circuit';
 import { gradients } from '../onnx/autodiff';
 import type { ModelSpec } from '../model/config';
-import { UserError } from '../model/errors';
+import { CancelledError, UserError } from '../errors';
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
@@ -55,12 +55,6 @@ export function circuitConfig(spec: ModelSpec): CircuitConfig {
   return { nLayers: spec.nLayers, nHeads: spec.nHeads, parallelAttnMlp: spec.parallelAttnMlp, dModel: spec.dModel };
 }
 
-export class CancelledError extends Error {
-  override name = 'CancelledError';
-  constructor() {
-    super('cancelled');
-  }
-}
 
 function checkAbort(signal?: AbortSignal): void {
   if (signal?.aborted) throw new CancelledError();

@@ -7,7 +7,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { fromEapJson, toEapJsonV2, type CircuitData, type CircuitGraph } from '../../shared/circuit';
 import type { ModelSpec } from '../model/config';
-import { UserError } from '../model/errors';
+import { UserError } from '../errors';
 import { writeFileAtomic } from '../util/atomicWrite';
 import type { CurvePoint } from './evaluate';
 

@@ -5,11 +5,12 @@
  * A circuit is run by making every edge outside it read the patch source's output of its parent
  * instead of the current one: the corrupted run's output (patching) or zero (zero ablation).
  */
+import { CancelledError } from '../errors';
 import { countIn, pruneDeadNodes, topN, edgeEntropy, type CircuitGraph, type Selection } from '../../shared/circuit';
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
-import { CancelledError, chunks, CircuitSessions, metricOf, runActivations, type Baselines } from './attribute';
+import { chunks, CircuitSessions, metricOf, runActivations, type Baselines } from './attribute';
 import type { MetricKind } from './instrument';
 import type { TokenizedPair } from './prompts';
 

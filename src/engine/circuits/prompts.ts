@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../model/errors';
+import { UserError } from '../errors';
 import type { TextTokenizer } from '../model/tokenizer';
 import { mulberry32 } from '../util/random';
 

@@ -41,13 +41,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CancelledError } from '../circuits/attribute';
 import { gradients } from '../onnx/autodiff';
 import { GraphBuilder, type Value } from '../onnx/graphBuilder';
 import { f32, i64, Session, type HostTensor } from '../runtime/session';
 import { Checkpoint, listRunCheckpoints, type RunEntry } from '../model/checkpoint';
 import { parseConfig, type ModelSpec } from '../model/config';
-import { UserError } from '../model/errors';
+import { CancelledError, UserError } from '../errors';
 import { batchFeeds } from '../model/runner';
 import { encodeSafetensors, type TensorToWrite } from '../model/safetensors';
 import { tokenizerFiles, TextTokenizer } from '../model/tokenizer';

@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig, type ModelSpec } from './config';
-import { CheckpointError } from './errors';
+import { CheckpointError } from '../errors';
 import { hasTokenizer, TextTokenizer } from './tokenizer';
 import { CanonicalWeights, TensorIndex } from './weights';
 

@@ -2,7 +2,7 @@
  * Reads a Hugging Face `config.json` into one architecture-neutral description, the ModelSpec. The
  * graph compiler and the weight loader only ever look at the ModelSpec.
  */
-import { CheckpointError } from './errors';
+import { CheckpointError } from '../errors';
 
 export type Family = 'gpt2' | 'llama' | 'gpt_neox';
 

@@ -5,7 +5,7 @@ import { GraphBuilder } from '../onnx/graphBuilder';
 import { f32, i64, Session, type HostTensor } from '../runtime/session';
 import { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
-import { UserError } from './errors';
+import { UserError } from '../errors';
 import { transpose2d } from './weights';
 import { buildTransformer, loadWeights, ropeTables, type CompileOptions, type LoadedWeights } from './transformer';
 

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ModelSpec } from './config';
-import { CheckpointError } from './errors';
+import { CheckpointError } from '../errors';
 import { readSafetensorsHeader, readTensorF32, type TensorEntry } from './safetensors';
 
 export interface LayerWeights {

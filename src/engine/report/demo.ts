@@ -15,7 +15,7 @@ import { buildProvenance, discoverCircuit } from '../circuits/discover';
 import { evaluatePatching } from '../circuits/evaluate';
 import { readPromptSet, tokenizePairs } from '../circuits/prompts';
 import { makeGpt2Series, makeStoriesSeries, readLossHistory, resolveThreads, type Gpt2SeriesOptions, type SeriesResult, type StoriesSeriesOptions } from '../lab/demoLab';
-import { UserError } from '../model/errors';
+import { UserError } from '../errors';
 import { Model } from '../model/runner';
 import { writeFileAtomic } from '../util/atomicWrite';
 import { writeLabReport, type Findings, type SeriesReportInput } from './labReport';

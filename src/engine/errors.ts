@@ -20,3 +20,11 @@ export class CheckpointError extends UserError {
     super(`${path.basename(file) === file ? file : file}${field ? `: '${field}'` : ''}: ${detail}`);
   }
 }
+
+/** A run stopped because its AbortSignal fired; nothing it would have written was written. */
+export class CancelledError extends Error {
+  override name = 'CancelledError';
+  constructor() {
+    super('cancelled');
+  }
+}
