@@ -21,13 +21,13 @@ export interface RefHooks {
 }
 
 const noHooks: RefHooks = {};
-const hin = (h: RefHooks, dest: string, x: Mat): Mat => (h.input ? h.input(dest, x) : x);
-const hrec = (h: RefHooks, node: string, out: Mat): Mat => {
+export const hin = (h: RefHooks, dest: string, x: Mat): Mat => (h.input ? h.input(dest, x) : x);
+export const hrec = (h: RefHooks, node: string, out: Mat): Mat => {
   h.record?.(node, out);
   return out;
 };
 
-function get(t: Tensors, name: string): Float32Array {
+export function get(t: Tensors, name: string): Float32Array {
   const x = t[name];
   if (!x) throw new Error(`reference: missing tensor ${name}`);
   return x.data;
@@ -47,7 +47,7 @@ function linearInOut(x: Mat, W: Float32Array, nIn: number, nOut: number, bias?: 
 }
 
 /** torch.nn.Linear: W is [out, in]. */
-function linearOutIn(x: Mat, W: Float32Array, nIn: number, nOut: number, bias?: Float32Array): Mat {
+export function linearOutIn(x: Mat, W: Float32Array, nIn: number, nOut: number, bias?: Float32Array): Mat {
   return x.map((row) => {
     const out = new Float64Array(nOut);
     for (let o = 0; o < nOut; o++) {
@@ -70,7 +70,7 @@ function linearInOutCols(x: Mat, W: Float32Array, nIn: number, nOut: number, c0:
 }
 
 /** Rows [r0, r0 + n) of an nn.Linear (W [out, in]). */
-function linearOutInRows(x: Mat, W: Float32Array, nIn: number, r0: number, n: number, bias?: Float32Array): Mat {
+export function linearOutInRows(x: Mat, W: Float32Array, nIn: number, r0: number, n: number, bias?: Float32Array): Mat {
   return x.map((row) => {
     const out = new Float64Array(n);
     for (let o = 0; o < n; o++) {
@@ -83,7 +83,7 @@ function linearOutInRows(x: Mat, W: Float32Array, nIn: number, r0: number, n: nu
 }
 
 /** A head's output z_h · W_O[h] for an output projection in Conv1D ([in, out]) or Linear ([out, in]) layout. */
-function headOut(z: Mat, W: Float32Array, h: number, e: number, d: number, layout: 'inOut' | 'outIn'): Mat {
+export function headOut(z: Mat, W: Float32Array, h: number, e: number, d: number, layout: 'inOut' | 'outIn'): Mat {
   return z.map((row) => {
     const out = new Float64Array(d);
     for (let j = 0; j < e; j++) {
@@ -95,19 +95,19 @@ function headOut(z: Mat, W: Float32Array, h: number, e: number, d: number, layou
 }
 
 /** Removes a value bias's share from a head's output: softmax rows sum to one, so it is b_v · W_O[h]. */
-function minusBias(out: Mat, bv: Float64Array | undefined, W: Float32Array, h: number, e: number, d: number, layout: 'inOut' | 'outIn'): Mat {
+export function minusBias(out: Mat, bv: Float64Array | undefined, W: Float32Array, h: number, e: number, d: number, layout: 'inOut' | 'outIn'): Mat {
   if (!bv) return out;
   const share = headOut([bv], W, h, e, d, layout)[0];
   return out.map((r) => r.map((v, i) => v - share[i]));
 }
 
-const sumMats = (ms: Mat[], rows: number, d: number): Mat => {
+export const sumMats = (ms: Mat[], rows: number, d: number): Mat => {
   const out: Mat = Array.from({ length: rows }, () => new Float64Array(d));
   for (const m of ms) m.forEach((r, i) => r.forEach((v, j) => (out[i][j] += v)));
   return out;
 };
 
-function layerNorm(x: Mat, w: Float32Array, b: Float32Array, eps: number): Mat {
+export function layerNorm(x: Mat, w: Float32Array, b: Float32Array, eps: number): Mat {
   return x.map((row) => {
     const n = row.length;
     let mean = 0;
@@ -121,7 +121,7 @@ function layerNorm(x: Mat, w: Float32Array, b: Float32Array, eps: number): Mat {
   });
 }
 
-function rmsNorm(x: Mat, w: Float32Array, eps: number): Mat {
+export function rmsNorm(x: Mat, w: Float32Array, eps: number): Mat {
   return x.map((row) => {
     let ms = 0;
     for (const v of row) ms += v * v;
@@ -131,7 +131,7 @@ function rmsNorm(x: Mat, w: Float32Array, eps: number): Mat {
   });
 }
 
-const add = (a: Mat, b: Mat): Mat => a.map((r, i) => r.map((v, j) => v + b[i][j]));
+export const add = (a: Mat, b: Mat): Mat => a.map((r, i) => r.map((v, j) => v + b[i][j]));
 
 function erf(x: number): number {
   // Abramowitz-Stegun 7.1.26 is too coarse; use a series/continued fraction accurate to ~1e-15.
@@ -154,7 +154,7 @@ function erf(x: number): number {
   return Math.sign(x) * (1 - erfc);
 }
 
-const acts = {
+export const acts = {
   gelu_new: (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
   gelu: (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
   silu: (x: number) => x / (1 + Math.exp(-x)),

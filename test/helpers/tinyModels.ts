@@ -31,17 +31,17 @@ export function tmpDir(prefix = 'cs-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-type Spec = Record<string, number[]>;
+export type Spec = Record<string, number[]>;
 
 /** Rounds to a multiple of 1/1024 with at most 8 significant bits: exact in F16, BF16 and F32. */
-function exactInHalfFormats(v: number): number {
+export function exactInHalfFormats(v: number): number {
   const q = Math.round(v * 1024) / 1024;
   if (q === 0) return 0;
   const unit = 2 ** (Math.floor(Math.log2(Math.abs(q))) - 7);
   return Math.round(q / unit) * unit;
 }
 
-function fill(spec: Spec, seed: number, scale: number, exact: boolean, ones: (name: string) => boolean): Tensors {
+export function fill(spec: Spec, seed: number, scale: number, exact: boolean, ones: (name: string) => boolean): Tensors {
   const r = rng(seed);
   const out: Tensors = {};
   for (const [name, shape] of Object.entries(spec)) {

@@ -3,14 +3,15 @@
  * float64 loss (HF-layout reference forwards), packing, loss that falls on a memorization corpus,
  * checkpoints that load back bit-identically, determinism, the run folder and cancellation.
  */
+import { familyDef } from '../../src/engine/model/families';
+import { gpt2 } from '../../src/engine/model/families/gpt2';
+import { saveTensors } from '../../src/engine/model/families/table';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { CancelledError } from '../../src/engine/errors';
 import {
-  gpt2Config,
-  hfTensors,
   initModel,
   loadTrainableModel,
   mapWeights,
@@ -78,8 +79,8 @@ async function checkWeightGradients(model: TrainableModel, forward: Forward, blo
   } finally {
     await trainer.dispose();
   }
-  const t = asTensors(hfTensors(model.spec, model.weights));
-  const g = hfTensors(model.spec, result.grads);
+  const t = asTensors(saveTensors(familyDef(model.spec.family), model.spec, model.weights));
+  const g = saveTensors(familyDef(model.spec.family), model.spec, result.grads);
   const ref = referenceLoss(forward, t, blocks);
   assert.ok(Math.abs(result.loss - ref) <= 2e-6 * Math.abs(ref), `loss ${result.loss} vs reference ${ref}`);
 
@@ -150,7 +151,7 @@ test('weight gradients of a tiny Llama with grouped-query attention and tied emb
 test('folding GPT-2 value biases for training keeps the function: saved tensors give the original logits', () => {
   const tiny = gpt2Tiny({ vocab: 512, nPos: 16 });
   const model = loadTrainableModel(writeCheckpoint(path.join(tmpDir(), 'gpt2'), tiny));
-  const saved = hfTensors(model.spec, model.weights);
+  const saved = saveTensors(familyDef(model.spec.family), model.spec, model.weights);
   assert.deepEqual(Object.keys(saved).sort(), Object.keys(tiny.tensors).sort(), 'tensor names as GPT2LMHeadModel saves them');
   const d = model.spec.dModel;
   assert.ok(saved['transformer.h.0.attn.c_attn.bias'].data.subarray(2 * d).every((x) => x === 0), 'value bias is saved as zero');
@@ -237,7 +238,7 @@ const corpus = [
 ];
 
 function tinyGpt2FromScratch(seed: number): TrainableModel {
-  const config = gpt2Config({ vocabSize: 512, nLayer: 2, nHead: 4, nEmbd: 32, nPositions: 64, bosTokenId: 1, eosTokenId: 2 });
+  const config = gpt2.newConfig!({ vocabSize: 512, nLayer: 2, nHead: 4, nEmbd: 32, nPositions: 64, bosTokenId: 1, eosTokenId: 2 });
   return initModel(config, { seed, tokenizerDir: stories260K });
 }
 
@@ -389,11 +390,11 @@ test('saveModel round trips a Llama with q/k/v and output biases and an untied h
     const model = loadTrainableModel(writeCheckpoint(path.join(tmpDir(), 'src'), tiny));
     const dir = path.join(tmpDir(), 'copy');
     saveModel(dir, model);
-    assert.deepEqual(Object.keys(hfTensors(model.spec, model.weights)).sort(), Object.keys(tiny.tensors).sort(), `${name}: tensor names`);
+    assert.deepEqual(Object.keys(saveTensors(familyDef(model.spec.family), model.spec, model.weights)).sort(), Object.keys(tiny.tensors).sort(), `${name}: tensor names`);
     assertSameWeights(loadTrainableModel(dir).weights, model.weights);
     // The saved v bias is zero and the output bias holds the fold; the function is the original one.
     const ids = [1, 40, 41, 300, 7];
-    const saved = asTensors(hfTensors(model.spec, model.weights));
+    const saved = asTensors(saveTensors(familyDef(model.spec.family), model.spec, model.weights));
     const diff = maxAbsDiff(forward(tiny.tensors, ids).flatMap((r) => [...r]), forward(saved, ids).flatMap((r) => [...r]));
     assert.ok(diff.max < 1e-5, `${name}: ${diff.report}`);
   }
@@ -416,7 +417,7 @@ test('initModel draws weights as HF does: normal(0, 0.02), GPT-2 residual projec
   close(w.layers[1].Win, 0.02, 'W_in');
   close(w.layers[0].WO, 0.02 / Math.sqrt(4), 'W_O');
   close(w.layers[1].Wout, 0.02 / Math.sqrt(4), 'W_out');
-  assert.ok(w.layers[0].ln1W.every((x) => x === 1) && w.lnfW.every((x) => x === 1));
+  assert.ok(w.layers[0].ln1W!.every((x) => x === 1) && w.lnfW.every((x) => x === 1));
   assert.ok([w.lnfB!, w.layers[0].bO!, w.layers[0].bQ!, w.layers[1].bin!].every((b) => b.every((x) => x === 0)));
   assert.equal(w.WU, undefined);
   // The same seed gives the same weights.

@@ -55,7 +55,8 @@ import {
   type SyntheticDataset,
   type TestRow,
 } from './synthetic';
-import { gpt2Config, initModel, loadTrainableModel, train, type TrainableModel } from './trainer';
+import { gpt2 } from '../model/families/gpt2';
+import { initModel, loadTrainableModel, train, type TrainableModel } from './trainer';
 
 /** The manifest's file name inside a run folder. */
 export const manifestFile = 'demo-manifest.json';
@@ -484,7 +485,7 @@ export async function makeGpt2Series(dir: string, opts: Gpt2SeriesOptions = {}):
         const prompts = buildPromptSets(data.entities, tok, { seed });
         writeDataset(runDir, data, prompts);
         const eot = bpe.endOfTextId;
-        const config = gpt2Config({ vocabSize: bpe.vocab.length, nLayer: o.nLayer, nHead: o.nHead, nEmbd: o.nEmbd, nPositions: o.nPositions, bosTokenId: eot, eosTokenId: eot });
+        const config = gpt2.newConfig!({ vocabSize: bpe.vocab.length, nLayer: o.nLayer, nHead: o.nHead, nEmbd: o.nEmbd, nPositions: o.nPositions, bosTokenId: eot, eosTokenId: eot });
         const model = initModel(config, { seed, tokenizerDir: runDir });
         const tokens = data.train.reduce((n, d) => n + tok.encode(d.text).length, 0);
         return { data, prompts, model, tokens };

@@ -48,10 +48,12 @@ import { Checkpoint, listRunCheckpoints, type RunEntry } from '../model/checkpoi
 import { parseConfig, type ModelSpec } from '../model/config';
 import { CancelledError, UserError } from '../errors';
 import { batchFeeds } from '../model/runner';
-import { encodeSafetensors, type TensorToWrite } from '../model/safetensors';
+import { encodeSafetensors } from '../model/safetensors';
 import { tokenizerFiles, TextTokenizer } from '../model/tokenizer';
 import { B, buildTransformer, loadWeights, P, type LoadedWeights } from '../model/transformer';
-import { transpose2d, type LayerWeights } from '../model/weights';
+import { familyDef } from '../model/families';
+import { saveTensors } from '../model/families/table';
+import type { LayerWeights } from '../model/weights';
 import { writeFileAtomic } from '../util/atomicWrite';
 import { mulberry32 } from '../util/random';
 
@@ -133,44 +135,6 @@ export function loadTrainableModel(dir: string): TrainableModel {
 }
 
 /**
- * A GPT-2 config.json for a model trained from scratch, with HF's GPT2Config defaults except the
- * dropout probabilities, which are zero because this trainer does not apply dropout.
- */
-export function gpt2Config(o: {
-  readonly vocabSize: number;
-  readonly nLayer: number;
-  readonly nHead: number;
-  readonly nEmbd: number;
-  readonly nPositions: number;
-  readonly bosTokenId: number;
-  readonly eosTokenId: number;
-}): Record<string, unknown> {
-  return {
-    architectures: ['GPT2LMHeadModel'],
-    model_type: 'gpt2',
-    activation_function: 'gelu_new',
-    attn_pdrop: 0,
-    embd_pdrop: 0,
-    resid_pdrop: 0,
-    bos_token_id: o.bosTokenId,
-    eos_token_id: o.eosTokenId,
-    initializer_range: 0.02,
-    layer_norm_epsilon: 1e-5,
-    n_ctx: o.nPositions,
-    n_embd: o.nEmbd,
-    n_head: o.nHead,
-    n_inner: null,
-    n_layer: o.nLayer,
-    n_positions: o.nPositions,
-    scale_attn_weights: true,
-    tie_word_embeddings: true,
-    torch_dtype: 'float32',
-    use_cache: true,
-    vocab_size: o.vocabSize,
-  };
-}
-
-/**
  * A model with fresh weights drawn as HF's `_init_weights` draws them: every linear weight and
  * embedding from normal(0, initializer_range), biases zero, norm weights one and norm biases zero.
  * GPT-2 also scales its residual output projections (attn.c_proj and mlp.c_proj) to
@@ -243,135 +207,6 @@ export function mapWeights(w: LoadedWeights, f: (x: Float32Array, key: WeightKey
     lnfB: w.lnfB && f(w.lnfB, 'lnfB'),
     WU: w.WU && f(w.WU, 'WU'),
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Canonical weights → HF tensors (the inverse of weights.ts)
-
-/** dst[rowOf(h, j)][i] = src[h][i][j]: per-head [cols, e] blocks become rows of a [heads·e, cols] Linear weight. */
-function rowsFromHeads(src: Float32Array, heads: number, e: number, cols: number, rowOf: (h: number, j: number) => number, dst: Float32Array): void {
-  for (let h = 0; h < heads; h++)
-    for (let j = 0; j < e; j++) {
-      const r = rowOf(h, j) * cols;
-      for (let i = 0; i < cols; i++) dst[r + i] = src[(h * cols + i) * e + j];
-    }
-}
-
-/**
- * The model's tensors under its family's HF names and layouts, as `save_pretrained` writes them
- * (a tied head has no lm_head tensor). Value biases are written as zeros and the output-projection
- * bias holds the folded b_O (see the file comment), so that loading gives back exactly `w`.
- * Works for any structure of arrays shaped like the weights, gradients included.
- */
-export function hfTensors(spec: ModelSpec, w: LoadedWeights): Record<string, TensorToWrite> {
-  const { nLayers: L, nHeads: H, nKvHeads: Hkv, dModel: d, dHead: e, dMlp: m, vocabSize: V } = spec;
-  const out: Record<string, TensorToWrite> = {};
-  const put = (name: string, shape: number[], data: Float32Array | undefined): void => {
-    if (!data) throw new Error(`hfTensors: no data for ${name}`);
-    if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`hfTensors: ${name} has ${data.length} values for [${shape}]`);
-    out[name] = { dtype: 'F32', shape, data };
-  };
-  const flatRows = (h: number, j: number) => h * e + j;
-  switch (spec.family) {
-    case 'gpt2': {
-      const p = 'transformer.';
-      put(p + 'wte.weight', [V, d], w.WE);
-      put(p + 'wpe.weight', [spec.maxPositions, d], w.Wpos);
-      put(p + 'ln_f.weight', [d], w.lnfW);
-      put(p + 'ln_f.bias', [d], w.lnfB);
-      for (let l = 0; l < L; l++) {
-        const lw = w.layers[l];
-        const q = `${p}h.${l}.`;
-        // Conv1D is [in, out], and c_attn's output columns are [q | k | v], each head-major.
-        const cAttnT = new Float32Array(3 * d * d); // [3d, d], rows = output features
-        [lw.WQ, lw.WK, lw.WV].forEach((W, which) => rowsFromHeads(W, H, e, d, (h, j) => which * d + h * e + j, cAttnT));
-        const bAttn = new Float32Array(3 * d); // [q | k | v]; v stays zero (folded into c_proj.bias)
-        bAttn.set(lw.bQ!, 0);
-        bAttn.set(lw.bK!, d);
-        put(q + 'ln_1.weight', [d], lw.ln1W);
-        put(q + 'ln_1.bias', [d], lw.ln1B);
-        put(q + 'attn.c_attn.weight', [d, 3 * d], transpose2d(cAttnT, 3 * d, d));
-        put(q + 'attn.c_attn.bias', [3 * d], bAttn);
-        put(q + 'attn.c_proj.weight', [d, d], lw.WO); // [H, e, d] is [(H e), d] = [in, out]
-        put(q + 'attn.c_proj.bias', [d], lw.bO);
-        put(q + 'ln_2.weight', [d], lw.ln2W);
-        put(q + 'ln_2.bias', [d], lw.ln2B);
-        put(q + 'mlp.c_fc.weight', [d, m], lw.Win);
-        put(q + 'mlp.c_fc.bias', [m], lw.bin);
-        put(q + 'mlp.c_proj.weight', [m, d], lw.Wout);
-        put(q + 'mlp.c_proj.bias', [d], lw.bout);
-      }
-      if (w.WU) put('lm_head.weight', [V, d], transpose2d(w.WU, d, V));
-      break;
-    }
-    case 'llama': {
-      const p = 'model.';
-      put(p + 'embed_tokens.weight', [V, d], w.WE);
-      put(p + 'norm.weight', [d], w.lnfW);
-      for (let l = 0; l < L; l++) {
-        const lw = w.layers[l];
-        const q = `${p}layers.${l}.`;
-        const proj = (W: Float32Array, heads: number): Float32Array => {
-          const dst = new Float32Array(heads * e * d); // [heads e, d] = [out, in]
-          rowsFromHeads(W, heads, e, d, flatRows, dst);
-          return dst;
-        };
-        put(q + 'input_layernorm.weight', [d], lw.ln1W);
-        put(q + 'post_attention_layernorm.weight', [d], lw.ln2W);
-        put(q + 'self_attn.q_proj.weight', [H * e, d], proj(lw.WQ, H));
-        put(q + 'self_attn.k_proj.weight', [Hkv * e, d], proj(lw.WK, Hkv));
-        put(q + 'self_attn.v_proj.weight', [Hkv * e, d], proj(lw.WV, Hkv));
-        put(q + 'self_attn.o_proj.weight', [d, H * e], transpose2d(lw.WO, H * e, d));
-        if (spec.qkvBias) {
-          put(q + 'self_attn.q_proj.bias', [H * e], lw.bQ);
-          put(q + 'self_attn.k_proj.bias', [Hkv * e], lw.bK);
-          put(q + 'self_attn.v_proj.bias', [Hkv * e], new Float32Array(Hkv * e));
-        }
-        if (spec.oBias) put(q + 'self_attn.o_proj.bias', [d], lw.bO);
-        put(q + 'mlp.up_proj.weight', [m, d], transpose2d(lw.Win, d, m));
-        put(q + 'mlp.gate_proj.weight', [m, d], transpose2d(lw.Wgate!, d, m));
-        put(q + 'mlp.down_proj.weight', [d, m], transpose2d(lw.Wout, m, d));
-      }
-      if (w.WU) put('lm_head.weight', [V, d], transpose2d(w.WU, d, V));
-      break;
-    }
-    case 'gpt_neox': {
-      const p = 'gpt_neox.';
-      put(p + 'embed_in.weight', [V, d], w.WE);
-      put(p + 'final_layer_norm.weight', [d], w.lnfW);
-      put(p + 'final_layer_norm.bias', [d], w.lnfB);
-      for (let l = 0; l < L; l++) {
-        const lw = w.layers[l];
-        const q = `${p}layers.${l}.`;
-        // The fused projection's rows are head-major: [h][q|k|v][e].
-        const qkv = new Float32Array(3 * d * d); // [3d, d]
-        [lw.WQ, lw.WK, lw.WV].forEach((W, which) => rowsFromHeads(W, H, e, d, (h, j) => h * 3 * e + which * e + j, qkv));
-        put(q + 'input_layernorm.weight', [d], lw.ln1W);
-        put(q + 'input_layernorm.bias', [d], lw.ln1B);
-        put(q + 'post_attention_layernorm.weight', [d], lw.ln2W);
-        put(q + 'post_attention_layernorm.bias', [d], lw.ln2B);
-        put(q + 'attention.query_key_value.weight', [3 * d, d], qkv);
-        if (spec.qkvBias) {
-          const bias = new Float32Array(3 * d); // v stays zero (folded into dense.bias)
-          for (let h = 0; h < H; h++)
-            for (let j = 0; j < e; j++) {
-              bias[h * 3 * e + j] = lw.bQ![h * e + j];
-              bias[h * 3 * e + e + j] = lw.bK![h * e + j];
-            }
-          put(q + 'attention.query_key_value.bias', [3 * d], bias);
-        }
-        put(q + 'attention.dense.weight', [d, d], transpose2d(lw.WO, d, d));
-        if (spec.oBias) put(q + 'attention.dense.bias', [d], lw.bO);
-        put(q + 'mlp.dense_h_to_4h.weight', [m, d], transpose2d(lw.Win, d, m));
-        put(q + 'mlp.dense_h_to_4h.bias', [m], lw.bin);
-        put(q + 'mlp.dense_4h_to_h.weight', [d, m], transpose2d(lw.Wout, m, d));
-        put(q + 'mlp.dense_4h_to_h.bias', [d], lw.bout);
-      }
-      if (w.WU) put('embed_out.weight', [V, d], transpose2d(w.WU, d, V));
-      break;
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -659,7 +494,7 @@ export function saveModel(dir: string, model: TrainableModel, extraJson: Record<
   try {
     const config = { ...model.config, torch_dtype: 'float32' };
     writeSynced(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-    writeSynced(path.join(tmp, 'model.safetensors'), encodeSafetensors(hfTensors(model.spec, model.weights)));
+    writeSynced(path.join(tmp, 'model.safetensors'), encodeSafetensors(saveTensors(familyDef(model.spec.family), model.spec, model.weights)));
     if (model.tokenizerDir) {
       for (const f of tokenizerFiles) {
         const src = path.join(model.tokenizerDir, f);

@@ -1,10 +1,16 @@
 /**
- * Reads a Hugging Face `config.json` into one architecture-neutral description, the ModelSpec. The
- * graph compiler and the weight loader only ever look at the ModelSpec.
+ * The architecture-neutral description of a model, the ModelSpec, and `parseConfig`, which finds the
+ * family of a `config.json` and lets the family's table read it (model/families/). The graph
+ * compiler, the weight interpreters and the circuit code only ever look at the ModelSpec.
  */
 import { CheckpointError } from '../errors';
+import { ConfigReader, type Json } from './configReader';
+import { familyFor, supportedArchitectures } from './families';
+import type { RopeSpec } from './rope';
 
-export type Family = 'gpt2' | 'llama' | 'gpt_neox';
+export type Family = 'gpt2' | 'llama' | 'qwen3' | 'gpt_neox' | 'phi' | 'gemma2' | 'gemma3' | 'olmo' | 'olmo2';
+
+export type LayerType = 'full' | 'sliding';
 
 export interface ModelSpec {
   readonly family: Family;
@@ -24,42 +30,59 @@ export interface ModelSpec {
   readonly act: 'gelu_new' | 'gelu' | 'silu' | 'relu';
   readonly gatedMlp: boolean;
   readonly positional: 'learned' | 'rotary';
-  /** Rotary dims per head (<= dHead; partial rotary for GPT-NeoX). */
+  /** Rotary dims per head (<= dHead; partial rotary for GPT-NeoX and Phi). */
   readonly rotaryDim: number;
-  readonly ropeTheta: number;
+  /** The rope of full-attention layers (undefined for learned positions). */
+  readonly rope?: RopeSpec;
+  /** The rope of sliding-window layers when it differs (Gemma-3's local base). */
+  readonly ropeLocal?: RopeSpec;
+  /** Attention and MLP read the same residual stream (GPT-NeoX, Phi). */
   readonly parallelAttnMlp: boolean;
+  /** The MLP of a parallel block reads the attention's input norm (Phi's single LayerNorm). */
+  readonly sharedBlockNorm: boolean;
+  /** A norm before attention and before the MLP (every family but OLMo-2). */
+  readonly preNorm: boolean;
+  /** A norm after attention and after the MLP, before the residual add (Gemma-2/3, OLMo-2). */
+  readonly postNorm: boolean;
+  /** q/k normalization: none, RMSNorm over each head (Qwen3, Gemma-3), or over the whole projection (OLMo-2). */
+  readonly qkNorm: 'none' | 'head' | 'projection';
+  /** Norms carry no weights (OLMo's non-parametric LayerNorm). */
+  readonly normWeights: boolean;
+  /** q, k and v clamped to [−c, c] (OLMo's clip_qkv). */
+  readonly clipQkv?: number;
+  /** Attention score multiplier (1/√dHead, or Gemma's query_pre_attn_scalar^−½). */
+  readonly attnScale: number;
+  /** cap · tanh(scores / cap) before the mask (Gemma-2). */
+  readonly attnSoftcap?: number;
+  /** cap · tanh(logits / cap) (Gemma-2). */
+  readonly finalSoftcap?: number;
+  /** Token embeddings are multiplied by this (Gemma: √d_model). */
+  readonly embedScale: number;
+  /** Per layer: full causal attention or a sliding window. */
+  readonly layerTypes: readonly LayerType[];
+  /** Keys at distance < slidingWindow from the query are visible on sliding layers. */
+  readonly slidingWindow?: number;
   readonly tiedEmbeddings: boolean;
   readonly qkvBias: boolean;
   readonly oBias: boolean;
   readonly mlpBias: boolean;
+  /** The unembedding has a bias (Phi's lm_head). */
+  readonly unembedBias: boolean;
   /** GPT-2's `scale_attn_by_inverse_layer_idx`. */
   readonly scaleByInverseLayer: boolean;
   readonly bosTokenId: number | undefined;
   readonly eosTokenId: number | undefined;
 }
 
-export const supportedArchitectures = ['GPT2LMHeadModel', 'LlamaForCausalLM', 'Qwen2ForCausalLM', 'MistralForCausalLM', 'GPTNeoXForCausalLM'];
-
-const familyByArch: Record<string, Family> = {
-  GPT2LMHeadModel: 'gpt2',
-  LlamaForCausalLM: 'llama',
-  Qwen2ForCausalLM: 'llama',
-  MistralForCausalLM: 'llama',
-  GPTNeoXForCausalLM: 'gpt_neox',
-};
-const familyByModelType: Record<string, Family> = { gpt2: 'gpt2', llama: 'llama', qwen2: 'llama', mistral: 'llama', gpt_neox: 'gpt_neox' };
-
-type Json = Record<string, unknown>;
+export { supportedArchitectures };
 
 /** Parses config.json contents. `file` is used in messages. */
 export function parseConfig(cfg: Json, file: string): ModelSpec {
   const archs = cfg.architectures;
   const arch = Array.isArray(archs) && typeof archs[0] === 'string' ? (archs[0] as string) : undefined;
   const modelType = typeof cfg.model_type === 'string' ? cfg.model_type : undefined;
-  let family: Family | undefined;
-  if (arch !== undefined) family = familyByArch[arch];
-  else if (modelType !== undefined) family = familyByModelType[modelType];
-  if (family === undefined) {
+  const def = familyFor(arch, modelType);
+  if (def === undefined) {
     const what = arch ?? modelType;
     throw new CheckpointError(
       file,
@@ -69,147 +92,10 @@ export function parseConfig(cfg: Json, file: string): ModelSpec {
       arch !== undefined ? 'architectures' : 'model_type',
     );
   }
-  const label = arch ?? modelType!;
-
-  const num = (key: string, fallback?: number): number => {
-    const v = cfg[key];
-    if (v === undefined || v === null) {
-      if (fallback !== undefined) return fallback;
-      throw new CheckpointError(file, `required field is missing (a ${label} config needs it)`, key);
-    }
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new CheckpointError(file, `must be a number, got ${JSON.stringify(v)}`, key);
-    return v;
-  };
-  const int = (key: string, fallback?: number): number => {
-    const v = num(key, fallback);
-    if (!Number.isInteger(v) || v <= 0) throw new CheckpointError(file, `must be a positive integer, got ${v}`, key);
-    return v;
-  };
-  const bool = (key: string, fallback: boolean): boolean => {
-    const v = cfg[key];
-    if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean') throw new CheckpointError(file, `must be true or false, got ${JSON.stringify(v)}`, key);
-    return v;
-  };
-  const optInt = (key: string): number | undefined => (typeof cfg[key] === 'number' ? (cfg[key] as number) : undefined);
-
-  if (family === 'gpt2') {
-    const d = int('n_embd');
-    const h = int('n_head');
-    if (d % h !== 0) throw new CheckpointError(file, `n_embd ${d} is not divisible by n_head ${h}`, 'n_head');
-    const act = (cfg.activation_function ?? 'gelu_new') as string;
-    const acts: Record<string, ModelSpec['act']> = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', gelu: 'gelu', relu: 'relu' };
-    if (!(act in acts)) throw new CheckpointError(file, `unsupported activation ${act}; supported: ${Object.keys(acts).join(', ')}`, 'activation_function');
-    if (cfg.scale_attn_weights === false) throw new CheckpointError(file, 'scale_attn_weights=false is not supported', 'scale_attn_weights');
-    return {
-      family,
-      architecture: label,
-      nLayers: int('n_layer'),
-      nHeads: h,
-      nKvHeads: h,
-      dModel: d,
-      dHead: d / h,
-      dMlp: typeof cfg.n_inner === 'number' ? int('n_inner') : 4 * d,
-      vocabSize: int('vocab_size'),
-      maxPositions: int('n_positions', optInt('n_ctx') ?? 1024),
-      norm: 'layernorm',
-      normEps: num('layer_norm_epsilon', 1e-5),
-      act: acts[act],
-      gatedMlp: false,
-      positional: 'learned',
-      rotaryDim: 0,
-      ropeTheta: 0,
-      parallelAttnMlp: false,
-      tiedEmbeddings: bool('tie_word_embeddings', true),
-      qkvBias: true,
-      oBias: true,
-      mlpBias: true,
-      scaleByInverseLayer: bool('scale_attn_by_inverse_layer_idx', false),
-      bosTokenId: optInt('bos_token_id') ?? 50256,
-      eosTokenId: optInt('eos_token_id') ?? 50256,
-    };
-  }
-
-  if (family === 'llama') {
-    const d = int('hidden_size');
-    const h = int('num_attention_heads');
-    const kv = int('num_key_value_heads', h);
-    if (h % kv !== 0) throw new CheckpointError(file, `num_attention_heads ${h} is not a multiple of num_key_value_heads ${kv}`, 'num_key_value_heads');
-    const dHead = int('head_dim', d / h);
-    const act = (cfg.hidden_act ?? 'silu') as string;
-    if (act !== 'silu') throw new CheckpointError(file, `unsupported activation ${act}; supported: silu`, 'hidden_act');
-    const scaling = cfg.rope_scaling as Json | null | undefined;
-    if (scaling && (scaling.rope_type ?? scaling.type) !== 'default') {
-      throw new CheckpointError(file, `rope scaling ${JSON.stringify(scaling.rope_type ?? scaling.type)} is not supported yet; only unscaled RoPE`, 'rope_scaling');
-    }
-    const isQwen2 = label === 'Qwen2ForCausalLM' || modelType === 'qwen2';
-    return {
-      family,
-      architecture: label,
-      nLayers: int('num_hidden_layers'),
-      nHeads: h,
-      nKvHeads: kv,
-      dModel: d,
-      dHead,
-      dMlp: int('intermediate_size'),
-      vocabSize: int('vocab_size'),
-      maxPositions: int('max_position_embeddings', 2048),
-      norm: 'rmsnorm',
-      normEps: num('rms_norm_eps', 1e-6),
-      act: 'silu',
-      gatedMlp: true,
-      positional: 'rotary',
-      rotaryDim: dHead,
-      ropeTheta: num('rope_theta', 10000),
-      parallelAttnMlp: false,
-      tiedEmbeddings: bool('tie_word_embeddings', false),
-      qkvBias: isQwen2 ? true : bool('attention_bias', false),
-      oBias: isQwen2 ? false : bool('attention_bias', false),
-      mlpBias: bool('mlp_bias', false),
-      scaleByInverseLayer: false,
-      bosTokenId: optInt('bos_token_id'),
-      eosTokenId: optInt('eos_token_id'),
-    };
-  }
-
-  // GPT-NeoX (Pythia).
-  const d = int('hidden_size');
-  const h = int('num_attention_heads');
-  if (d % h !== 0) throw new CheckpointError(file, `hidden_size ${d} is not divisible by num_attention_heads ${h}`, 'num_attention_heads');
-  const dHead = d / h;
-  const act = (cfg.hidden_act ?? 'gelu') as string;
-  const acts: Record<string, ModelSpec['act']> = { gelu: 'gelu', gelu_new: 'gelu_new', gelu_fast: 'gelu_new', relu: 'relu' };
-  if (!(act in acts)) throw new CheckpointError(file, `unsupported activation ${act}; supported: ${Object.keys(acts).join(', ')}`, 'hidden_act');
-  const pct = num('rotary_pct', 1);
-  const rotaryDim = Math.floor(dHead * pct);
-  if (rotaryDim % 2 !== 0) throw new CheckpointError(file, `rotary_pct ${pct} gives an odd rotary dimension ${rotaryDim}`, 'rotary_pct');
-  return {
-    family,
-    architecture: label,
-    nLayers: int('num_hidden_layers'),
-    nHeads: h,
-    nKvHeads: h,
-    dModel: d,
-    dHead,
-    dMlp: int('intermediate_size', 4 * d),
-    vocabSize: int('vocab_size'),
-    maxPositions: int('max_position_embeddings', 2048),
-    norm: 'layernorm',
-    normEps: num('layer_norm_eps', 1e-5),
-    act: acts[act],
-    gatedMlp: false,
-    positional: 'rotary',
-    rotaryDim,
-    ropeTheta: num('rotary_emb_base', typeof cfg.rope_theta === 'number' ? (cfg.rope_theta as number) : 10000),
-    parallelAttnMlp: bool('use_parallel_residual', true),
-    tiedEmbeddings: bool('tie_word_embeddings', false),
-    qkvBias: bool('attention_bias', true),
-    oBias: bool('attention_bias', true),
-    mlpBias: true,
-    scaleByInverseLayer: false,
-    bosTokenId: optInt('bos_token_id'),
-    eosTokenId: optInt('eos_token_id'),
-  };
+  const r = new ConfigReader(cfg, file, arch ?? modelType!);
+  const spec = def.parse(r, modelType);
+  r.refuseUnread();
+  return spec;
 }
 
 /** Parameter count of the spec (weights the engine loads), for descriptions and estimates. */

@@ -28,6 +28,16 @@ export interface BatchFeeds {
   readonly nPos: number;
 }
 
+/**
+ * The additive attention mask [nPos, nPos]: key j is visible from query i when j <= i and, with a
+ * sliding window W, i − j < W (transformers' masking_utils).
+ */
+export function attentionBias(nPos: number, window?: number): Float32Array {
+  const bias = new Float32Array(nPos * nPos);
+  for (let i = 0; i < nPos; i++) for (let j = 0; j < nPos; j++) if (j > i || (window !== undefined && i - j >= window)) bias[i * nPos + j] = -1e9;
+  return bias;
+}
+
 /** Builds the graph inputs for a batch: tokens padded on the right, a causal bias, the last-position selector. */
 export function batchFeeds(spec: ModelSpec, seqs: readonly (readonly number[])[], padId = 0): BatchFeeds {
   if (seqs.length === 0) throw new UserError('empty batch');
@@ -48,19 +58,24 @@ export function batchFeeds(spec: ModelSpec, seqs: readonly (readonly number[])[]
     }
     select[i * nPos + s.length - 1] = 1;
   });
-  const bias = new Float32Array(nPos * nPos);
-  for (let i = 0; i < nPos; i++) for (let j = i + 1; j < nPos; j++) bias[i * nPos + j] = -1e9;
   const feeds: Record<string, HostTensor> = {
     tokens: i64(tokens, [nB, nPos]),
-    attn_bias: f32(bias, [nPos, nPos]),
+    attn_bias: f32(attentionBias(nPos), [nPos, nPos]),
     select: f32(select, [nB, 1, nPos]),
   };
+  const sliding = spec.layerTypes.includes('sliding');
+  if (sliding) feeds.attn_bias_local = f32(attentionBias(nPos, spec.slidingWindow), [nPos, nPos]);
   if (spec.positional === 'learned') {
     feeds.positions = i64(Array.from({ length: nPos }, (_, p) => p), [nPos]);
   } else {
     const { cos, sin } = ropeTables(spec, nPos);
     feeds.rope_cos = f32(cos, [nPos, spec.rotaryDim]);
     feeds.rope_sin = f32(sin, [nPos, spec.rotaryDim]);
+    if (sliding && spec.ropeLocal) {
+      const local = ropeTables(spec, nPos, true);
+      feeds.rope_cos_local = f32(local.cos, [nPos, spec.rotaryDim]);
+      feeds.rope_sin_local = f32(local.sin, [nPos, spec.rotaryDim]);
+    }
   }
   return { feeds, lengths: seqs.map((s) => s.length), nPos };
 }

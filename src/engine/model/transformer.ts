@@ -13,10 +13,19 @@
  *   select     float32 [batch, 1, pos]   one-hot row selecting the position whose logits are read
  *   positions  int64   [pos]             (learned positions only)
  *   rope_cos, rope_sin float32 [pos, rotaryDim]   (rotary only; HF's duplicated-halves layout)
+ *   attn_bias_local                     the same for sliding-window layers (only when some layer slides)
+ *   rope_cos_local, rope_sin_local      the rope of sliding layers (only when it differs: Gemma-3)
+ *
+ * Family differences are ModelSpec fields: norms before and/or after attention and MLP, q/k norms,
+ * soft-caps, embedding scale, q/k/v clipping, the unembedding bias, sliding windows per layer.
  */
 import type { GraphBuilder, Value } from '../onnx/graphBuilder';
 import type { ModelSpec } from './config';
-import type { CanonicalWeights, LayerWeights } from './weights';
+import type { LoadedWeights } from './families/table';
+import type { CanonicalWeights } from './weights';
+import { ropeTables as ropeTablesOf } from './rope';
+
+export type { LoadedWeights };
 
 export type HookFn = (name: string, v: Value) => Value;
 
@@ -37,201 +46,230 @@ export interface CompileOptions {
 export const B = 'batch';
 export const P = 'pos';
 
-/** Weights already in memory in canonical layout, as the compiler uses them. */
-export interface LoadedWeights {
-  readonly WE: Float32Array;
-  readonly Wpos?: Float32Array;
-  readonly layers: readonly LayerWeights[];
-  readonly lnfW: Float32Array;
-  readonly lnfB?: Float32Array;
-  /** [d, V] when untied. */
-  readonly WU?: Float32Array;
-}
-
 export function loadWeights(cw: CanonicalWeights): LoadedWeights {
-  const s = cw.spec;
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < s.nLayers; l++) layers.push(cw.layer(l));
-  const lnf = cw.finalNorm();
-  return {
-    WE: cw.embed(),
-    Wpos: s.positional === 'learned' ? cw.posEmbed() : undefined,
-    layers,
-    lnfW: lnf.w,
-    lnfB: lnf.b,
-    WU: cw.unembed(),
-  };
+  return cw.loadAll();
 }
 
 /** Builds the forward graph. Returns the final logits value. */
 export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights, opts: CompileOptions = {}): Value {
   const hook: HookFn = opts.hook ?? ((_n, v) => v);
   const split = opts.split ?? false;
-  const { nLayers: L, nHeads: H, nKvHeads: Hkv, dModel: d, dHead: e, dMlp: m, vocabSize: V } = s;
-
-  const tokens = b.input('tokens', 'int64', [B, P]);
-  const attnBias = b.input('attn_bias', 'float32', [P, P]);
-  const select = b.input('select', 'float32', [B, 1, P]);
-  let ropeCos: Value | undefined;
-  let ropeSin: Value | undefined;
-  let resid: Value;
+  const { nLayers: L, dModel: d, vocabSize: V } = s;
+  const g = graphInputs(b, s);
 
   const WE = b.weight('embed.W_E', w.WE, [V, d]);
-  const embed = hook('hook_embed', opts.embedTokens ? opts.embedTokens(WE, tokens) : b.gather(WE, tokens, 0)); // [batch, pos, d]
+  let tokenEmbed = opts.embedTokens ? opts.embedTokens(WE, g.tokens) : b.gather(WE, g.tokens, 0); // [batch, pos, d]
+  if (s.embedScale !== 1) tokenEmbed = b.mul(tokenEmbed, Math.fround(s.embedScale));
+  let resid = hook('hook_embed', tokenEmbed);
   if (s.positional === 'learned') {
     const positions = b.input('positions', 'int64', [P]);
     const pos = hook('hook_pos_embed', b.gather(b.weight('pos_embed.W_pos', w.Wpos!, [s.maxPositions, d]), positions, 0)); // [pos, d]
-    resid = b.add(embed, pos);
-  } else {
-    ropeCos = b.input('rope_cos', 'float32', [P, s.rotaryDim]);
-    ropeSin = b.input('rope_sin', 'float32', [P, s.rotaryDim]);
-    resid = embed;
+    resid = b.add(resid, pos);
   }
 
-  const norm = (x: Value, gamma: Value, beta: Value | undefined): Value =>
-    s.norm === 'layernorm' ? b.layerNorm(x, gamma, beta ?? null, s.normEps) : b.rmsNorm(x, gamma, s.normEps);
+  for (let l = 0; l < L; l++) resid = buildBlock(b, s, w, l, resid, g, hook, split);
 
-  const act = (x: Value): Value => {
-    switch (s.act) {
-      case 'gelu_new':
-        return b.geluTanh(x);
-      case 'gelu':
-        return b.geluErf(x);
-      case 'silu':
-        return b.silu(x);
-      case 'relu':
-        return b.unary('Relu', x);
-    }
+  // The logits node reads the final residual; `select` picks the position to read.
+  const finalResid = opts.fullLogits ? resid : b.matMul(g.select, resid); // [batch, 1 | pos, d]
+  const lnfW = b.weight('ln_final.w', w.lnfW, [d]);
+  const lnfB = w.lnfB && b.weight('ln_final.b', w.lnfB, [d]);
+  const normed = hook('ln_final.hook_normalized', normOf(b, s)(finalResid, lnfW, lnfB));
+  let logits = b.matMul(normed, w.WU ? b.weight('unembed.W_U', w.WU, [d, V]) : b.transpose(WE, [1, 0])); // untied, or tied head
+  if (w.bU) logits = b.add(logits, b.weight('unembed.b_U', w.bU, [V]));
+  if (s.finalSoftcap !== undefined) logits = softcap(b, logits, s.finalSoftcap);
+  return hook(opts.fullLogits ? 'logits' : 'logits_sel', logits);
+}
+
+/** The graph inputs every block reads (see the file comment). */
+interface GraphInputs {
+  readonly tokens: Value;
+  readonly select: Value;
+  readonly attnBias: Value;
+  readonly attnBiasLocal?: Value;
+  readonly rope?: { cos: Value; sin: Value };
+  readonly ropeLocal?: { cos: Value; sin: Value };
+}
+
+function graphInputs(b: GraphBuilder, s: ModelSpec): GraphInputs {
+  const sliding = s.layerTypes.includes('sliding');
+  const rot = (suffix: string) => ({ cos: b.input(`rope_cos${suffix}`, 'float32', [P, s.rotaryDim]), sin: b.input(`rope_sin${suffix}`, 'float32', [P, s.rotaryDim]) });
+  return {
+    tokens: b.input('tokens', 'int64', [B, P]),
+    attnBias: b.input('attn_bias', 'float32', [P, P]),
+    select: b.input('select', 'float32', [B, 1, P]),
+    attnBiasLocal: sliding ? b.input('attn_bias_local', 'float32', [P, P]) : undefined,
+    rope: s.positional === 'rotary' ? rot('') : undefined,
+    ropeLocal: s.positional === 'rotary' && s.ropeLocal && sliding ? rot('_local') : undefined,
   };
+}
 
-  /** rotate_half RoPE on the first rotaryDim dims of x [batch, H, pos, e]. */
-  const rope = (x: Value): Value => {
-    const r = s.rotaryDim;
-    const xr = r === e ? x : b.slice(x, -1, 0, r);
-    const x1 = b.slice(xr, -1, 0, r / 2);
-    const x2 = b.slice(xr, -1, r / 2, r);
-    const rotated = b.concat([x2.neg(), x1], -1);
-    const out = b.add(b.mul(xr, ropeCos!), b.mul(rotated, ropeSin!));
-    return r === e ? out : b.concat([out, b.slice(x, -1, r, e)], -1);
-  };
+/** cap · tanh(x / cap). */
+export function softcap(b: GraphBuilder, x: Value, cap: number): Value {
+  return b.mul(b.unary('Tanh', b.mul(x, 1 / cap)), cap);
+}
 
+/** The spec's norm over the last axis. */
+function normOf(b: GraphBuilder, s: ModelSpec): (x: Value, gamma: Value | undefined, beta: Value | undefined) => Value {
+  return (x, gamma, beta) => (s.norm === 'layernorm' ? b.layerNorm(x, gamma ?? null, beta ?? null, s.normEps) : b.rmsNorm(x, gamma ?? null, s.normEps));
+}
+
+function activation(b: GraphBuilder, s: ModelSpec, x: Value): Value {
+  switch (s.act) {
+    case 'gelu_new':
+      return b.geluTanh(x);
+    case 'gelu':
+      return b.geluErf(x);
+    case 'silu':
+      return b.silu(x);
+    case 'relu':
+      return b.unary('Relu', x);
+  }
+}
+
+/** rotate_half RoPE on the first rotaryDim dims of x [batch, H, pos, e]. */
+function applyRope(b: GraphBuilder, s: ModelSpec, x: Value, t: { cos: Value; sin: Value }): Value {
+  const r = s.rotaryDim;
+  const e = s.dHead;
+  const xr = r === e ? x : b.slice(x, -1, 0, r);
+  const x1 = b.slice(xr, -1, 0, r / 2);
+  const x2 = b.slice(xr, -1, r / 2, r);
+  const rotated = b.concat([x2.neg(), x1], -1);
+  const out = b.add(b.mul(xr, t.cos), b.mul(rotated, t.sin));
+  return r === e ? out : b.concat([out, b.slice(x, -1, r, e)], -1);
+}
+
+/** clamp(x, −c, c) from Where, whose VJP passes the gradient only where x is inside. */
+function clip(b: GraphBuilder, x: Value, c: number): Value {
+  const hi = b.scalar(c);
+  const lo = b.scalar(-c);
+  return b.where(b.compare('Greater', x, hi), hi, b.where(b.compare('Less', x, lo), lo, x));
+}
+
+/**
+ * One transformer block. Hook points carry TransformerLens's names; with `split`, every head reads
+ * its own copy of the residual stream as q, k and v input and writes its own result.
+ */
+function buildBlock(b: GraphBuilder, s: ModelSpec, w: LoadedWeights, l: number, residIn: Value, g: GraphInputs, hook: HookFn, split: boolean): Value {
+  const { nHeads: H, nKvHeads: Hkv, dModel: d, dHead: e, dMlp: m } = s;
+  const lw = w.layers[l];
+  const p = `blocks.${l}`;
+  const norm = normOf(b, s);
+  const opt = (name: string, data: Float32Array | undefined, shape: number[]) => data && b.weight(`${p}.${name}`, data, shape);
   // Un-grouping maps query head h to key/value head floor(h / (H / Hkv)).
   const kvIndex = Hkv === H ? undefined : b.ints(Array.from({ length: H }, (_, h) => Math.floor(h / (H / Hkv))));
   const ungroup = (t: Value): Value => (kvIndex ? b.gather(t, kvIndex, 0) : t);
 
-  for (let l = 0; l < L; l++) {
-    const lw = w.layers[l];
-    const p = `blocks.${l}`;
-    resid = hook(`${p}.hook_resid_pre`, resid);
-    const ln1W = b.weight(`${p}.ln1.w`, lw.ln1W, [d]);
-    const ln1B = lw.ln1B && b.weight(`${p}.ln1.b`, lw.ln1B, [d]);
-    const WQ = b.weight(`${p}.attn.W_Q`, lw.WQ, [H, d, e]);
-    const WK = ungroup(b.weight(`${p}.attn.W_K`, lw.WK, [Hkv, d, e]));
-    const WV = ungroup(b.weight(`${p}.attn.W_V`, lw.WV, [Hkv, d, e]));
-    const bQ = lw.bQ && b.weight(`${p}.attn.b_Q`, lw.bQ, [H, 1, e]);
-    const bK = lw.bK && ungroup(b.weight(`${p}.attn.b_K`, lw.bK, [Hkv, 1, e]));
-    const WO = b.weight(`${p}.attn.W_O`, lw.WO, [H, e, d]);
+  const resid = hook(`${p}.hook_resid_pre`, residIn);
+  const ln1W = opt('ln1.w', lw.ln1W, [d]);
+  const ln1B = opt('ln1.b', lw.ln1B, [d]);
+  const WQraw = b.weight(`${p}.attn.W_Q`, lw.WQ, [H, d, e]);
+  const WKraw = b.weight(`${p}.attn.W_K`, lw.WK, [Hkv, d, e]);
+  const WQ = WQraw;
+  const WK = ungroup(WKraw);
+  const WV = ungroup(b.weight(`${p}.attn.W_V`, lw.WV, [Hkv, d, e]));
+  const bQraw = opt('attn.b_Q', lw.bQ, [H, 1, e]);
+  const bKraw = opt('attn.b_K', lw.bK, [Hkv, 1, e]);
+  const WO = b.weight(`${p}.attn.W_O`, lw.WO, [H, e, d]);
 
-    // Projects a per-head input [batch, pos, H|1, d] (or the shared [batch, pos, d]) to [batch, H, pos, e].
-    const project = (x: Value, W: Value, bias: Value | undefined): Value => {
-      const xh = x.rank === 4 ? b.transpose(x, [0, 2, 1, 3]) : b.unsqueeze(x, [1]); // [batch, H|1, pos, d]
-      const y = b.matMul(norm(xh, ln1W, ln1B), W); // [batch, H, pos, e]
-      return bias ? b.add(y, bias) : y;
-    };
-    let qIn: Value, kIn: Value, vIn: Value;
-    if (split) {
-      const perHead = b.unsqueeze(resid, [2]); // [batch, pos, 1, d], broadcast over heads
-      qIn = hook(`${p}.hook_q_input`, perHead);
-      kIn = hook(`${p}.hook_k_input`, perHead);
-      vIn = hook(`${p}.hook_v_input`, perHead);
-    } else {
-      qIn = kIn = vIn = resid;
-    }
-    let q = project(qIn, WQ, bQ);
-    let k = project(kIn, WK, bK);
-    const v = hook(`${p}.attn.hook_v`, project(vIn, WV, undefined)); // [batch, H, pos, e]
-    if (s.positional === 'rotary') {
-      q = rope(q);
-      k = rope(k);
-    }
-    q = hook(`${p}.attn.hook_q`, q);
-    k = hook(`${p}.attn.hook_k`, k);
-    let scale = 1 / Math.sqrt(e);
-    if (s.scaleByInverseLayer) scale /= l + 1;
-    const scores = b.add(b.mul(b.matMul(q, b.transpose(k, [0, 1, 3, 2])), scale), attnBias); // [batch, H, pos, pos]
-    const pattern = hook(`${p}.attn.hook_pattern`, b.softmax(scores, -1));
-    const z = hook(`${p}.attn.hook_z`, b.matMul(pattern, v)); // [batch, H, pos, e]
-    let attnOut: Value;
-    if (split) {
-      const result = hook(`${p}.attn.hook_result`, b.transpose(b.matMul(z, WO), [0, 2, 1, 3])); // [batch, pos, H, d]
-      attnOut = b.reduceSum(result, [2], false); // [batch, pos, d]
-    } else {
-      const zFlat = b.reshape(b.transpose(z, [0, 2, 1, 3]), [0, 0, H * e]); // [batch, pos, H e]
-      attnOut = b.matMul(zFlat, b.reshape(WO, [H * e, d]));
-    }
-    if (lw.bO) attnOut = b.add(attnOut, b.weight(`${p}.attn.b_O`, lw.bO, [d]));
-    attnOut = hook(`${p}.hook_attn_out`, attnOut);
+  /**
+   * OLMo-2's q/k norm runs over the whole projection (every head's values), so a head's scale needs
+   * the other heads' values computed from the same input: [batch, H|1, pos, 1].
+   */
+  const projectionRms = (xn: Value, Wraw: Value, biasRaw: Value | undefined, heads: number): Value => {
+    let full = b.matMul(xn, b.reshape(b.transpose(Wraw, [1, 0, 2]), [d, heads * e])); // [batch, H|1, pos, heads e]
+    if (biasRaw) full = b.add(full, b.reshape(biasRaw, [heads * e]));
+    return b.unary('Sqrt', b.add(b.reduceMean(b.mul(full, full), [-1]), s.normEps));
+  };
 
-    const mlp = (x: Value): Value => {
-      const ln2W = b.weight(`${p}.ln2.w`, lw.ln2W, [d]);
-      const ln2B = lw.ln2B && b.weight(`${p}.ln2.b`, lw.ln2B, [d]);
-      const xn = norm(x, ln2W, ln2B);
-      let pre = b.matMul(xn, b.weight(`${p}.mlp.W_in`, lw.Win, [d, m])); // [batch, pos, m]
-      if (lw.bin) pre = b.add(pre, b.weight(`${p}.mlp.b_in`, lw.bin, [m]));
-      let post: Value;
-      if (s.gatedMlp) {
-        let gate = b.matMul(xn, b.weight(`${p}.mlp.W_gate`, lw.Wgate!, [d, m]));
-        if (lw.bgate) gate = b.add(gate, b.weight(`${p}.mlp.b_gate`, lw.bgate, [m]));
-        post = b.mul(act(gate), pre);
-      } else {
-        post = act(pre);
-      }
-      post = hook(`${p}.mlp.hook_post`, post);
-      let out = b.matMul(post, b.weight(`${p}.mlp.W_out`, lw.Wout, [m, d]));
-      if (lw.bout) out = b.add(out, b.weight(`${p}.mlp.b_out`, lw.bout, [d]));
-      return out;
-    };
-
-    if (s.parallelAttnMlp) {
-      const mlpOut = hook(`${p}.hook_mlp_out`, mlp(hook(`${p}.hook_mlp_in`, resid)));
-      resid = b.add(b.add(resid, attnOut), mlpOut);
-    } else {
-      resid = hook(`${p}.hook_resid_mid`, b.add(resid, attnOut));
-      const mlpOut = hook(`${p}.hook_mlp_out`, mlp(hook(`${p}.hook_mlp_in`, resid)));
-      resid = b.add(resid, mlpOut);
-    }
-    resid = hook(`${p}.hook_resid_post`, resid);
-  }
-
-  // The logits node reads the final residual; `select` picks the position to read.
-  const finalResid = opts.fullLogits ? resid : b.matMul(select, resid); // [batch, 1 | pos, d]
-  const lnfW = b.weight('ln_final.w', w.lnfW, [d]);
-  const lnfB = w.lnfB && b.weight('ln_final.b', w.lnfB, [d]);
-  const normed = hook('ln_final.hook_normalized', norm(finalResid, lnfW, lnfB ?? undefined));
-  let logits: Value;
-  if (w.WU) {
-    logits = b.matMul(normed, b.weight('unembed.W_U', w.WU, [d, V]));
+  // Projects a per-head input [batch, pos, H|1, d] (or the shared [batch, pos, d]) to [batch, H, pos, e].
+  const project = (x: Value, which: 'q' | 'k' | 'v'): Value => {
+    const xh = x.rank === 4 ? b.transpose(x, [0, 2, 1, 3]) : b.unsqueeze(x, [1]); // [batch, H|1, pos, d]
+    const xn = s.preNorm ? norm(xh, ln1W, ln1B) : xh;
+    const bias = which === 'q' ? bQraw : which === 'k' ? bKraw && ungroup(bKraw) : undefined;
+    let y = b.matMul(xn, which === 'q' ? WQ : which === 'k' ? WK : WV); // [batch, H, pos, e]
+    if (bias) y = b.add(y, bias);
+    if (s.clipQkv !== undefined) y = clip(b, y, s.clipQkv);
+    if (which === 'v' || s.qkNorm === 'none') return y;
+    const gamma = which === 'q' ? lw.qNormW! : lw.kNormW!;
+    if (s.qkNorm === 'head') return b.rmsNorm(y, b.weight(`${p}.attn.${which}_norm.w`, gamma, [e]), s.normEps);
+    const rms = which === 'q' ? projectionRms(xn, WQraw, bQraw, H) : projectionRms(xn, WKraw, bKraw, Hkv);
+    const heads = which === 'q' ? H : Hkv;
+    const gHeads = b.weight(`${p}.attn.${which}_norm.w`, gamma, [heads, 1, e]);
+    return b.mul(b.div(y, rms), which === 'q' ? gHeads : ungroup(gHeads));
+  };
+  let qIn: Value, kIn: Value, vIn: Value;
+  if (split) {
+    const perHead = b.unsqueeze(resid, [2]); // [batch, pos, 1, d], broadcast over heads
+    qIn = hook(`${p}.hook_q_input`, perHead);
+    kIn = hook(`${p}.hook_k_input`, perHead);
+    vIn = hook(`${p}.hook_v_input`, perHead);
   } else {
-    logits = b.matMul(normed, b.transpose(WE, [1, 0])); // Tied head.
+    qIn = kIn = vIn = resid;
   }
-  return hook(opts.fullLogits ? 'logits' : 'logits_sel', logits);
+  let q = project(qIn, 'q');
+  let k = project(kIn, 'k');
+  const v = hook(`${p}.attn.hook_v`, project(vIn, 'v')); // [batch, H, pos, e]
+  const sliding = s.layerTypes[l] === 'sliding';
+  const rope = sliding && g.ropeLocal ? g.ropeLocal : g.rope;
+  if (rope) {
+    q = applyRope(b, s, q, rope);
+    k = applyRope(b, s, k, rope);
+  }
+  q = hook(`${p}.attn.hook_q`, q);
+  k = hook(`${p}.attn.hook_k`, k);
+  let scale = s.attnScale;
+  if (s.scaleByInverseLayer) scale /= l + 1;
+  let scores = b.mul(b.matMul(q, b.transpose(k, [0, 1, 3, 2])), scale); // [batch, H, pos, pos]
+  if (s.attnSoftcap !== undefined) scores = softcap(b, scores, s.attnSoftcap);
+  scores = b.add(scores, sliding ? g.attnBiasLocal! : g.attnBias);
+  const pattern = hook(`${p}.attn.hook_pattern`, b.softmax(scores, -1));
+  const z = hook(`${p}.attn.hook_z`, b.matMul(pattern, v)); // [batch, H, pos, e]
+  let attnOut: Value;
+  if (split) {
+    const result = hook(`${p}.attn.hook_result`, b.transpose(b.matMul(z, WO), [0, 2, 1, 3])); // [batch, pos, H, d]
+    attnOut = b.reduceSum(result, [2], false); // [batch, pos, d]
+  } else {
+    const zFlat = b.reshape(b.transpose(z, [0, 2, 1, 3]), [0, 0, H * e]); // [batch, pos, H e]
+    attnOut = b.matMul(zFlat, b.reshape(WO, [H * e, d]));
+  }
+  if (lw.bO) attnOut = b.add(attnOut, b.weight(`${p}.attn.b_O`, lw.bO, [d]));
+  if (s.postNorm) attnOut = norm(hook(`${p}.hook_attn_pre_norm`, attnOut), b.weight(`${p}.ln1_post.w`, lw.postAttnW!, [d]), undefined);
+  attnOut = hook(`${p}.hook_attn_out`, attnOut);
+
+  const mlp = (x: Value): Value => {
+    const xn = !s.preNorm ? x : s.sharedBlockNorm ? norm(x, ln1W, ln1B) : norm(x, opt('ln2.w', lw.ln2W, [d]), opt('ln2.b', lw.ln2B, [d]));
+    let pre = b.matMul(xn, b.weight(`${p}.mlp.W_in`, lw.Win, [d, m])); // [batch, pos, m]
+    if (lw.bin) pre = b.add(pre, b.weight(`${p}.mlp.b_in`, lw.bin, [m]));
+    let post: Value;
+    if (s.gatedMlp) {
+      let gate = b.matMul(xn, b.weight(`${p}.mlp.W_gate`, lw.Wgate!, [d, m]));
+      if (lw.bgate) gate = b.add(gate, b.weight(`${p}.mlp.b_gate`, lw.bgate, [m]));
+      post = b.mul(activation(b, s, gate), pre);
+    } else {
+      post = activation(b, s, pre);
+    }
+    post = hook(`${p}.mlp.hook_post`, post);
+    let out = b.matMul(post, b.weight(`${p}.mlp.W_out`, lw.Wout, [m, d]));
+    if (lw.bout) out = b.add(out, b.weight(`${p}.mlp.b_out`, lw.bout, [d]));
+    if (s.postNorm) out = norm(out, b.weight(`${p}.ln2_post.w`, lw.postMlpW!, [d]), undefined);
+    return out;
+  };
+
+  let out: Value;
+  if (s.parallelAttnMlp) {
+    const mlpOut = hook(`${p}.hook_mlp_out`, mlp(hook(`${p}.hook_mlp_in`, resid)));
+    out = b.add(b.add(resid, attnOut), mlpOut);
+  } else {
+    const mid = hook(`${p}.hook_resid_mid`, b.add(resid, attnOut));
+    const mlpOut = hook(`${p}.hook_mlp_out`, mlp(hook(`${p}.hook_mlp_in`, mid)));
+    out = b.add(mid, mlpOut);
+  }
+  return hook(`${p}.hook_resid_post`, out);
 }
 
-/** HF's rotary tables in float32 arithmetic: inv_freq, positions · inv_freq, duplicated halves. */
-export function ropeTables(s: ModelSpec, nPos: number): { cos: Float32Array; sin: Float32Array } {
-  const r = s.rotaryDim;
-  const cos = new Float32Array(nPos * r);
-  const sin = new Float32Array(nPos * r);
-  const f = Math.fround;
-  for (let i = 0; i < r / 2; i++) {
-    const invFreq = f(1 / f(Math.pow(s.ropeTheta, f(f(2 * i) / r))));
-    for (let p = 0; p < nPos; p++) {
-      const angle = f(p * invFreq);
-      const c = Math.cos(angle);
-      const sn = Math.sin(angle);
-      cos[p * r + i] = cos[p * r + i + r / 2] = c;
-      sin[p * r + i] = sin[p * r + i + r / 2] = sn;
-    }
-  }
-  return { cos, sin };
+/** The full-attention rope tables of the spec, [nPos, rotaryDim]. */
+export function ropeTables(s: ModelSpec, nPos: number, local = false): { cos: Float32Array; sin: Float32Array } {
+  const rope = local && s.ropeLocal ? s.ropeLocal : s.rope;
+  if (!rope) throw new Error(`internal: ${s.architecture} has no rotary embedding`);
+  return ropeTablesOf(rope, s.rotaryDim, nPos);
 }
