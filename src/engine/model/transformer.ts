@@ -41,6 +41,11 @@ export interface CompileOptions {
    * lookup. EAP-IG uses it to interpolate between clean and corrupted embeddings.
    */
   readonly embedTokens?: (WE: Value, tokens: Value) => Value;
+  /**
+   * Receives each layer's norm after attention (post-norm families), so that circuit patching can
+   * apply it to a patched attention output (circuits/instrument.ts).
+   */
+  readonly onAttnPostNorm?: (layer: number, norm: (x: Value) => Value) => void;
 }
 
 export const B = 'batch';
@@ -67,7 +72,7 @@ export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights
     resid = b.add(resid, pos);
   }
 
-  for (let l = 0; l < L; l++) resid = buildBlock(b, s, w, l, resid, g, hook, split);
+  for (let l = 0; l < L; l++) resid = buildBlock(b, s, w, l, resid, g, hook, split, opts.onAttnPostNorm);
 
   // The logits node reads the final residual; `select` picks the position to read.
   const finalResid = opts.fullLogits ? resid : b.matMul(g.select, resid); // [batch, 1 | pos, d]
@@ -149,7 +154,17 @@ function clip(b: GraphBuilder, x: Value, c: number): Value {
  * One transformer block. Hook points carry TransformerLens's names; with `split`, every head reads
  * its own copy of the residual stream as q, k and v input and writes its own result.
  */
-function buildBlock(b: GraphBuilder, s: ModelSpec, w: LoadedWeights, l: number, residIn: Value, g: GraphInputs, hook: HookFn, split: boolean): Value {
+function buildBlock(
+  b: GraphBuilder,
+  s: ModelSpec,
+  w: LoadedWeights,
+  l: number,
+  residIn: Value,
+  g: GraphInputs,
+  hook: HookFn,
+  split: boolean,
+  onAttnPostNorm?: CompileOptions['onAttnPostNorm'],
+): Value {
   const { nHeads: H, nKvHeads: Hkv, dModel: d, dHead: e, dMlp: m } = s;
   const lw = w.layers[l];
   const p = `blocks.${l}`;
@@ -233,7 +248,12 @@ function buildBlock(b: GraphBuilder, s: ModelSpec, w: LoadedWeights, l: number, 
     attnOut = b.matMul(zFlat, b.reshape(WO, [H * e, d]));
   }
   if (lw.bO) attnOut = b.add(attnOut, b.weight(`${p}.attn.b_O`, lw.bO, [d]));
-  if (s.postNorm) attnOut = norm(hook(`${p}.hook_attn_pre_norm`, attnOut), b.weight(`${p}.ln1_post.w`, lw.postAttnW!, [d]), undefined);
+  if (s.postNorm) {
+    const gamma = b.weight(`${p}.ln1_post.w`, lw.postAttnW!, [d]);
+    const postNorm = (x: Value) => norm(x, gamma, undefined);
+    onAttnPostNorm?.(l, postNorm);
+    attnOut = postNorm(hook(`${p}.hook_attn_pre_norm`, attnOut));
+  }
   attnOut = hook(`${p}.hook_attn_out`, attnOut);
 
   const mlp = (x: Value): Value => {

@@ -161,6 +161,10 @@ const parseOlmo = (r: ConfigReader): ModelSpec => {
   s.normWeights = false;
   s.qkvBias = s.oBias = r.bool('attention_bias', false);
   if (r.has('clip_qkv')) s.clipQkv = r.positive('clip_qkv');
+  if (s.clipQkv !== undefined && s.qkvBias) {
+    // The value bias sits inside the clamp, so it cannot be folded into the output bias.
+    throw r.error('clip_qkv', 'clip_qkv together with attention_bias=true is not supported (no released OLMo uses both)');
+  }
   return s;
 };
 
