@@ -6,11 +6,10 @@
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { countIn } from '../shared/circuit';
-import { methods, type Method } from './circuits/attribute';
 import { checkCircuitFits, readCircuitFile, writeCircuitFile } from './circuits/circuitFile';
-import { buildProvenance, discoverCircuit, type SelectionKind } from './circuits/discover';
+import { buildProvenance, discoverCircuit } from './circuits/discover';
 import { evaluatePatching, evaluateZero } from './circuits/evaluate';
-import type { MetricKind } from './circuits/instrument';
+import { discoverDefaults, igConventions, methodNames, methodTable, metricKinds, selectionKinds } from '../shared/methods';
 import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { CancelledError, UserError } from './errors';
 import { Model } from './model/runner';
@@ -28,6 +27,8 @@ process.env.ORT_DISABLE_TELEMETRY ??= '1';
 interface Command {
   readonly summary: string;
   readonly usage: string;
+  /** More lines for --help. */
+  readonly details?: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
   run(positionals: string[], values: Record<string, string | boolean | undefined>): Promise<void>;
 }
@@ -92,13 +93,25 @@ const discoverFlags = {
   'batch-size': { type: 'string' },
 } as const;
 
+/** The methods and defaults of the discover options, for --help. */
+function discoverHelp(): string {
+  const d = discoverDefaults;
+  return [
+    'methods (--method):',
+    ...methodTable.map((m) => `  ${m.name.padEnd(19)} ${m.description}${m.name === d.method ? ' (default)' : ''}${m.options.includes('steps') ? '; uses --steps' : ''}`),
+    '',
+    `defaults: --steps ${d.steps}, --batch-size ${d.batchSize}, --ig-convention ${d.igConvention}, --metric ${d.metric}, --selection ${d.selection}, ` +
+      "--top-n: the paper's share of edges (8000 of GPT-2 small's 32,491)",
+  ].join('\n');
+}
+
 function discoverOptions(values: Record<string, unknown>) {
   return {
-    method: oneOf<Method>(values, 'method', methods, 'eap-ig-inputs'),
-    steps: intFlag(values, 'steps', 5),
-    igConvention: oneOf(values, 'ig-convention', ['paper', 'upstream'] as const, 'paper'),
-    metric: oneOf<MetricKind>(values, 'metric', ['logit-diff', 'prob', 'logprob'], 'logit-diff'),
-    batchSize: intFlag(values, 'batch-size', 8),
+    method: oneOf(values, 'method', methodNames, discoverDefaults.method),
+    steps: intFlag(values, 'steps', discoverDefaults.steps),
+    igConvention: oneOf(values, 'ig-convention', igConventions, discoverDefaults.igConvention),
+    metric: oneOf(values, 'metric', metricKinds, discoverDefaults.metric),
+    batchSize: intFlag(values, 'batch-size', discoverDefaults.batchSize),
     topN: values['top-n'] === undefined ? undefined : intFlag(values, 'top-n', 0),
   };
 }
@@ -179,9 +192,10 @@ const commands: Record<string, Command> = {
   discover: {
     summary: 'Find the circuit of a prompt set by edge attribution, and evaluate it',
     usage:
-      'circuitscope discover <checkpoint> --prompts FILE --out FILE [--method eap-ig-inputs|eap|clean-corrupted|eap-ig-activations|exact] ' +
-      '[--steps K] [--ig-convention paper|upstream] [--top-n N | --selection greedy --top-n N | --selection threshold --threshold T] ' +
-      '[--metric logit-diff|prob|logprob] [--batch-size B] [--curve] [--template T] [--no-bos] [--threads N]',
+      `circuitscope discover <checkpoint> --prompts FILE --out FILE [--method ${methodNames.join('|')}] ` +
+      `[--steps K] [--ig-convention ${igConventions.join('|')}] [--top-n N | --selection greedy --top-n N | --selection threshold --threshold T] ` +
+      `[--metric ${metricKinds.join('|')}] [--batch-size B] [--curve] [--template T] [--no-bos] [--threads N]`,
+    details: discoverHelp(),
     options: {
       ...common,
       ...promptOptions,
@@ -202,7 +216,7 @@ const commands: Record<string, Command> = {
       const out = required(values, 'out', this.usage);
       const opts = {
         ...discoverOptions(values),
-        selection: oneOf<SelectionKind>(values, 'selection', ['topn', 'greedy', 'threshold'], 'topn'),
+        selection: oneOf(values, 'selection', selectionKinds, discoverDefaults.selection),
         threshold: floatFlag(values, 'threshold'),
         curve: values.curve === true,
       };
@@ -234,6 +248,7 @@ const commands: Record<string, Command> = {
   compare: {
     summary: 'Compare the circuits of two checkpoints (discovering what is not cached yet)',
     usage: 'circuitscope compare <checkpointA> <checkpointB> --prompts FILE --out FILE [--cache DIR] [discover options]',
+    details: discoverHelp(),
     options: { ...common, ...promptOptions, ...discoverFlags, out: { type: 'string' }, cache: { type: 'string' } },
     async run(pos, values) {
       if (pos.length < 2) throw new UserError(`give two checkpoints\nusage: ${this.usage}`);
@@ -259,6 +274,7 @@ const commands: Record<string, Command> = {
   evolve: {
     summary: 'Circuits across the checkpoints of a run folder: Jaccard to final, phase shift, heads, logit lens, transplants',
     usage: 'circuitscope evolve <runFolder> --prompts FILE --out FILE [--cache DIR] [--transplant i,j,...] [--group NAME | --per-group] [discover options]',
+    details: discoverHelp(),
     options: {
       ...common,
       ...promptOptions,
@@ -404,7 +420,7 @@ const commands: Record<string, Command> = {
       try {
         checkCircuitFits(circuit, model.spec, circuitFile, model.checkpoint.dir);
         const sel = { edgeIn: circuit.data.edgeIn, nodeIn: circuit.data.nodeIn };
-        const batchSize = intFlag(values, 'batch-size', 8);
+        const batchSize = intFlag(values, 'batch-size', discoverDefaults.batchSize);
         let result: Record<string, unknown>;
         if (ablation === 'patch') {
           const [e] = await evaluatePatching(model, pairs, [sel], { batchSize, signal });
@@ -444,7 +460,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const { values, positionals } = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
     if (values.help) {
-      process.stdout.write(`${cmd.summary}\n\nusage: ${cmd.usage}\n`);
+      process.stdout.write(`${cmd.summary}\n\nusage: ${cmd.usage}\n${cmd.details ? `\n${cmd.details}\n` : ''}`);
       return 0;
     }
     await cmd.run(positionals, values as Record<string, string | boolean | undefined>);

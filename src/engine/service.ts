@@ -6,12 +6,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CircuitGraph, countIn } from '../shared/circuit';
 import type { CheckpointEntry, CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, PromptSetEntry, ScanWorkspaceParams, ScanWorkspaceResult, ViewDataParams } from '../shared/engineProtocol';
+import { attributionPasses, discoverDefaults } from '../shared/methods';
 import type { CircuitViewData, HeadInfo } from '../shared/webviewProtocol';
 import { compareCheckpoints } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
 import { readCircuitFile, writeCircuitFile, type Provenance } from './circuits/circuitFile';
-import { buildProvenance, defaultTopN, discoverCircuit } from './circuits/discover';
+import { buildProvenance, defaultTopN, discoverCircuit, type DiscoverOptions } from './circuits/discover';
 import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { isModelDir, listRunCheckpoints, readModelSpec, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
@@ -114,17 +115,22 @@ async function tokenized(dir: string, promptsFile: string, s: DiscoverSettings) 
   return { model, set, pairs: tokenizePairs(model.tokenizer, set, bos) };
 }
 
-export async function discover(p: DiscoverParams, signal: AbortSignal, progress: Progress): Promise<DiscoverResult> {
-  const { model, set, pairs } = await tokenized(p.dir, p.promptsFile, p.settings);
-  const opts = {
-    method: p.settings.method ?? 'eap-ig-inputs',
-    steps: p.settings.steps ?? 5,
-    topN: p.settings.topN,
-    batchSize: p.settings.batchSize ?? 8,
+/** The discovery options of the extension's settings; the faithfulness curve is always traced for the view. */
+function discoverOptions(s: DiscoverSettings, signal: AbortSignal, progress: Progress): DiscoverOptions {
+  return {
+    method: s.method ?? discoverDefaults.method,
+    steps: s.steps ?? discoverDefaults.steps,
+    topN: s.topN,
+    batchSize: s.batchSize ?? discoverDefaults.batchSize,
     curve: true,
     signal,
     onProgress: (d: number, t: number, m: string) => progress(m, t > 0 ? d / t : undefined),
-  } as const;
+  };
+}
+
+export async function discover(p: DiscoverParams, signal: AbortSignal, progress: Progress): Promise<DiscoverResult> {
+  const { model, set, pairs } = await tokenized(p.dir, p.promptsFile, p.settings);
+  const opts = discoverOptions(p.settings, signal, progress);
   const r = await discoverCircuit(model, pairs, opts);
   const g = r.attribution.graph;
   const provenance = buildProvenance(model, set, pairs, opts, r);
@@ -136,11 +142,9 @@ export async function estimateCost(p: CostEstimateParams): Promise<CostEstimate>
   const spec = readModelSpec(p.dir);
   const g = new CircuitGraph(circuitConfig(spec));
   const { pairs } = await tokenized(p.dir, p.promptsFile, p.settings);
-  const steps = p.settings.steps ?? 5;
-  const batch = p.settings.batchSize ?? 8;
-  const batches = Math.ceil(pairs.length / batch);
-  const perBatch = { 'eap-ig-inputs': steps, eap: 1, 'clean-corrupted': 2, 'eap-ig-activations': steps * (2 * spec.nLayers + 1), exact: 0 }[p.settings.method ?? 'eap-ig-inputs'];
-  const passes = p.settings.method === 'exact' ? Math.ceil((pairs.length * g.edges.length) / batch) : batches * (2 + perBatch);
+  const batch = p.settings.batchSize ?? discoverDefaults.batchSize;
+  const schedule = { batchSize: batch, steps: p.settings.steps ?? discoverDefaults.steps, nLayers: spec.nLayers, edges: g.edges.length };
+  const passes = attributionPasses(p.settings.method ?? discoverDefaults.method, pairs.length, schedule);
   const nPos = Math.max(...pairs.map((x) => x.clean.length));
   // Weights once, three copies of the node outputs per batch (clean, corrupted, Δ), and the backward
   // pass's activations, about twenty residual-sized tensors per layer and head group.
@@ -189,16 +193,10 @@ export async function circuitViewData(p: ViewDataParams): Promise<CircuitViewDat
 
 export async function compare(p: CompareParams, signal: AbortSignal, progress: Progress): Promise<CompareResult> {
   const r = await compareCheckpoints(p.dirA, p.dirB, {
-    method: p.settings.method ?? 'eap-ig-inputs',
-    steps: p.settings.steps ?? 5,
-    topN: p.settings.topN,
-    batchSize: p.settings.batchSize ?? 8,
-    curve: true,
+    ...discoverOptions(p.settings, signal, progress),
     promptsFile: p.promptsFile,
     cacheDir: p.cacheDir,
-    model: { prependBos: p.settings.prependBos !== false, threads: p.settings.threads ?? 0 },
-    signal,
-    onProgress: (d, t, m) => progress(m, t > 0 ? d / t : undefined),
+    model: { prependBos: p.settings.prependBos ?? discoverDefaults.prependBos, threads: p.settings.threads ?? discoverDefaults.threads },
   });
   const [a, b] = await Promise.all([circuitViewData({ circuitFile: r.a.circuitFile }), circuitViewData({ circuitFile: r.b.circuitFile })]);
   const c = r.comparison;

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import * as protocol from '../shared/engineProtocol';
 import type { CheckpointEntry, DiscoverSettings, PromptSetEntry } from '../shared/engineProtocol';
+import { discoverDefaults as d, discoverSettingKeys as key } from '../shared/methods';
 import { CircuitPanel } from './circuitPanel';
 import type { CheckpointsTree, TreeNode } from './checkpointsTree';
 import { EngineClient, EngineError } from './engineClient';
@@ -23,14 +24,15 @@ const restrictedMessage = 'Circuitscope reads checkpoint files and runs models o
 
 export function settings(): DiscoverSettings {
   const c = vscode.workspace.getConfiguration('circuitscope');
-  const topN = c.get<number>('discovery.topN', 0);
+  const topN = c.get<number>(key.topN, d.topN);
   return {
-    method: c.get('discovery.method', 'eap-ig-inputs'),
-    steps: c.get<number>('discovery.steps', 5),
+    method: c.get(key.method, d.method),
+    steps: c.get<number>(key.steps, d.steps),
+    // 0 asks for the paper's share of edges, which the engine chooses per model.
     topN: topN > 0 ? topN : undefined,
-    batchSize: c.get<number>('discovery.batchSize', 8),
-    prependBos: c.get<boolean>('prependBos', true),
-    threads: c.get<number>('engine.threads', 0),
+    batchSize: c.get<number>(key.batchSize, d.batchSize),
+    prependBos: c.get<boolean>(key.prependBos, d.prependBos),
+    threads: c.get<number>(key.threads, d.threads),
   };
 }
 

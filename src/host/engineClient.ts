@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
 import { createMessageConnection, ErrorCodes, IPCMessageReader, IPCMessageWriter, ResponseError, type MessageConnection, type RequestType } from 'vscode-jsonrpc/node';
 import { didLog, didProgress, userErrorCode, type ProgressParams } from '../shared/engineProtocol';
+import { discoverDefaults, discoverSettingKeys } from '../shared/methods';
 
 export class EngineError extends Error {
   constructor(
@@ -33,7 +34,7 @@ export class EngineClient implements vscode.Disposable {
 
   private start(): MessageConnection {
     if (this.connection) return this.connection;
-    const threads = vscode.workspace.getConfiguration('circuitscope').get<number>('engine.threads', 0);
+    const threads = vscode.workspace.getConfiguration('circuitscope').get<number>(discoverSettingKeys.threads, discoverDefaults.threads);
     const child = fork(this.enginePath, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',

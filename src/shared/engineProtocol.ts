@@ -4,6 +4,7 @@
  * host's CancellationToken is forwarded by vscode-jsonrpc as '$/cancelRequest').
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
+import type { Method } from './methods';
 
 /** Architecture summary of a checkpoint, for tree descriptions and cost estimates. */
 export interface ModelSummary {
@@ -119,7 +120,7 @@ export const scanWorkspace = new RequestType<ScanWorkspaceParams, ScanWorkspaceR
 
 /** Discovery settings shared by discover, compare and evolve. */
 export interface DiscoverSettings {
-  readonly method?: 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'exact';
+  readonly method?: Method;
   readonly steps?: number;
   readonly topN?: number;
   readonly batchSize?: number;

@@ -20,6 +20,7 @@ import type { TokenizedPair } from '../circuits/prompts';
 import { chunks } from '../circuits/attribute';
 
 import { classifyHead, type HeadRole } from '../../shared/analysis';
+import { discoverDefaults } from '../../shared/methods';
 
 export type RatioFormula = 'paper' | 'per-source';
 
@@ -79,7 +80,7 @@ export async function analyzeHeads(
   const acc = new Map<string, { rs: number; rr: number; as: number; ar: number; out: Float64Array }>();
   for (const w of wanted) acc.set(w.node, { rs: 0, rr: 0, as: 0, ar: 0, out: new Float64Array(d) });
   const names = layers.flatMap((l) => [`blocks.${l}.attn.hook_result`, `blocks.${l}.attn.hook_pattern`, `blocks.${l}.attn.hook_v`]);
-  for (const batch of chunks(usable, opts.batchSize ?? 8)) {
+  for (const batch of chunks(usable, opts.batchSize ?? discoverDefaults.batchSize)) {
     const out = await model.runHooks(
       batch.map((p) => p.clean),
       names,

@@ -8,24 +8,24 @@
  * batch size) when all batches are full; rankings, and therefore circuits, are the same.
  */
 import { CircuitGraph, type CircuitConfig } from '../../shared/circuit';
+import { discoverDefaults, methodRow, type IgConvention, type Method, type MetricKind } from '../../shared/methods';
 import { gradients } from '../onnx/autodiff';
 import type { ModelSpec } from '../model/config';
 import { CancelledError, UserError } from '../errors';
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
-import { buildInstrumented, tapGradient, type MetricKind } from './instrument';
+import { buildInstrumented, tapGradient } from './instrument';
 import type { TokenizedPair } from './prompts';
 
-export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'exact';
-export const methods: readonly Method[] = ['eap-ig-inputs', 'eap', 'clean-corrupted', 'eap-ig-activations', 'exact'];
+export type { Method } from '../../shared/methods';
 
 export interface AttributeOptions {
   readonly method: Method;
   /** Integration steps for the IG methods (the paper uses 5). */
   readonly steps?: number;
   /** 'paper': α = k/m for k = 1..m (DKC); 'upstream': α = k/m for k = 0..m−1 (EAP-IG v2). */
-  readonly igConvention?: 'paper' | 'upstream';
+  readonly igConvention?: IgConvention;
   readonly batchSize?: number;
   readonly metric?: MetricKind;
   readonly onProgress?: (done: number, total: number, message: string) => void;
@@ -93,7 +93,7 @@ export class CircuitSessions {
   readonly graph: CircuitGraph;
   constructor(
     readonly model: Model,
-    readonly metric: MetricKind = 'logit-diff',
+    readonly metric: MetricKind = discoverDefaults.metric,
   ) {
     this.graph = new CircuitGraph(circuitConfig(model.spec));
   }
@@ -179,7 +179,7 @@ function sub(a: HostTensor, b: HostTensor): HostTensor {
 }
 
 /** The α values of the integration: paper k/m for k = 1..m, upstream k/m for k = 0..m−1. */
-export function igAlphas(steps: number, convention: 'paper' | 'upstream'): number[] {
+export function igAlphas(steps: number, convention: IgConvention): number[] {
   return Array.from({ length: steps }, (_, k) => (convention === 'paper' ? (k + 1) / steps : k / steps));
 }
 
@@ -187,34 +187,23 @@ export function igAlphas(steps: number, convention: 'paper' | 'upstream'): numbe
 export async function attribute(model: Model, pairs: readonly TokenizedPair[], opts: AttributeOptions): Promise<AttributionResult> {
   const t0 = Date.now();
   if (pairs.length === 0) throw new UserError('the prompt set has no prompts');
-  const s = new CircuitSessions(model, opts.metric ?? 'logit-diff');
+  const s = new CircuitSessions(model, opts.metric ?? discoverDefaults.metric);
   const g = s.graph;
   const { nForward: nF, nBackward: nB } = g;
   const V = model.spec.vocabSize;
   const N = pairs.length;
-  const batchSize = Math.max(1, opts.batchSize ?? 8);
-  const steps = Math.max(1, opts.steps ?? 5);
+  const batchSize = Math.max(1, opts.batchSize ?? discoverDefaults.batchSize);
+  const steps = Math.max(1, opts.steps ?? discoverDefaults.steps);
   const dense = new Float64Array(nF * nB); // Accumulated as [nB, nF], the coef layout.
   let cleanSum = 0;
   let corrSum = 0;
   let passes = 0;
   const batches = chunks(pairs, batchSize);
 
-  const perPassCount = (() => {
-    switch (opts.method) {
-      case 'eap':
-        return 1;
-      case 'clean-corrupted':
-        return 2;
-      case 'eap-ig-inputs':
-        return steps;
-      case 'eap-ig-activations':
-        return steps * (1 + model.spec.nLayers * 2);
-      case 'exact':
-        return 0;
-    }
-  })();
-  const total = opts.method === 'exact' ? N * g.edges.length : batches.length * perPassCount;
+  const row = methodRow(opts.method);
+  const schedule = { batchSize, steps, nLayers: model.spec.nLayers, edges: g.edges.length };
+  // Progress counts gradient passes; exact patching counts (edge, prompt) runs, its unit of work.
+  const total = opts.method === 'exact' ? N * g.edges.length : batches.reduce((t, b) => t + row.passesPerBatch(b.length, schedule), 0);
   let done = 0;
   const progress = (msg: string) => opts.onProgress?.(done, total, msg);
 
@@ -235,73 +224,99 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
         done += 1;
         if (done % 64 === 0) progress(`exact patching: ${done}/${total} edge×prompt runs`);
       });
-      passes += batch.length * Math.ceil(g.edges.length / batchSize);
-      phase.gradients += (Date.now() - tg) / 1000;
-      continue;
-    }
-    const delta = sub(acts.corrupted, acts.clean); // [batch, pos, nF, d]
-    const patched = opts.method === 'eap-ig-activations';
-    const grad = patched ? await s.gradientPatched() : await s.gradient();
-    const base = {
-      ...acts.feeds,
-      tokens_corr: acts.corruptedTokens,
-      ...(patched ? { delta } : { delta_bp: delta }),
-      metric_w: metricWeights(s.metric, batch, V, N),
-    };
-    const zeros = f32(new Float32Array(nB * nF), [nB, nF]);
-    const accumulate = async (alpha: number, coef: HostTensor, weight: number, rows?: readonly number[]) => {
-      checkAbort(opts.signal);
-      const a = f32(new Float32Array([alpha]), [1]);
-      const out = await grad.run(patched ? { ...base, alpha: a, coef } : { ...base, alpha: a }, ['grad_coef']);
-      const gd = out.grad_coef.data as Float32Array; // [nB, nF]
-      if (rows) {
-        for (const f of rows) for (let c = 0; c < nB; c++) dense[c * nF + f] += weight * gd[c * nF + f];
-      } else {
-        for (let i = 0; i < gd.length; i++) dense[i] += weight * gd[i];
-      }
-      passes++;
-      done++;
-      progress(`${opts.method}: batch ${bi + 1}/${batches.length}`);
-    };
-    switch (opts.method) {
-      case 'eap':
-        await accumulate(1, zeros, 1);
-        break;
-      case 'clean-corrupted':
-        await accumulate(1, zeros, 0.5);
-        await accumulate(0, zeros, 0.5);
-        break;
-      case 'eap-ig-inputs':
-        for (const a of igAlphas(steps, opts.igConvention ?? 'paper')) await accumulate(a, zeros, 1 / steps);
-        break;
-      case 'eap-ig-activations': {
-        // Groups as in the reference: the input, the heads of each layer, each MLP. Each group's
-        // outputs are set to α·clean + (1−α)·corrupted in turn, and only that group's rows (its
-        // outgoing edges) take their scores from its own passes.
-        const { nLayers: L, nHeads: H } = model.spec;
-        const groups: number[][] = [[0]];
-        for (let l = 0; l < L; l++) {
-          groups.push(Array.from({ length: H }, (_, h) => 1 + l * (H + 1) + h));
-          groups.push([1 + l * (H + 1) + H]);
-        }
-        for (const rows of groups) {
-          // Only real edges get a coefficient: the contraction spans every forward slot, so a
-          // coefficient on a non-edge (a same-layer head, a later node) would patch it in.
-          const groupEdges = g.edges.filter((e) => rows.includes(e.fwd));
-          for (const a of igAlphas(steps, opts.igConvention ?? 'paper')) {
-            const c = new Float32Array(nB * nF);
-            for (const e of groupEdges) c[e.bwd * nF + e.fwd] = 1 - a;
-            await accumulate(1, f32(c, [nB, nF]), 1 / steps, rows);
-          }
-        }
-        break;
-      }
+      passes += row.passesPerBatch(batch.length, schedule);
+    } else {
+      await gradientBatch(s, batch, acts, N, dense, { ...opts, steps }, () => {
+        passes++;
+        done++;
+        progress(`${opts.method}: batch ${bi + 1}/${batches.length}`);
+      });
     }
     phase.gradients += (Date.now() - tg) / 1000;
   }
   const scores = new Float64Array(g.edges.length);
   g.edges.forEach((e, i) => (scores[i] = dense[e.bwd * nF + e.fwd]));
   return { scores, graph: g, baselines: { clean: cleanSum / N, corrupted: corrSum / N }, passes, seconds: (Date.now() - t0) / 1000, phaseSeconds: phase };
+}
+
+/**
+ * The gradient methods on one batch: each gradient pass adds its weighted ∂L/∂coef into `dense`
+ * ([nB, nF]), in the method's order of α values, and calls `tick`.
+ */
+async function gradientBatch(
+  s: CircuitSessions,
+  batch: readonly TokenizedPair[],
+  acts: Awaited<ReturnType<typeof runActivations>>,
+  N: number,
+  dense: Float64Array,
+  opts: AttributeOptions & { readonly steps: number },
+  tick: () => void,
+): Promise<void> {
+  const g = s.graph;
+  const { nForward: nF, nBackward: nB } = g;
+  const { steps } = opts;
+  const convention = opts.igConvention ?? discoverDefaults.igConvention;
+  const delta = sub(acts.corrupted, acts.clean); // [batch, pos, nF, d]
+  const patched = opts.method === 'eap-ig-activations';
+  const grad = patched ? await s.gradientPatched() : await s.gradient();
+  const base = {
+    ...acts.feeds,
+    tokens_corr: acts.corruptedTokens,
+    ...(patched ? { delta } : { delta_bp: delta }),
+    metric_w: metricWeights(s.metric, batch, s.model.spec.vocabSize, N),
+  };
+  const zeros = f32(new Float32Array(nB * nF), [nB, nF]);
+  const accumulate = async (alpha: number, coef: HostTensor, weight: number, rows?: readonly number[]) => {
+    checkAbort(opts.signal);
+    const a = f32(new Float32Array([alpha]), [1]);
+    const out = await grad.run(patched ? { ...base, alpha: a, coef } : { ...base, alpha: a }, ['grad_coef']);
+    const gd = out.grad_coef.data as Float32Array; // [nB, nF]
+    if (rows) {
+      for (const f of rows) for (let c = 0; c < nB; c++) dense[c * nF + f] += weight * gd[c * nF + f];
+    } else {
+      for (let i = 0; i < gd.length; i++) dense[i] += weight * gd[i];
+    }
+    tick();
+  };
+  switch (opts.method) {
+    case 'eap':
+      await accumulate(1, zeros, 1);
+      break;
+    case 'clean-corrupted':
+      await accumulate(1, zeros, 0.5);
+      await accumulate(0, zeros, 0.5);
+      break;
+    case 'eap-ig-inputs':
+      for (const a of igAlphas(steps, convention)) await accumulate(a, zeros, 1 / steps);
+      break;
+    case 'eap-ig-activations':
+      // Groups as in the reference: the input, the heads of each layer, each MLP. Each group's
+      // outputs are set to α·clean + (1−α)·corrupted in turn, and only that group's rows (its
+      // outgoing edges) take their scores from its own passes.
+      for (const rows of sourceGroups(s.model.spec.nLayers, s.model.spec.nHeads)) {
+        // Only real edges get a coefficient: the contraction spans every forward slot, so a
+        // coefficient on a non-edge (a same-layer head, a later node) would patch it in.
+        const groupEdges = g.edges.filter((e) => rows.includes(e.fwd));
+        for (const a of igAlphas(steps, convention)) {
+          const c = new Float32Array(nB * nF);
+          for (const e of groupEdges) c[e.bwd * nF + e.fwd] = 1 - a;
+          await accumulate(1, f32(c, [nB, nF]), 1 / steps, rows);
+        }
+      }
+      break;
+    case 'exact':
+      throw new Error('internal: exact patching has no gradient passes');
+  }
+}
+
+/** Forward slots grouped as EAP-IG over activations integrates them: the input, each layer's heads, each MLP. */
+function sourceGroups(L: number, H: number): number[][] {
+  const groups: number[][] = [[0]];
+  for (let l = 0; l < L; l++) {
+    groups.push(Array.from({ length: H }, (_, h) => 1 + l * (H + 1) + h));
+    groups.push([1 + l * (H + 1) + H]);
+  }
+  return groups;
 }
 
 /**
@@ -321,7 +336,7 @@ async function exactBatch(
   const { nForward: nF, nBackward: nB } = g;
   const V = s.model.spec.vocabSize;
   const sess = await s.patching(true);
-  const rowsPerPass = Math.max(1, opts.batchSize ?? 8);
+  const rowsPerPass = Math.max(1, opts.batchSize ?? discoverDefaults.batchSize);
   const [, nPos, , d] = acts.corrupted.shape; // [batch, pos, nF, d]
   const per = nPos * nF * d;
   for (let i = 0; i < batch.length; i++) {

@@ -6,6 +6,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { fromEapJson, toEapJsonV2, type CircuitData, type CircuitGraph } from '../../shared/circuit';
+import type { IgConvention, SelectionKind } from '../../shared/methods';
 import type { ModelSpec } from '../model/config';
 import { UserError } from '../errors';
 import { writeFileAtomic } from '../util/atomicWrite';
@@ -20,11 +21,11 @@ export interface Provenance {
   readonly prompts: { readonly path: string; readonly hash: string; readonly format: string; readonly count: number; readonly dropped?: number };
   readonly method: string;
   readonly steps: number;
-  readonly igConvention: 'paper' | 'upstream';
+  readonly igConvention: IgConvention;
   readonly metric: string;
   readonly batchSize: number;
   readonly prependBos: boolean;
-  readonly selection: { readonly kind: 'topn' | 'greedy' | 'threshold'; readonly value: number };
+  readonly selection: { readonly kind: SelectionKind; readonly value: number };
   readonly baselines: { readonly clean: number; readonly corrupted: number };
   readonly circuitPerformance: number;
   readonly faithfulness: number;

@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import { countIn, edgeEntropy, greedy, pruneDeadNodes, threshold, topN, type CircuitGraph, type Selection } from '../../shared/circuit';
+import { discoverDefaults, type SelectionKind } from '../../shared/methods';
 import { stepOf } from '../model/checkpoint';
 import type { Model } from '../model/runner';
 import { onnxruntimeVersion } from '../runtime/session';
@@ -15,7 +16,7 @@ import type { PromptSet, TokenizedPair } from './prompts';
 
 export const toolVersion = '0.1.0';
 
-export type SelectionKind = 'topn' | 'greedy' | 'threshold';
+export type { SelectionKind } from '../../shared/methods';
 
 export interface DiscoverOptions extends AttributeOptions {
   readonly selection?: SelectionKind;
@@ -54,7 +55,7 @@ export function select(g: CircuitGraph, scores: Float64Array, kind: SelectionKin
 export async function discoverCircuit(model: Model, pairs: readonly TokenizedPair[], opts: DiscoverOptions): Promise<DiscoverResult> {
   const attribution = await attribute(model, pairs, opts);
   const g = attribution.graph;
-  const kind = opts.selection ?? 'topn';
+  const kind = opts.selection ?? discoverDefaults.selection;
   const value = kind === 'threshold' ? (opts.threshold ?? 0) : (opts.topN ?? defaultTopN(g));
   const selection = select(g, attribution.scores, kind, value);
   const t0 = Date.now();
@@ -93,10 +94,11 @@ export function buildProvenance(model: Model, set: PromptSet, pairs: readonly To
     checkpoint: { path: dir, hash: model.checkpoint.contentHash(), architecture: model.spec.architecture, step: stepOf(dir) },
     prompts: { path: path.resolve(set.file), hash: fileHash(set.file), format: set.format, count: pairs.length, dropped: set.dropped },
     method: opts.method,
-    steps: opts.method === 'eap' || opts.method === 'exact' ? 1 : (opts.steps ?? 5),
-    igConvention: opts.igConvention ?? 'paper',
-    metric: opts.metric ?? 'logit-diff',
-    batchSize: opts.batchSize ?? 8,
+    // 1 for the methods without integration steps; clean-corrupted records the steps asked for, as its files always have.
+    steps: opts.method === 'eap' || opts.method === 'exact' ? 1 : (opts.steps ?? discoverDefaults.steps),
+    igConvention: opts.igConvention ?? discoverDefaults.igConvention,
+    metric: opts.metric ?? discoverDefaults.metric,
+    batchSize: opts.batchSize ?? discoverDefaults.batchSize,
     prependBos: model.options.prependBos !== false,
     selection: { kind: r.selectionKind, value: r.selectionValue },
     baselines: r.patch.baselines,

@@ -11,7 +11,7 @@ import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
 import { chunks, CircuitSessions, metricOf, runActivations, type Baselines } from './attribute';
-import type { MetricKind } from './instrument';
+import { discoverDefaults, type MetricKind } from '../../shared/methods';
 import type { TokenizedPair } from './prompts';
 
 export interface PatchEvaluation {
@@ -58,7 +58,7 @@ export async function evaluatePatching(
   selections: readonly Selection[],
   opts: { batchSize?: number; metric?: MetricKind; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<PatchEvaluation[]> {
-  const s = new CircuitSessions(model, opts.metric ?? 'logit-diff');
+  const s = new CircuitSessions(model, opts.metric ?? discoverDefaults.metric);
   const g = s.graph;
   const V = model.spec.vocabSize;
   const N = pairs.length;
@@ -67,7 +67,7 @@ export async function evaluatePatching(
   const circuitSums = selections.map(() => 0);
   let clean = 0;
   let corrupted = 0;
-  const batches = chunks(pairs, Math.max(1, opts.batchSize ?? 8));
+  const batches = chunks(pairs, Math.max(1, opts.batchSize ?? discoverDefaults.batchSize));
   let done = 0;
   for (const batch of batches) {
     if (opts.signal?.aborted) throw new CancelledError();
@@ -109,7 +109,7 @@ export async function evaluateZero(
   const coef = outsideCoef(g, selection.edgeIn);
   const ranks: number[] = [];
   const probs: number[] = [];
-  for (const batch of chunks(pairs, Math.max(1, opts.batchSize ?? 8))) {
+  for (const batch of chunks(pairs, Math.max(1, opts.batchSize ?? discoverDefaults.batchSize))) {
     if (opts.signal?.aborted) throw new CancelledError();
     const { feeds, nPos } = batchFeeds(model.spec, batch.map((p) => p.clean));
     const zeros = f32(new Float32Array(batch.length * nPos * g.nForward * model.spec.dModel), [batch.length, nPos, g.nForward, model.spec.dModel]);

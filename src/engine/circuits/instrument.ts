@@ -22,12 +22,13 @@
  * [rows, 1, nBackward, nForward] in relative mode with rows 1 (shared) or batch (one patch pattern
  * per batch row, for exact patching).
  */
+import type { MetricKind } from '../../shared/methods';
 import type { GraphBuilder, Value } from '../onnx/graphBuilder';
 import type { ModelSpec } from '../model/config';
 import { buildTransformer, B, P, type LoadedWeights } from '../model/transformer';
 
 export type PatchMode = 'none' | 'absolute' | 'relative' | 'taps';
-export type MetricKind = 'logit-diff' | 'prob' | 'logprob';
+export type { MetricKind } from '../../shared/methods';
 
 export interface InstrumentOptions {
   readonly patch: PatchMode;

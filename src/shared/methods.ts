@@ -1,0 +1,104 @@
+/**
+ * The attribution methods and the discover defaults, each written down once. The engine attributes,
+ * estimates costs and validates CLI flags from this table; the extension reads its settings with these
+ * defaults; a unit test holds package.json's `contributes.configuration` to them. Pure: no Node, no
+ * vscode.
+ */
+
+export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'exact';
+/** 'paper': α = k/m for k = 1..m (DKC); 'upstream': α = k/m for k = 0..m−1 (EAP-IG v2). */
+export type IgConvention = 'paper' | 'upstream';
+export type MetricKind = 'logit-diff' | 'prob' | 'logprob';
+export type SelectionKind = 'topn' | 'greedy' | 'threshold';
+
+export const igConventions: readonly IgConvention[] = Object.freeze(['paper', 'upstream'] as const);
+export const metricKinds: readonly MetricKind[] = Object.freeze(['logit-diff', 'prob', 'logprob'] as const);
+export const selectionKinds: readonly SelectionKind[] = Object.freeze(['topn', 'greedy', 'threshold'] as const);
+
+/** What fixes the number of passes of an attribution run. */
+export interface Schedule {
+  /** Prompts per engine pass. */
+  readonly batchSize: number;
+  /** Integration steps of the IG methods. */
+  readonly steps: number;
+  readonly nLayers: number;
+  /** Edges of the circuit graph. */
+  readonly edges: number;
+}
+
+/** One attribution method. */
+export interface MethodRow {
+  readonly name: Method;
+  /** One line, as the CLI's help and the settings' enum descriptions show it. */
+  readonly description: string;
+  /** Options that change its scores besides the metric and the prompts ('steps', 'igConvention'). */
+  readonly options: readonly ('steps' | 'igConvention')[];
+  /**
+   * Gradient (or patching) passes for one batch of `batch` prompts, after the batch's two activation
+   * passes (clean and corrupted).
+   */
+  passesPerBatch(batch: number, s: Schedule): number;
+}
+
+/** Every method, in the order the CLI and the settings list them (the paper's method first). */
+export const methodTable: readonly MethodRow[] = Object.freeze([
+  { name: 'eap-ig-inputs', description: 'EAP-IG over input embeddings, the paper’s method', options: ['steps', 'igConvention'], passesPerBatch: (_b, s) => s.steps },
+  { name: 'eap', description: 'Edge attribution patching, one gradient', options: [], passesPerBatch: () => 1 },
+  { name: 'clean-corrupted', description: 'Gradients at the clean and corrupted inputs, averaged', options: [], passesPerBatch: () => 2 },
+  {
+    name: 'eap-ig-activations',
+    description: 'EAP-IG over node activations (slower)',
+    options: ['steps', 'igConvention'],
+    // One integration per group of sources: the input, each layer's heads, each MLP.
+    passesPerBatch: (_b, s) => s.steps * (2 * s.nLayers + 1),
+  },
+  {
+    name: 'exact',
+    description: 'Activation patching of every edge (exact, slow)',
+    options: [],
+    // Every (prompt, edge) patch is one row; rows run batchSize at a time, per prompt.
+    passesPerBatch: (b, s) => b * Math.ceil(s.edges / s.batchSize),
+  },
+] satisfies MethodRow[]);
+
+export const methodNames: readonly Method[] = Object.freeze(methodTable.map((m) => m.name));
+
+export function methodRow(name: Method): MethodRow {
+  const row = methodTable.find((m) => m.name === name);
+  if (!row) throw new Error(`internal: no attribution method '${name}'`);
+  return row;
+}
+
+/** Forward(+backward) passes of an attribution run over `prompts` prompts: per batch, two activation passes and the method's own. */
+export function attributionPasses(method: Method, prompts: number, s: Schedule): number {
+  const row = methodRow(method);
+  let passes = 0;
+  for (let done = 0; done < prompts; done += s.batchSize) passes += 2 + row.passesPerBatch(Math.min(s.batchSize, prompts - done), s);
+  return passes;
+}
+
+/**
+ * The discover defaults: what CLI flags, extension settings and engine options mean when left out.
+ * `topN` 0 stands for the paper's share of edges (8000 of GPT-2 small's 32,491; see defaultTopN).
+ */
+export const discoverDefaults = Object.freeze({
+  method: 'eap-ig-inputs' as Method,
+  steps: 5,
+  batchSize: 8,
+  topN: 0,
+  selection: 'topn' as SelectionKind,
+  metric: 'logit-diff' as MetricKind,
+  igConvention: 'paper' as IgConvention,
+  prependBos: true,
+  threads: 0,
+});
+
+/** The extension settings (under `circuitscope.`) that carry the discover defaults. */
+export const discoverSettingKeys = Object.freeze({
+  method: 'discovery.method',
+  steps: 'discovery.steps',
+  topN: 'discovery.topN',
+  batchSize: 'discovery.batchSize',
+  prependBos: 'prependBos',
+  threads: 'engine.threads',
+} as const satisfies Partial<Record<keyof typeof discoverDefaults, string>>);
