@@ -150,6 +150,24 @@ function clip(b: GraphBuilder, x: Value, c: number): Value {
   return b.where(b.compare('Greater', x, hi), hi, b.where(b.compare('Less', x, lo), lo, x));
 }
 
+/** What the parts of one block share: the builder, spec, layer weights, hook and names. */
+interface Block {
+  readonly b: GraphBuilder;
+  readonly s: ModelSpec;
+  readonly l: number;
+  readonly lw: LoadedWeights['layers'][number];
+  /** Hook-point and weight name prefix, `blocks.{l}`. */
+  readonly p: string;
+  readonly hook: HookFn;
+  readonly norm: (x: Value, gamma: Value | undefined, beta: Value | undefined) => Value;
+  /** A weight when its data exists. */
+  readonly opt: (name: string, data: Float32Array | undefined, shape: number[]) => Value | undefined;
+  /** Query head h reads key/value head floor(h / (H / Hkv)). */
+  readonly ungroup: (t: Value) => Value;
+  readonly ln1W?: Value;
+  readonly ln1B?: Value;
+}
+
 /**
  * One transformer block. Hook points carry TransformerLens's names; with `split`, every head reads
  * its own copy of the residual stream as q, k and v input and writes its own result.
@@ -165,26 +183,49 @@ function buildBlock(
   split: boolean,
   onAttnPostNorm?: CompileOptions['onAttnPostNorm'],
 ): Value {
-  const { nHeads: H, nKvHeads: Hkv, dModel: d, dHead: e, dMlp: m } = s;
+  const { nHeads: H, nKvHeads: Hkv, dModel: d } = s;
   const lw = w.layers[l];
   const p = `blocks.${l}`;
-  const norm = normOf(b, s);
   const opt = (name: string, data: Float32Array | undefined, shape: number[]) => data && b.weight(`${p}.${name}`, data, shape);
-  // Un-grouping maps query head h to key/value head floor(h / (H / Hkv)).
   const kvIndex = Hkv === H ? undefined : b.ints(Array.from({ length: H }, (_, h) => Math.floor(h / (H / Hkv))));
-  const ungroup = (t: Value): Value => (kvIndex ? b.gather(t, kvIndex, 0) : t);
-
+  const k: Block = {
+    b,
+    s,
+    l,
+    lw,
+    p,
+    hook,
+    norm: normOf(b, s),
+    opt,
+    ungroup: (t) => (kvIndex ? b.gather(t, kvIndex, 0) : t),
+    ln1W: opt('ln1.w', lw.ln1W, [d]),
+    ln1B: opt('ln1.b', lw.ln1B, [d]),
+  };
   const resid = hook(`${p}.hook_resid_pre`, residIn);
-  const ln1W = opt('ln1.w', lw.ln1W, [d]);
-  const ln1B = opt('ln1.b', lw.ln1B, [d]);
-  const WQraw = b.weight(`${p}.attn.W_Q`, lw.WQ, [H, d, e]);
+  const attnOut = hook(`${p}.hook_attn_out`, buildAttention(k, resid, g, split, onAttnPostNorm));
+  let out: Value;
+  if (s.parallelAttnMlp) {
+    const mlpOut = hook(`${p}.hook_mlp_out`, buildMlp(k, hook(`${p}.hook_mlp_in`, resid)));
+    out = b.add(b.add(resid, attnOut), mlpOut);
+  } else {
+    const mid = hook(`${p}.hook_resid_mid`, b.add(resid, attnOut));
+    const mlpOut = hook(`${p}.hook_mlp_out`, buildMlp(k, hook(`${p}.hook_mlp_in`, mid)));
+    out = b.add(mid, mlpOut);
+  }
+  return hook(`${p}.hook_resid_post`, out);
+}
+
+/** q, k or v of every head, [batch, H, pos, e], from per-head inputs [batch, pos, H|1, d] or [batch, pos, d]. */
+function qkvProjector(k: Block): (x: Value, which: 'q' | 'k' | 'v') => Value {
+  const { b, s, lw, p } = k;
+  const { nHeads: H, nKvHeads: Hkv, dModel: d, dHead: e } = s;
+  const WQ = b.weight(`${p}.attn.W_Q`, lw.WQ, [H, d, e]);
   const WKraw = b.weight(`${p}.attn.W_K`, lw.WK, [Hkv, d, e]);
-  const WQ = WQraw;
-  const WK = ungroup(WKraw);
-  const WV = ungroup(b.weight(`${p}.attn.W_V`, lw.WV, [Hkv, d, e]));
-  const bQraw = opt('attn.b_Q', lw.bQ, [H, 1, e]);
-  const bKraw = opt('attn.b_K', lw.bK, [Hkv, 1, e]);
-  const WO = b.weight(`${p}.attn.W_O`, lw.WO, [H, e, d]);
+  const WK = k.ungroup(WKraw);
+  const WV = k.ungroup(b.weight(`${p}.attn.W_V`, lw.WV, [Hkv, d, e]));
+  const bQ = k.opt('attn.b_Q', lw.bQ, [H, 1, e]);
+  const bKraw = k.opt('attn.b_K', lw.bK, [Hkv, 1, e]);
+  const bK = bKraw && k.ungroup(bKraw);
 
   /**
    * OLMo-2's q/k norm runs over the whole projection (every head's values), so a head's scale needs
@@ -196,22 +237,27 @@ function buildBlock(
     return b.unary('Sqrt', b.add(b.reduceMean(b.mul(full, full), [-1]), s.normEps));
   };
 
-  // Projects a per-head input [batch, pos, H|1, d] (or the shared [batch, pos, d]) to [batch, H, pos, e].
-  const project = (x: Value, which: 'q' | 'k' | 'v'): Value => {
+  return (x, which) => {
     const xh = x.rank === 4 ? b.transpose(x, [0, 2, 1, 3]) : b.unsqueeze(x, [1]); // [batch, H|1, pos, d]
-    const xn = s.preNorm ? norm(xh, ln1W, ln1B) : xh;
-    const bias = which === 'q' ? bQraw : which === 'k' ? bKraw && ungroup(bKraw) : undefined;
+    const xn = s.preNorm ? k.norm(xh, k.ln1W, k.ln1B) : xh;
+    const bias = which === 'q' ? bQ : which === 'k' ? bK : undefined;
     let y = b.matMul(xn, which === 'q' ? WQ : which === 'k' ? WK : WV); // [batch, H, pos, e]
     if (bias) y = b.add(y, bias);
     if (s.clipQkv !== undefined) y = clip(b, y, s.clipQkv);
     if (which === 'v' || s.qkNorm === 'none') return y;
     const gamma = which === 'q' ? lw.qNormW! : lw.kNormW!;
     if (s.qkNorm === 'head') return b.rmsNorm(y, b.weight(`${p}.attn.${which}_norm.w`, gamma, [e]), s.normEps);
-    const rms = which === 'q' ? projectionRms(xn, WQraw, bQraw, H) : projectionRms(xn, WKraw, bKraw, Hkv);
-    const heads = which === 'q' ? H : Hkv;
-    const gHeads = b.weight(`${p}.attn.${which}_norm.w`, gamma, [heads, 1, e]);
-    return b.mul(b.div(y, rms), which === 'q' ? gHeads : ungroup(gHeads));
+    const rms = which === 'q' ? projectionRms(xn, WQ, bQ, H) : projectionRms(xn, WKraw, bKraw, Hkv);
+    const gHeads = b.weight(`${p}.attn.${which}_norm.w`, gamma, [which === 'q' ? H : Hkv, 1, e]);
+    return b.mul(b.div(y, rms), which === 'q' ? gHeads : k.ungroup(gHeads));
   };
+}
+
+/** The attention sub-block: the output added to the residual stream, [batch, pos, d]. */
+function buildAttention(k: Block, resid: Value, g: GraphInputs, split: boolean, onAttnPostNorm?: CompileOptions['onAttnPostNorm']): Value {
+  const { b, s, l, lw, p, hook } = k;
+  const { nHeads: H, dModel: d, dHead: e } = s;
+  const project = qkvProjector(k);
   let qIn: Value, kIn: Value, vIn: Value;
   if (split) {
     const perHead = b.unsqueeze(resid, [2]); // [batch, pos, 1, d], broadcast over heads
@@ -222,23 +268,24 @@ function buildBlock(
     qIn = kIn = vIn = resid;
   }
   let q = project(qIn, 'q');
-  let k = project(kIn, 'k');
+  let kk = project(kIn, 'k');
   const v = hook(`${p}.attn.hook_v`, project(vIn, 'v')); // [batch, H, pos, e]
   const sliding = s.layerTypes[l] === 'sliding';
   const rope = sliding && g.ropeLocal ? g.ropeLocal : g.rope;
   if (rope) {
     q = applyRope(b, s, q, rope);
-    k = applyRope(b, s, k, rope);
+    kk = applyRope(b, s, kk, rope);
   }
   q = hook(`${p}.attn.hook_q`, q);
-  k = hook(`${p}.attn.hook_k`, k);
+  kk = hook(`${p}.attn.hook_k`, kk);
   let scale = s.attnScale;
   if (s.scaleByInverseLayer) scale /= l + 1;
-  let scores = b.mul(b.matMul(q, b.transpose(k, [0, 1, 3, 2])), scale); // [batch, H, pos, pos]
+  let scores = b.mul(b.matMul(q, b.transpose(kk, [0, 1, 3, 2])), scale); // [batch, H, pos, pos]
   if (s.attnSoftcap !== undefined) scores = softcap(b, scores, s.attnSoftcap);
   scores = b.add(scores, sliding ? g.attnBiasLocal! : g.attnBias);
   const pattern = hook(`${p}.attn.hook_pattern`, b.softmax(scores, -1));
   const z = hook(`${p}.attn.hook_z`, b.matMul(pattern, v)); // [batch, H, pos, e]
+  const WO = b.weight(`${p}.attn.W_O`, lw.WO, [H, e, d]);
   let attnOut: Value;
   if (split) {
     const result = hook(`${p}.attn.hook_result`, b.transpose(b.matMul(z, WO), [0, 2, 1, 3])); // [batch, pos, H, d]
@@ -248,43 +295,33 @@ function buildBlock(
     attnOut = b.matMul(zFlat, b.reshape(WO, [H * e, d]));
   }
   if (lw.bO) attnOut = b.add(attnOut, b.weight(`${p}.attn.b_O`, lw.bO, [d]));
-  if (s.postNorm) {
-    const gamma = b.weight(`${p}.ln1_post.w`, lw.postAttnW!, [d]);
-    const postNorm = (x: Value) => norm(x, gamma, undefined);
-    onAttnPostNorm?.(l, postNorm);
-    attnOut = postNorm(hook(`${p}.hook_attn_pre_norm`, attnOut));
-  }
-  attnOut = hook(`${p}.hook_attn_out`, attnOut);
+  if (!s.postNorm) return attnOut;
+  const gamma = b.weight(`${p}.ln1_post.w`, lw.postAttnW!, [d]);
+  const postNorm = (x: Value) => k.norm(x, gamma, undefined);
+  onAttnPostNorm?.(l, postNorm);
+  return postNorm(hook(`${p}.hook_attn_pre_norm`, attnOut));
+}
 
-  const mlp = (x: Value): Value => {
-    const xn = !s.preNorm ? x : s.sharedBlockNorm ? norm(x, ln1W, ln1B) : norm(x, opt('ln2.w', lw.ln2W, [d]), opt('ln2.b', lw.ln2B, [d]));
-    let pre = b.matMul(xn, b.weight(`${p}.mlp.W_in`, lw.Win, [d, m])); // [batch, pos, m]
-    if (lw.bin) pre = b.add(pre, b.weight(`${p}.mlp.b_in`, lw.bin, [m]));
-    let post: Value;
-    if (s.gatedMlp) {
-      let gate = b.matMul(xn, b.weight(`${p}.mlp.W_gate`, lw.Wgate!, [d, m]));
-      if (lw.bgate) gate = b.add(gate, b.weight(`${p}.mlp.b_gate`, lw.bgate, [m]));
-      post = b.mul(activation(b, s, gate), pre);
-    } else {
-      post = activation(b, s, pre);
-    }
-    post = hook(`${p}.mlp.hook_post`, post);
-    let out = b.matMul(post, b.weight(`${p}.mlp.W_out`, lw.Wout, [m, d]));
-    if (lw.bout) out = b.add(out, b.weight(`${p}.mlp.b_out`, lw.bout, [d]));
-    if (s.postNorm) out = norm(out, b.weight(`${p}.ln2_post.w`, lw.postMlpW!, [d]), undefined);
-    return out;
-  };
-
-  let out: Value;
-  if (s.parallelAttnMlp) {
-    const mlpOut = hook(`${p}.hook_mlp_out`, mlp(hook(`${p}.hook_mlp_in`, resid)));
-    out = b.add(b.add(resid, attnOut), mlpOut);
+/** The MLP sub-block on its input x [batch, pos, d]. */
+function buildMlp(k: Block, x: Value): Value {
+  const { b, s, lw, p } = k;
+  const { dModel: d, dMlp: m } = s;
+  const xn = !s.preNorm ? x : s.sharedBlockNorm ? k.norm(x, k.ln1W, k.ln1B) : k.norm(x, k.opt('ln2.w', lw.ln2W, [d]), k.opt('ln2.b', lw.ln2B, [d]));
+  let pre = b.matMul(xn, b.weight(`${p}.mlp.W_in`, lw.Win, [d, m])); // [batch, pos, m]
+  if (lw.bin) pre = b.add(pre, b.weight(`${p}.mlp.b_in`, lw.bin, [m]));
+  let post: Value;
+  if (s.gatedMlp) {
+    let gate = b.matMul(xn, b.weight(`${p}.mlp.W_gate`, lw.Wgate!, [d, m]));
+    if (lw.bgate) gate = b.add(gate, b.weight(`${p}.mlp.b_gate`, lw.bgate, [m]));
+    post = b.mul(activation(b, s, gate), pre);
   } else {
-    const mid = hook(`${p}.hook_resid_mid`, b.add(resid, attnOut));
-    const mlpOut = hook(`${p}.hook_mlp_out`, mlp(hook(`${p}.hook_mlp_in`, mid)));
-    out = b.add(mid, mlpOut);
+    post = activation(b, s, pre);
   }
-  return hook(`${p}.hook_resid_post`, out);
+  post = k.hook(`${p}.mlp.hook_post`, post);
+  let out = b.matMul(post, b.weight(`${p}.mlp.W_out`, lw.Wout, [m, d]));
+  if (lw.bout) out = b.add(out, b.weight(`${p}.mlp.b_out`, lw.bout, [d]));
+  if (s.postNorm) out = k.norm(out, b.weight(`${p}.ln2_post.w`, lw.postMlpW!, [d]), undefined);
+  return out;
 }
 
 /** The full-attention rope tables of the spec, [nPos, rotaryDim]. */
