@@ -258,7 +258,7 @@ function gemmaLayer(spec: Spec, l: number, d: number, H: number, Hkv: number, hd
 
 /**
  * Gemma-2: head_dim 16 (not 32/4), query_pre_attn_scalar 24, small soft caps so tanh bends (attention
- * 5, final 3), sliding window 3 on even layers (the default layer_types), tied embeddings.
+ * 5.5, final 3.5; non-integers because transformers 5 rejects an int there), sliding window 3 on even layers (the default layer_types), tied embeddings.
  */
 export function gemma2Tiny(opts: FamilyOptions & { slidingWindow?: number; attnSoftcap?: number | null; finalSoftcap?: number | null; layerTypes?: string[] } = {}): TinyModel {
   const L = opts.nLayer ?? 2;
@@ -279,8 +279,8 @@ export function gemma2Tiny(opts: FamilyOptions & { slidingWindow?: number; attnS
     rms_norm_eps: 1e-5,
     rope_theta: 1000,
     query_pre_attn_scalar: 24,
-    attn_logit_softcapping: opts.attnSoftcap === undefined ? 5.0 : opts.attnSoftcap,
-    final_logit_softcapping: opts.finalSoftcap === undefined ? 3.0 : opts.finalSoftcap,
+    attn_logit_softcapping: opts.attnSoftcap === undefined ? 5.5 : opts.attnSoftcap,
+    final_logit_softcapping: opts.finalSoftcap === undefined ? 3.5 : opts.finalSoftcap,
     sliding_window: opts.slidingWindow ?? 3,
     hidden_act: 'gelu_pytorch_tanh',
     hidden_activation: 'gelu_pytorch_tanh',
@@ -297,7 +297,7 @@ export function gemma2Tiny(opts: FamilyOptions & { slidingWindow?: number; attnS
 /**
  * Gemma-3 text (Gemma3ForCausalLM): 4 layers with sliding_window_pattern 2, so layers 0 and 2 slide
  * (window 3, local RoPE base 100) and layers 1 and 3 are global (RoPE base 50000 with linear scaling 2);
- * head_dim 16, query_pre_attn_scalar 20, q_norm/k_norm per head, final soft cap 4. The v5 form nests
+ * head_dim 16, query_pre_attn_scalar 20, q_norm/k_norm per head, final soft cap 4.5. The v5 form nests
  * rope_parameters by layer type and lists layer_types.
  */
 export function gemma3Tiny(opts: FamilyOptions & { slidingWindow?: number; pattern?: number; layerTypes?: string[]; finalSoftcap?: number | null; globalScaling?: Record<string, unknown> | null } = {}): TinyModel {
@@ -322,7 +322,7 @@ export function gemma3Tiny(opts: FamilyOptions & { slidingWindow?: number; patte
     rms_norm_eps: 1e-5,
     query_pre_attn_scalar: 20,
     attn_logit_softcapping: null,
-    final_logit_softcapping: opts.finalSoftcap === undefined ? 4.0 : opts.finalSoftcap,
+    final_logit_softcapping: opts.finalSoftcap === undefined ? 4.5 : opts.finalSoftcap,
     sliding_window: opts.slidingWindow ?? 3,
     hidden_activation: 'gelu_pytorch_tanh',
     attention_bias: false,

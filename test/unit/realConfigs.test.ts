@@ -65,3 +65,18 @@ test('family details read from the published configs', () => {
   assert.deepEqual([phi.parallelAttnMlp, phi.sharedBlockNorm, phi.unembedBias, phi.act], [true, true, true, 'gelu_new']);
   assert.equal(spec('mistralai/Mistral-7B-v0.1').slidingWindow, 4096);
 });
+
+test("absent fields take the configuration class's defaults", () => {
+  const mistral = { ...configs['mistralai/Mistral-7B-v0.1'] };
+  delete mistral.sliding_window;
+  const m = parseConfig(mistral, 'mistral/config.json');
+  assert.deepEqual([m.slidingWindow, m.layerTypes.every((t) => t === 'sliding')], [4096, true], 'MistralConfig.sliding_window = 4096');
+  assert.equal(parseConfig({ ...mistral, sliding_window: null }, 'm').layerTypes.includes('sliding'), false, 'null turns the window off');
+  // transformers 5 fills a llama3 rope's original_max_position_embeddings from max_position_embeddings.
+  const llama = configs['meta-llama/Llama-3.2-1B'];
+  const { rope_scaling: scaling, rope_theta: theta, ...rest } = llama as Record<string, unknown> & { rope_scaling: Record<string, unknown> };
+  const { original_max_position_embeddings: _drop, ...params } = scaling;
+  const v5 = parseConfig({ ...rest, rope_parameters: { ...params, rope_theta: theta } }, 'llama/config.json');
+  assert.equal(v5.rope?.originalMaxPositions, 131072);
+  assert.throws(() => parseConfig({ ...rest, rope_theta: theta, rope_scaling: params }, 'llama/config.json'), /rope_scaling\.original_max_position_embeddings/);
+});

@@ -45,7 +45,7 @@ export interface ParsedRope {
 }
 
 /** Reads one rope parameter object (rope_parameters, one of its per-layer-type entries, or rope_scaling). */
-function readParams(r: ConfigReader, field: string, o: Json, theta: number | undefined): { rope: RopeSpec; partial?: number } {
+function readParams(r: ConfigReader, field: string, o: Json, theta: number | undefined, maxPositions?: number): { rope: RopeSpec; partial?: number } {
   const type = (o.rope_type ?? o.type ?? 'default') as unknown;
   if (typeof type !== 'string') throw r.error(field, `rope_type must be a string, got ${brief(type)}`);
   if (!(type in typeKeys)) {
@@ -69,7 +69,12 @@ function readParams(r: ConfigReader, field: string, o: Json, theta: number | und
     theta: th,
     ...(t !== 'default' ? { factor: num('factor') } : {}),
     ...(t === 'llama3'
-      ? { lowFreqFactor: num('low_freq_factor'), highFreqFactor: num('high_freq_factor'), originalMaxPositions: num('original_max_position_embeddings') }
+      ? {
+          lowFreqFactor: num('low_freq_factor'),
+          highFreqFactor: num('high_freq_factor'),
+          // transformers 5 defaults it to max_position_embeddings in rope_parameters; 4.x requires it.
+          originalMaxPositions: o.original_max_position_embeddings === undefined && maxPositions !== undefined ? maxPositions : num('original_max_position_embeddings'),
+        }
       : {}),
   };
   if (t === 'llama3' && !(rope.highFreqFactor! > rope.lowFreqFactor!)) {
@@ -100,7 +105,7 @@ export function parseRope(r: ConfigReader, d: RopeDefaults): ParsedRope {
   const params = r.raw('rope_parameters');
   if (params !== undefined && params !== null) {
     if (!isObject(params)) throw r.error('rope_parameters', `must be an object, got ${brief(params)}`);
-    const { rope, partial } = readParams(r, 'rope_parameters', params, legacyTheta(r, d));
+    const { rope, partial } = readParams(r, 'rope_parameters', params, legacyTheta(r, d), r.optInt('max_position_embeddings'));
     return { rope, partial: partial ?? legacyPartial(r, d) };
   }
   const theta = legacyTheta(r, d);

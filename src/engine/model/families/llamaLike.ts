@@ -130,8 +130,10 @@ const parseLlama = (r: ConfigReader, modelType: string | undefined): ModelSpec =
     refuseTrue(r, 'attention_bias', 'Mistral has no attention biases in transformers; remove the field');
     refuseTrue(r, 'mlp_bias', 'Mistral has no MLP biases in transformers; remove the field');
     r.raw('layer_types'); // Mistral ignores layer_types: every layer slides when sliding_window is set
+    // MistralConfig's default window is 4096; only an explicit null turns it off.
     const w = r.raw('sliding_window');
-    window(r, s, new Array<LayerType>(s.nLayers).fill(w === undefined || w === null ? 'full' : 'sliding'));
+    s.layerTypes = new Array<LayerType>(s.nLayers).fill(w === null ? 'full' : 'sliding');
+    if (w !== null) s.slidingWindow = r.int('sliding_window', 4096);
     return s;
   }
   if (arch === 'Qwen2ForCausalLM' || modelType === 'qwen2') {
