@@ -10,11 +10,12 @@ import { checkCircuitFits, readCircuitFile, writeCircuitFile } from './circuits/
 import { buildProvenance, discoverCircuit } from './circuits/discover';
 import { evaluatePatching, evaluateZero } from './circuits/evaluate';
 import { discoverDefaults, igConventions, methodNames, methodTable, metricKinds, selectionKinds } from '../shared/methods';
-import { readPromptSet, tokenizePairs } from './circuits/prompts';
 import { CancelledError, UserError } from './errors';
 import { Model } from './model/runner';
 import { headTypeProportions } from '../shared/analysis';
+import { defaultCacheDirName } from './analysis/cache';
 import { compareCheckpoints, evolve, promptGroups } from './analysis/evolve';
+import { openWorkload } from './workload';
 import { listRunCheckpoints } from './model/checkpoint';
 import { analyzeHeads } from './analysis/heads';
 import { logitLens } from './analysis/lens';
@@ -73,13 +74,8 @@ function required(values: Record<string, unknown>, name: string, usage: string):
 }
 
 /** Loads a model and a tokenized prompt set. */
-async function modelAndPrompts(values: Record<string, unknown>, dir: string) {
-  const model = await Model.load(dir, modelOptions(values));
-  const file = values.prompts as string;
-  const set = readPromptSet(file, { template: values.template as string | undefined, tokenizer: model.tokenizer });
-  const bos = model.options.prependBos === false ? undefined : model.checkpoint.bosId;
-  const pairs = tokenizePairs(model.tokenizer, set, bos);
-  return { model, set, pairs };
+function modelAndPrompts(values: Record<string, unknown>, dir: string) {
+  return openWorkload({ dir, promptsFile: values.prompts as string, template: values.template as string | undefined, model: modelOptions(values) });
 }
 
 const promptOptions = { prompts: { type: 'string' }, template: { type: 'string' } } as const;
@@ -254,7 +250,7 @@ const commands: Record<string, Command> = {
       if (pos.length < 2) throw new UserError(`give two checkpoints\nusage: ${this.usage}`);
       const promptsFile = required(values, 'prompts', this.usage);
       const out = required(values, 'out', this.usage);
-      const cacheDir = (values.cache as string | undefined) ?? path.join(path.dirname(path.resolve(out)), '.circuitscope-cache');
+      const cacheDir = (values.cache as string | undefined) ?? path.join(path.dirname(path.resolve(out)), defaultCacheDirName);
       await runAnalysis(
         out,
         (signal, onProgress) =>
@@ -289,7 +285,7 @@ const commands: Record<string, Command> = {
       const runDir = needCheckpoint(pos, this.usage);
       const promptsFile = required(values, 'prompts', this.usage);
       const out = required(values, 'out', this.usage);
-      const cacheDir = (values.cache as string | undefined) ?? path.join(path.resolve(runDir), '.circuitscope-cache');
+      const cacheDir = (values.cache as string | undefined) ?? path.join(path.resolve(runDir), defaultCacheDirName);
       const transplant =
         values.transplant === undefined
           ? undefined

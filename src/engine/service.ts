@@ -8,19 +8,21 @@ import { CircuitGraph, countIn } from '../shared/circuit';
 import type { CheckpointEntry, CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, PromptSetEntry, ScanWorkspaceParams, ScanWorkspaceResult, ViewDataParams } from '../shared/engineProtocol';
 import { attributionPasses, discoverDefaults } from '../shared/methods';
 import type { CircuitViewData, HeadInfo } from '../shared/webviewProtocol';
+import { cachedAnalysisOf, defaultCacheDirName } from './analysis/cache';
 import { compareCheckpoints } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
 import { readCircuitFile, writeCircuitFile, type Provenance } from './circuits/circuitFile';
 import { buildProvenance, defaultTopN, discoverCircuit, type DiscoverOptions } from './circuits/discover';
-import { readPromptSet, tokenizePairs } from './circuits/prompts';
+import { readPromptSet } from './circuits/prompts';
 import { isModelDir, listRunCheckpoints, readModelSpec, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
-import { Model } from './model/runner';
+import { Model, type ModelOptions } from './model/runner';
+import { openWorkload, type WorkloadDeps } from './workload';
 
 export type Progress = (message: string, fraction?: number) => void;
 
-const skipDirs = new Set(['node_modules', '.git', 'dist', 'out', '.circuitscope-cache', '.vscode-test', 'test-output']);
+const skipDirs = new Set(['node_modules', '.git', 'dist', 'out', defaultCacheDirName, '.vscode-test', 'test-output']);
 
 function describe(dir: string): CheckpointEntry {
   try {
@@ -98,21 +100,20 @@ export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
 
 /** One loaded model at a time, keyed by folder and settings that change the compiled graphs. */
 let cached: { key: string; model: Promise<Model> } | undefined;
-export function modelFor(dir: string, s: DiscoverSettings = {}): Promise<Model> {
-  const key = `${path.resolve(dir)}|${s.prependBos !== false}|${s.threads ?? 0}`;
+export function modelFor(dir: string, o: ModelOptions = {}): Promise<Model> {
+  const options = { prependBos: o.prependBos ?? discoverDefaults.prependBos, threads: o.threads ?? discoverDefaults.threads };
+  const key = `${path.resolve(dir)}|${options.prependBos !== false}|${options.threads}`;
   if (cached?.key !== key) {
     void cached?.model.then((m) => m.dispose()).catch(() => undefined);
-    cached = { key, model: Model.load(dir, { prependBos: s.prependBos !== false, threads: s.threads ?? 0 }) };
+    cached = { key, model: Model.load(dir, options) };
     cached.model.catch(() => (cached = undefined));
   }
   return cached.model;
 }
 
-async function tokenized(dir: string, promptsFile: string, s: DiscoverSettings) {
-  const model = await modelFor(dir, s);
-  const set = readPromptSet(promptsFile, { tokenizer: model.tokenizer });
-  const bos = s.prependBos === false ? undefined : model.checkpoint.bosId;
-  return { model, set, pairs: tokenizePairs(model.tokenizer, set, bos) };
+/** A checkpoint and a prompt set with the extension's settings, the model from the one-model cache. */
+function workload(dir: string, promptsFile: string, s: DiscoverSettings, deps: WorkloadDeps = {}) {
+  return openWorkload({ dir, promptsFile, model: { prependBos: s.prependBos, threads: s.threads } }, { loadModel: modelFor, ...deps });
 }
 
 /** The discovery options of the extension's settings; the faithfulness curve is always traced for the view. */
@@ -129,7 +130,7 @@ function discoverOptions(s: DiscoverSettings, signal: AbortSignal, progress: Pro
 }
 
 export async function discover(p: DiscoverParams, signal: AbortSignal, progress: Progress): Promise<DiscoverResult> {
-  const { model, set, pairs } = await tokenized(p.dir, p.promptsFile, p.settings);
+  const { model, set, pairs } = await workload(p.dir, p.promptsFile, p.settings);
   const opts = discoverOptions(p.settings, signal, progress);
   const r = await discoverCircuit(model, pairs, opts);
   const g = r.attribution.graph;
@@ -139,9 +140,9 @@ export async function discover(p: DiscoverParams, signal: AbortSignal, progress:
 }
 
 export async function estimateCost(p: CostEstimateParams): Promise<CostEstimate> {
-  const spec = readModelSpec(p.dir);
+  const { model, pairs } = await workload(p.dir, p.promptsFile, p.settings);
+  const spec = model.spec;
   const g = new CircuitGraph(circuitConfig(spec));
-  const { pairs } = await tokenized(p.dir, p.promptsFile, p.settings);
   const batch = p.settings.batchSize ?? discoverDefaults.batchSize;
   const schedule = { batchSize: batch, steps: p.settings.steps ?? discoverDefaults.steps, nLayers: spec.nLayers, edges: g.edges.length };
   const passes = attributionPasses(p.settings.method ?? discoverDefaults.method, pairs.length, schedule);
@@ -161,7 +162,7 @@ export async function circuitViewData(p: ViewDataParams): Promise<CircuitViewDat
   const prov = c.provenance;
   const heads: Record<string, HeadInfo> = {};
   if (p.dir && p.promptsFile) {
-    const { model, pairs } = await tokenized(p.dir, p.promptsFile, p.settings ?? {});
+    const { model, pairs } = await workload(p.dir, p.promptsFile, p.settings ?? {});
     const inCircuit = c.graph.nodes.filter((n) => c.data.nodeIn.get(n) && n.startsWith('a'));
     if (inCircuit.length > 0 && pairs.some((x) => x.subjectSpan)) {
       const a = await analyzeHeads(model, pairs, { heads: inCircuit });
@@ -170,12 +171,9 @@ export async function circuitViewData(p: ViewDataParams): Promise<CircuitViewDat
       }
     }
   } else {
-    // Cached analyses written by compare/evolve sit next to their circuit file.
-    const analysisFile = p.circuitFile.replace(/\.circuit\.json$/, '.analysis.json');
-    if (analysisFile !== p.circuitFile && fs.existsSync(analysisFile)) {
-      const a = JSON.parse(fs.readFileSync(analysisFile, 'utf8')) as { headRoles?: Record<string, HeadInfo['role']>; headRatios?: Record<string, number> };
-      for (const [n, role] of Object.entries(a.headRoles ?? {})) heads[n] = { role, ratio: round(a.headRatios?.[n] ?? NaN) ?? undefined };
-    }
+    // A circuit of compare's or evolve's cache has its head roles in the cached analysis.
+    const a = cachedAnalysisOf(p.circuitFile);
+    for (const [n, role] of Object.entries(a?.headRoles ?? {})) heads[n] = { role, ratio: round(a?.headRatios?.[n] ?? NaN) ?? undefined };
   }
   const checkpoint = prov?.checkpoint.path ?? p.dir ?? '';
   const step = prov?.checkpoint.step;

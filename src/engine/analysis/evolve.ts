@@ -5,8 +5,6 @@
  * activation rows, and transplant evaluation (circuits of chosen checkpoints run on every checkpoint).
  * Also the comparison of two checkpoints.
  */
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   compareCircuits,
@@ -22,17 +20,21 @@ import {
   type PhaseShift,
 } from '../../shared/analysis';
 import { CircuitGraph, countIn, type Selection } from '../../shared/circuit';
+import { discoverDefaults } from '../../shared/methods';
 import { circuitConfig } from '../circuits/attribute';
-import { readCircuitFile, writeCircuitFile, fileHash, type Provenance } from '../circuits/circuitFile';
-import { buildProvenance, discoverCircuit, toolVersion, type DiscoverOptions } from '../circuits/discover';
+import { readCircuitFile } from '../circuits/circuitFile';
+import { discoverWorkload, type DiscoverOptions } from '../circuits/discover';
 import { evaluatePatching, evaluateZero } from '../circuits/evaluate';
-import { readPromptSet, tokenizePairs, type PromptSet, type TokenizedPair } from '../circuits/prompts';
+import type { TokenizedPair } from '../circuits/prompts';
 import { Checkpoint, listRunCheckpoints, stepOf } from '../model/checkpoint';
 import { CancelledError, UserError } from '../errors';
-import { Model, type ModelOptions } from '../model/runner';
-import { writeFileAtomic } from '../util/atomicWrite';
+import type { ModelOptions } from '../model/runner';
+import { groupOf, groupsOf, openWorkload, type Workload } from '../workload';
+import { cacheEntry, cacheKey, readCacheEntry, writeCacheEntry, type CachedResult, type CheckpointAnalysis } from './cache';
 import { analyzeHeads } from './heads';
 import { logitLens } from './lens';
+
+export type { CheckpointAnalysis } from './cache';
 
 export interface EvolveOptions extends DiscoverOptions {
   readonly promptsFile: string;
@@ -44,14 +46,6 @@ export interface EvolveOptions extends DiscoverOptions {
   readonly transplant?: readonly number[];
   /** Only the prompts of this group (e.g. 'new/high'), as the paper discovers one circuit per group. */
   readonly group?: string;
-}
-
-/** What is cached per checkpoint besides its circuit file. */
-export interface CheckpointAnalysis {
-  readonly hit10ByGroup: Record<string, number>;
-  readonly headRoles: Record<string, HeadRole>;
-  readonly headRatios: Record<string, number>;
-  readonly lens: { readonly rows: string[]; readonly meanRank: number[]; readonly meanProb: number[]; readonly meanSubjectRank: number[] };
 }
 
 export interface CheckpointResult {
@@ -84,109 +78,61 @@ export interface EvolveResult {
   readonly cacheHits: number;
 }
 
-/** The cache key of one checkpoint's results: everything that changes them. */
-function cacheKey(ckptHash: string, promptsHash: string, opts: DiscoverOptions & { group?: string }, prependBos: boolean): string {
-  const settings = {
-    group: opts.group ?? null,
-    toolVersion,
-    ckptHash,
-    promptsHash,
-    method: opts.method,
-    steps: opts.steps ?? 5,
-    ig: opts.igConvention ?? 'paper',
-    metric: opts.metric ?? 'logit-diff',
-    selection: opts.selection ?? 'topn',
-    topN: opts.topN ?? null,
-    threshold: opts.threshold ?? null,
-    prependBos,
-  };
-  return crypto.createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 20);
-}
-
-interface Loaded {
-  readonly model: Model;
-  readonly set: PromptSet;
-  readonly pairs: TokenizedPair[];
-}
-
-async function load(dir: string, opts: EvolveOptions): Promise<Loaded> {
-  const model = await Model.load(dir, opts.model);
-  const set = readPromptSet(opts.promptsFile, { template: opts.template, tokenizer: model.tokenizer });
-  const bos = model.options.prependBos === false ? undefined : model.checkpoint.bosId;
-  const all = tokenizePairs(model.tokenizer, set, bos);
-  const pairs = opts.group === undefined ? all : all.filter((p) => (p.pair.group ?? 'all') === opts.group);
-  if (pairs.length === 0) {
-    await model.dispose();
-    const groups = [...new Set(all.map((p) => p.pair.group ?? 'all'))];
-    throw new UserError(`${opts.promptsFile}: no prompt is in group '${opts.group}'; the groups are ${groups.join(', ')}`);
-  }
-  return { model, set, pairs };
+/** Opens one checkpoint of the analysis with the prompts (of the group) of `opts`. */
+function open(dir: string, opts: EvolveOptions): Promise<Workload> {
+  return openWorkload({ dir, promptsFile: opts.promptsFile, template: opts.template, group: opts.group, model: opts.model });
 }
 
 /** The prompt groups of a prompt file, read with a checkpoint's tokenizer. */
 export async function promptGroups(dir: string, opts: EvolveOptions): Promise<string[]> {
-  const l = await load(dir, { ...opts, group: undefined });
+  const w = await open(dir, { ...opts, group: undefined });
   try {
-    return [...new Set(l.pairs.map((p) => p.pair.group ?? 'all'))];
+    return groupsOf(w.pairs);
   } finally {
-    await l.model.dispose();
+    await w.model.dispose();
   }
 }
 
+/** What is cached per checkpoint, computed: discovery, Hit@10 per group, head roles, the logit lens. */
+async function computeCheckpoint(w: Workload, opts: EvolveOptions): Promise<CachedResult & { readonly text: string }> {
+  const { model, pairs } = w;
+  const { result: r, provenance, text } = await discoverWorkload(w, opts);
+  const byGroup = groupBy(
+    r.zero.ranks.map((x) => (x <= 9 ? 1 : 0)),
+    pairs.map(groupOf),
+  );
+  const inCircuit = r.attribution.graph.nodes.filter((n) => r.selection.nodeIn.get(n));
+  const heads = inCircuit.filter((n) => n.startsWith('a'));
+  const ha = pairs.some((p) => p.subjectSpan) && heads.length > 0 ? await analyzeHeads(model, pairs, { heads }) : undefined;
+  const lens = await logitLens(model, pairs);
+  const analysis: CheckpointAnalysis = {
+    hit10ByGroup: Object.fromEntries([...byGroup].map(([k, v]) => [String(k), v.value])),
+    headRoles: Object.fromEntries((ha?.heads ?? []).map((h) => [h.node, h.role])),
+    headRatios: Object.fromEntries((ha?.heads ?? []).map((h) => [h.node, h.ratio])),
+    lens: { rows: lens.rows, meanRank: lens.meanRank, meanProb: lens.meanProb, meanSubjectRank: lens.meanSubjectRank },
+  };
+  return { provenance, scores: r.attribution.scores, selection: r.selection, analysis, text };
+}
+
 /** Discovers (or reads from the cache) one checkpoint's circuit and its analyses. */
-export async function analyzeCheckpoint(l: Loaded, opts: EvolveOptions): Promise<CheckpointResult & { selection: Selection; scores: Float64Array }> {
-  const { model, set, pairs } = l;
+export async function analyzeCheckpoint(w: Workload, opts: EvolveOptions): Promise<CheckpointResult & { selection: Selection; scores: Float64Array }> {
+  const { model, set } = w;
   const hash = model.checkpoint.contentHash();
-  const key = cacheKey(hash, fileHash(set.file), opts, model.options.prependBos !== false);
-  fs.mkdirSync(opts.cacheDir, { recursive: true });
-  const circuitFile = path.join(opts.cacheDir, `${key}.circuit.json`);
-  const analysisFile = path.join(opts.cacheDir, `${key}.analysis.json`);
-  let fromCache = false;
-  let provenance: Provenance;
-  let scores: Float64Array;
-  let selection: Selection;
-  let analysis: CheckpointAnalysis;
-  if (fs.existsSync(circuitFile) && fs.existsSync(analysisFile)) {
-    const c = readCircuitFile(circuitFile);
-    if (!c.provenance) throw new UserError(`${circuitFile}: cached circuit without provenance; delete the cache folder ${opts.cacheDir}`);
-    provenance = c.provenance;
-    scores = c.data.scores;
-    selection = { edgeIn: c.data.edgeIn, nodeIn: c.data.nodeIn };
-    analysis = JSON.parse(fs.readFileSync(analysisFile, 'utf8')) as CheckpointAnalysis;
-    fromCache = true;
-  } else {
-    const r = await discoverCircuit(model, pairs, opts);
-    const g = r.attribution.graph;
-    provenance = buildProvenance(model, set, pairs, opts, r);
-    scores = r.attribution.scores;
-    selection = r.selection;
-    const labels = pairs.map((p) => p.pair.group ?? 'all');
-    const byGroup = groupBy(
-      r.zero.ranks.map((x) => (x <= 9 ? 1 : 0)),
-      labels,
-    );
-    const inCircuit = g.nodes.filter((n) => selection.nodeIn.get(n));
-    const heads = inCircuit.filter((n) => n.startsWith('a'));
-    const ha = pairs.some((p) => p.subjectSpan) && heads.length > 0 ? await analyzeHeads(model, pairs, { heads }) : undefined;
-    const lens = await logitLens(model, pairs);
-    analysis = {
-      hit10ByGroup: Object.fromEntries([...byGroup].map(([k, v]) => [String(k), v.value])),
-      headRoles: Object.fromEntries((ha?.heads ?? []).map((h) => [h.node, h.role])),
-      headRatios: Object.fromEntries((ha?.heads ?? []).map((h) => [h.node, h.ratio])),
-      lens: { rows: lens.rows, meanRank: lens.meanRank, meanProb: lens.meanProb, meanSubjectRank: lens.meanSubjectRank },
-    };
-    writeCircuitFile(circuitFile, g, { cfg: g.cfg, scores, edgeIn: selection.edgeIn, nodeIn: selection.nodeIn }, provenance);
-    writeFileAtomic(analysisFile, JSON.stringify(analysis) + '\n');
-  }
+  const entry = cacheEntry(opts.cacheDir, cacheKey({ checkpointHash: hash, promptsHash: set.hash, options: opts, prependBos: model.options.prependBos !== false }));
+  const cached = readCacheEntry(entry);
+  const fresh = cached ? undefined : await computeCheckpoint(w, opts);
+  if (fresh) writeCacheEntry(entry, fresh.text, fresh.analysis);
+  const { provenance, scores, selection, analysis } = (cached ?? fresh)!;
   const g = new CircuitGraph(circuitConfig(model.spec));
   const roles = new Map(Object.entries(analysis.headRoles));
   const byLayer = headRolesByLayer(roles, model.spec.nLayers);
+  // The key order is the order of evolve's and compare's JSON output.
   return {
     dir: model.checkpoint.dir,
     step: stepOf(model.checkpoint.dir) ?? 0,
     hash,
-    fromCache,
-    circuitFile,
+    fromCache: cached !== undefined,
+    circuitFile: entry.circuitFile,
     edges: countIn(selection.edgeIn),
     nodes: provenance.nodes,
     faithfulness: provenance.faithfulness,
@@ -201,24 +147,26 @@ export async function analyzeCheckpoint(l: Loaded, opts: EvolveOptions): Promise
   };
 }
 
+type Analyzed = CheckpointResult & { selection: Selection; scores: Float64Array };
+
 /** The evolution analysis over a run folder of checkpoint-N folders. */
 export async function evolve(runDir: string, opts: EvolveOptions): Promise<EvolveResult> {
   const t0 = Date.now();
   const run = listRunCheckpoints(runDir);
   if (run.length < 2) throw new UserError(`${runDir}: an evolution needs a run folder with at least two checkpoint-N folders; found ${run.length}`);
-  const results: (CheckpointResult & { selection: Selection; scores: Float64Array })[] = [];
+  const results: Analyzed[] = [];
   let pairsForGroups: TokenizedPair[] = [];
   let promptsHash = '';
   for (const [i, entry] of run.entries()) {
     if (opts.signal?.aborted) throw new CancelledError();
     opts.onProgress?.(i, run.length, `checkpoint-${entry.step} (${i + 1}/${run.length})`);
-    const l = await load(entry.dir, opts);
+    const w = await open(entry.dir, opts);
     try {
-      results.push(await analyzeCheckpoint(l, opts));
-      pairsForGroups = l.pairs;
-      promptsHash = fileHash(l.set.file);
+      results.push(await analyzeCheckpoint(w, opts));
+      pairsForGroups = w.pairs;
+      promptsHash = w.set.hash;
     } finally {
-      await l.model.dispose();
+      await w.model.dispose();
     }
   }
   const T = results.length;
@@ -229,41 +177,47 @@ export async function evolve(runDir: string, opts: EvolveOptions): Promise<Evolv
   );
   // The notebooks compare checkpoints 0..T−2 with the last; the last's self-comparison is left out.
   const phaseShift = T >= 4 ? detectPhaseShift(results.slice(0, -1).map((r) => r.step), Array.from(jac.edge.slice(0, -1))) : undefined;
-
   const sources =
     opts.transplant ??
     [...new Set([0, ...(phaseShift ? [Math.max(0, phaseShift.index - 1), phaseShift.index] : []), T - 1])].sort((a, b) => a - b);
+  const transplant = await transplantCircuits(results, sources, opts);
+  const groups = groupsOf(pairsForGroups);
+  const hit10ByGroup = Object.fromEntries(groups.map((grp) => [grp, results.map((r) => r.analysis.hit10ByGroup[grp] ?? NaN)]));
+  return {
+    run: path.resolve(runDir),
+    prompts: { path: path.resolve(opts.promptsFile), hash: promptsHash, count: pairsForGroups.length, groups },
+    settings: { method: opts.method, steps: opts.steps ?? discoverDefaults.steps, topN: opts.topN, metric: opts.metric ?? discoverDefaults.metric },
+    checkpoints: results.map(({ selection: _s, scores: _c, ...r }) => r),
+    jaccardToFinal: { node: Array.from(jac.node), edge: Array.from(jac.edge) },
+    phaseShift,
+    transplant,
+    hit10ByGroup,
+    seconds: (Date.now() - t0) / 1000,
+    cacheHits: results.filter((r) => r.fromCache).length,
+  };
+}
+
+/** The circuits of checkpoints `sources` evaluated on every checkpoint: faithfulness and Hit@10. */
+async function transplantCircuits(results: readonly Analyzed[], sources: readonly number[], opts: EvolveOptions): Promise<EvolveResult['transplant']> {
+  const T = results.length;
   const hit10: number[][] = sources.map(() => new Array<number>(T).fill(NaN));
   const faith: number[][] = sources.map(() => new Array<number>(T).fill(NaN));
   for (let t = 0; t < T; t++) {
     if (opts.signal?.aborted) throw new CancelledError();
     opts.onProgress?.(t, T, `transplant evaluation on checkpoint-${results[t].step}`);
-    const l = await load(results[t].dir, opts);
+    const w = await open(results[t].dir, opts);
     try {
       const sels = sources.map((s) => results[s].selection);
-      const patch = await evaluatePatching(l.model, l.pairs, sels, { batchSize: opts.batchSize, metric: opts.metric, signal: opts.signal });
+      const patch = await evaluatePatching(w.model, w.pairs, sels, { batchSize: opts.batchSize, metric: opts.metric, signal: opts.signal });
       for (const [k, s] of sources.entries()) {
         faith[k][t] = patch[k].faithfulness;
-        hit10[k][t] = hitAtK((await evaluateZero(l.model, l.pairs, results[s].selection, { batchSize: opts.batchSize })).ranks);
+        hit10[k][t] = hitAtK((await evaluateZero(w.model, w.pairs, results[s].selection, { batchSize: opts.batchSize })).ranks);
       }
     } finally {
-      await l.model.dispose();
+      await w.model.dispose();
     }
   }
-  const groups = [...new Set(pairsForGroups.map((p) => p.pair.group ?? 'all'))];
-  const hit10ByGroup = Object.fromEntries(groups.map((grp) => [grp, results.map((r) => r.analysis.hit10ByGroup[grp] ?? NaN)]));
-  return {
-    run: path.resolve(runDir),
-    prompts: { path: path.resolve(opts.promptsFile), hash: promptsHash, count: pairsForGroups.length, groups },
-    settings: { method: opts.method, steps: opts.steps ?? 5, topN: opts.topN, metric: opts.metric ?? 'logit-diff' },
-    checkpoints: results.map(({ selection: _s, scores: _c, ...r }) => r),
-    jaccardToFinal: { node: Array.from(jac.node), edge: Array.from(jac.edge) },
-    phaseShift,
-    transplant: { sources: [...sources], hit10, faithfulness: faith },
-    hit10ByGroup,
-    seconds: (Date.now() - t0) / 1000,
-    cacheHits: results.filter((r) => r.fromCache).length,
-  };
+  return { sources: [...sources], hit10, faithfulness: faith };
 }
 
 export interface CompareResult {
@@ -283,11 +237,11 @@ export async function compareCheckpoints(dirA: string, dirB: string, opts: Evolv
   const sides = [];
   for (const dir of [dirA, dirB]) {
     Checkpoint.open(dir); // Fails early, naming the folder, before any work.
-    const l = await load(dir, opts);
+    const w = await open(dir, opts);
     try {
-      sides.push(await analyzeCheckpoint(l, opts));
+      sides.push(await analyzeCheckpoint(w, opts));
     } finally {
-      await l.model.dispose();
+      await w.model.dispose();
     }
   }
   const [a, b] = sides;

@@ -3,12 +3,12 @@
  * one top-level key `circuitscope` with provenance. Written atomically. Both EAP-IG formats (the
  * paper pipeline's older one and v2) are read back.
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { fromEapJson, toEapJsonV2, type CircuitData, type CircuitGraph } from '../../shared/circuit';
 import type { IgConvention, SelectionKind } from '../../shared/methods';
 import type { ModelSpec } from '../model/config';
 import { UserError } from '../errors';
+import { shortHash } from '../util/hash';
 import { writeFileAtomic } from '../util/atomicWrite';
 import type { CurvePoint } from './evaluate';
 
@@ -40,7 +40,7 @@ export interface Provenance {
 }
 
 export function fileHash(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 16);
+  return shortHash(fs.readFileSync(file));
 }
 
 export function circuitJson(g: CircuitGraph, data: CircuitData, provenance?: Provenance): string {
@@ -60,9 +60,20 @@ export interface LoadedCircuit {
 }
 
 export function readCircuitFile(file: string): LoadedCircuit {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the circuit file (${(e as Error).message})`);
+  }
+  return parseCircuitJson(text, file);
+}
+
+/** A circuit file's text (as circuitJson writes it) read back, with `file` named in errors. */
+export function parseCircuitJson(text: string, file: string): LoadedCircuit {
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (e) {
     throw new UserError(`${file}: cannot read the circuit file (${(e as Error).message})`);
   }

@@ -10,9 +10,10 @@ import { stepOf } from '../model/checkpoint';
 import type { Model } from '../model/runner';
 import { onnxruntimeVersion } from '../runtime/session';
 import { attribute, type AttributeOptions, type AttributionResult } from './attribute';
-import { fileHash, type Provenance } from './circuitFile';
+import { circuitJson, type Provenance } from './circuitFile';
 import { defaultCurveSizes, evaluatePatching, evaluateZero, faithfulnessCurve, type CurvePoint, type PatchEvaluation, type ZeroEvaluation } from './evaluate';
 import type { PromptSet, TokenizedPair } from './prompts';
+import type { Workload } from '../workload';
 
 export const toolVersion = '0.1.0';
 
@@ -85,6 +86,23 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
   };
 }
 
+/** A discovered circuit: the pipeline's result, its provenance, and the circuit file's text. */
+export interface DiscoveredCircuit {
+  readonly result: DiscoverResult;
+  readonly provenance: Provenance;
+  /** The circuit file as circuitJson makes it, for the caller to write (atomically). */
+  readonly text: string;
+}
+
+/** Discovers the circuit of a workload, with its provenance and its file's text. */
+export async function discoverWorkload(w: Workload, opts: DiscoverOptions): Promise<DiscoveredCircuit> {
+  const result = await discoverCircuit(w.model, w.pairs, opts);
+  const provenance = buildProvenance(w.model, w.set, w.pairs, opts, result);
+  const g = result.attribution.graph;
+  const text = circuitJson(g, { cfg: g.cfg, scores: result.attribution.scores, edgeIn: result.selection.edgeIn, nodeIn: result.selection.nodeIn }, provenance);
+  return { result, provenance, text };
+}
+
 export function buildProvenance(model: Model, set: PromptSet, pairs: readonly TokenizedPair[], opts: DiscoverOptions, r: DiscoverResult): Provenance {
   const dir = model.checkpoint.dir;
   return {
@@ -92,7 +110,7 @@ export function buildProvenance(model: Model, set: PromptSet, pairs: readonly To
     toolVersion,
     createdAt: new Date().toISOString(),
     checkpoint: { path: dir, hash: model.checkpoint.contentHash(), architecture: model.spec.architecture, step: stepOf(dir) },
-    prompts: { path: path.resolve(set.file), hash: fileHash(set.file), format: set.format, count: pairs.length, dropped: set.dropped },
+    prompts: { path: path.resolve(set.file), hash: set.hash, format: set.format, count: pairs.length, dropped: set.dropped },
     method: opts.method,
     // 1 for the methods without integration steps; clean-corrupted records the steps asked for, as its files always have.
     steps: opts.method === 'eap' || opts.method === 'exact' ? 1 : (opts.steps ?? discoverDefaults.steps),

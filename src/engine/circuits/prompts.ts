@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import type { TextTokenizer } from '../model/tokenizer';
+import { shortHash } from '../util/hash';
 import { mulberry32 } from '../util/random';
 
 export interface PromptPair {
@@ -45,7 +46,12 @@ export interface PromptSet {
   readonly pairs: PromptPair[];
   /** Facts dropped because too few subjects share their token length. */
   readonly dropped?: number;
+  /** Content hash of the file's bytes as they were read (shortHash), for provenance and cache keys. */
+  readonly hash: string;
 }
+
+/** A prompt set as a format's reader makes it, before readPromptSet adds the file's hash. */
+type ParsedSet = Omit<PromptSet, 'hash'>;
 
 /** Query templates of the knowledge-circuits data (method spec §6). */
 export const queryTemplates: Record<string, string> = {
@@ -63,6 +69,8 @@ export interface ReadOptions {
   readonly tokenizer?: TextTokenizer;
   /** Seed for choosing corrupted subjects. */
   readonly seed?: number;
+  /** Reads the file's bytes; the default is fs.readFileSync (tests count reads through it). */
+  readonly readFile?: (file: string) => Buffer;
 }
 
 function fail(file: string, line: number | undefined, msg: string): never {
@@ -159,14 +167,18 @@ export function frequencyBucket(n: number): 'high' | 'medium' | 'low' {
   return n > 5 ? 'high' : n >= 2 ? 'medium' : 'low';
 }
 
-/** Reads a prompt-set file in any supported format. */
+/** Reads a prompt-set file in any supported format; the file is read once. */
 export function readPromptSet(file: string, opts: ReadOptions = {}): PromptSet {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = opts.readFile ? opts.readFile(file) : fs.readFileSync(file);
   } catch (e) {
     throw new UserError(`${file}: cannot read the prompt set (${(e as Error).message})`);
   }
+  return { ...parsePromptSet(file, bytes.toString('utf8'), opts), hash: shortHash(bytes) };
+}
+
+function parsePromptSet(file: string, text: string, opts: ReadOptions): ParsedSet {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.csv') return readCsv(file, text);
   // .json holds one JSON document; .jsonl one object per line; anything else is tried as JSONL first.
@@ -186,7 +198,7 @@ export function readPromptSet(file: string, opts: ReadOptions = {}): PromptSet {
   return readRows(file, parseJsonl(file, text), opts);
 }
 
-function readRows(file: string, rows: { line: number; row: Record<string, unknown> }[], opts: ReadOptions): PromptSet {
+function readRows(file: string, rows: { line: number; row: Record<string, unknown> }[], opts: ReadOptions): ParsedSet {
   if (rows.length === 0) fail(file, undefined, 'the prompt set is empty');
   const first = rows[0].row;
   if ('prompt' in first) {
@@ -247,7 +259,7 @@ function readRows(file: string, rows: { line: number; row: Record<string, unknow
   return fail(file, rows[0].line, `unrecognized prompt row: expected "prompt" (Circuitscope), "clean_subject" (knowledge circuits) or "subject"+"object" (facts); got keys ${Object.keys(first).join(', ')}`);
 }
 
-function readCsv(file: string, text: string): PromptSet {
+function readCsv(file: string, text: string): ParsedSet {
   const rows = parseCsv(text);
   if (rows.length < 2) fail(file, undefined, 'the CSV needs a header row and at least one prompt row');
   const header = rows[0].map((h) => h.trim());
@@ -283,7 +295,7 @@ function readCsv(file: string, text: string): PromptSet {
   return { file, format: 'eap-csv', pairs };
 }
 
-function readLre(file: string, j: { samples?: unknown; prompt_templates_zs?: unknown; prompt_templates?: unknown; name?: unknown }, opts: ReadOptions): PromptSet {
+function readLre(file: string, j: { samples?: unknown; prompt_templates_zs?: unknown; prompt_templates?: unknown; name?: unknown }, opts: ReadOptions): ParsedSet {
   const templates = (Array.isArray(j.prompt_templates_zs) && j.prompt_templates_zs.length ? j.prompt_templates_zs : j.prompt_templates) as unknown[];
   const template = opts.template ?? (Array.isArray(templates) && typeof templates[0] === 'string' ? (templates[0] as string) : undefined);
   if (!template) fail(file, undefined, 'an LRE relation file needs "prompt_templates_zs" or "prompt_templates" (or pass --template)');
@@ -308,7 +320,7 @@ interface Fact {
  * prompt, after a space unless it starts the prompt) under the same template; lengths with <= 5
  * candidates are dropped. The corrupted target is the other subject's object.
  */
-function corruptFacts(file: string, format: 'facts' | 'lre', facts: Fact[], opts: ReadOptions): PromptSet {
+function corruptFacts(file: string, format: 'facts' | 'lre', facts: Fact[], opts: ReadOptions): ParsedSet {
   const tok = opts.tokenizer;
   if (!tok) fail(file, undefined, 'facts without corrupted prompts need the model tokenizer to pick same-length subjects');
   const random = mulberry32(opts.seed ?? 42);

@@ -1,0 +1,107 @@
+/**
+ * The per-checkpoint cache of evolve and compare: the key of one checkpoint's results (a hash of
+ * everything that changes them), the names of its files in the cache folder, and reading and writing
+ * an entry. This is the only module that knows how cached files are named; the engine's circuit view
+ * asks it for the analysis beside a cached circuit file.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { HeadRole } from '../../shared/analysis';
+import type { Selection } from '../../shared/circuit';
+import { discoverDefaults } from '../../shared/methods';
+import { readCircuitFile, type Provenance } from '../circuits/circuitFile';
+import { toolVersion, type DiscoverOptions } from '../circuits/discover';
+import { UserError } from '../errors';
+import { writeFileAtomic } from '../util/atomicWrite';
+
+/** The cache folder's name when none is given: beside the output (compare) or in the run folder (evolve). */
+export const defaultCacheDirName = '.circuitscope-cache';
+
+const circuitSuffix = '.circuit.json';
+const analysisSuffix = '.analysis.json';
+
+/** What is cached per checkpoint besides its circuit file. */
+export interface CheckpointAnalysis {
+  readonly hit10ByGroup: Record<string, number>;
+  readonly headRoles: Record<string, HeadRole>;
+  readonly headRatios: Record<string, number>;
+  readonly lens: { readonly rows: string[]; readonly meanRank: number[]; readonly meanProb: number[]; readonly meanSubjectRank: number[] };
+}
+
+/** Everything that changes one checkpoint's results. */
+export interface CacheKeyParts {
+  readonly checkpointHash: string;
+  readonly promptsHash: string;
+  readonly options: DiscoverOptions & { readonly group?: string };
+  readonly prependBos: boolean;
+}
+
+/** The key of one checkpoint's results: 20 hex digits of a hash of its parts. */
+export function cacheKey(k: CacheKeyParts): string {
+  const o = k.options;
+  // The field order and the null placeholders are part of the key: keep them, or old caches miss.
+  const settings = {
+    group: o.group ?? null,
+    toolVersion,
+    ckptHash: k.checkpointHash,
+    promptsHash: k.promptsHash,
+    method: o.method,
+    steps: o.steps ?? discoverDefaults.steps,
+    ig: o.igConvention ?? discoverDefaults.igConvention,
+    metric: o.metric ?? discoverDefaults.metric,
+    selection: o.selection ?? discoverDefaults.selection,
+    topN: o.topN ?? null,
+    threshold: o.threshold ?? null,
+    prependBos: k.prependBos,
+  };
+  return crypto.createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 20);
+}
+
+/** One checkpoint's files in a cache folder. */
+export interface CacheEntry {
+  readonly cacheDir: string;
+  readonly circuitFile: string;
+  readonly analysisFile: string;
+}
+
+/** The entry of `key` in `cacheDir`, which is made if missing. */
+export function cacheEntry(cacheDir: string, key: string): CacheEntry {
+  fs.mkdirSync(cacheDir, { recursive: true });
+  return { cacheDir, circuitFile: path.join(cacheDir, key + circuitSuffix), analysisFile: path.join(cacheDir, key + analysisSuffix) };
+}
+
+/** A cached checkpoint result, as read back. */
+export interface CachedResult {
+  readonly provenance: Provenance;
+  readonly scores: Float64Array;
+  readonly selection: Selection;
+  readonly analysis: CheckpointAnalysis;
+}
+
+/** The entry's result, or undefined when it is not (completely) cached. */
+export function readCacheEntry(e: CacheEntry): CachedResult | undefined {
+  if (!fs.existsSync(e.circuitFile) || !fs.existsSync(e.analysisFile)) return undefined;
+  const c = readCircuitFile(e.circuitFile);
+  if (!c.provenance) throw new UserError(`${e.circuitFile}: cached circuit without provenance; delete the cache folder ${e.cacheDir}`);
+  return {
+    provenance: c.provenance,
+    scores: c.data.scores,
+    selection: { edgeIn: c.data.edgeIn, nodeIn: c.data.nodeIn },
+    analysis: JSON.parse(fs.readFileSync(e.analysisFile, 'utf8')) as CheckpointAnalysis,
+  };
+}
+
+/** Writes an entry: the circuit file's text (circuitJson) and the analysis, each atomically. */
+export function writeCacheEntry(e: CacheEntry, circuitText: string, analysis: CheckpointAnalysis): void {
+  writeFileAtomic(e.circuitFile, circuitText);
+  writeFileAtomic(e.analysisFile, JSON.stringify(analysis) + '\n');
+}
+
+/** The cached analysis beside a circuit file of a cache entry; undefined for other circuit files. */
+export function cachedAnalysisOf(circuitFile: string): CheckpointAnalysis | undefined {
+  if (!circuitFile.endsWith(circuitSuffix)) return undefined;
+  const analysisFile = circuitFile.slice(0, -circuitSuffix.length) + analysisSuffix;
+  if (!fs.existsSync(analysisFile)) return undefined;
+  return JSON.parse(fs.readFileSync(analysisFile, 'utf8')) as CheckpointAnalysis;
+}
