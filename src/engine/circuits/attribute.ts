@@ -113,6 +113,17 @@ export class CircuitSessions {
    */
   gradient() {
     return this.model.customSession(`circuit:grad:${this.metric}`, (b, spec, w) => {
+      if (spec.postNorm) {
+        // Head edges pass through the layer's norm after attention, which taps cannot contract:
+        // differentiate the patched graph at coef = 0 instead (same inputs and outputs).
+        const r = buildInstrumented(b, spec, w, { patch: 'absolute', zeroCoef: true, interpolateEmbeddings: true, metric: this.metric });
+        const loss = r.metric!.neg();
+        const [g] = gradients(b, loss, [r.coef!]);
+        if (!g) throw new Error('internal: the loss does not depend on the edge coefficients');
+        b.output('loss', loss);
+        b.output('grad_coef', g);
+        return;
+      }
       const r = buildInstrumented(b, spec, w, { patch: 'taps', interpolateEmbeddings: true, metric: this.metric });
       const loss = r.metric!.neg();
       const grads = gradients(b, loss, r.taps!.map((t) => t.value));

@@ -38,6 +38,11 @@ export interface InstrumentOptions {
   readonly interpolateEmbeddings?: boolean;
   /** Output the stacked node outputs as 'acts' [batch, pos, nForward, d]. */
   readonly outputActivations?: boolean;
+  /**
+   * Absolute mode with the coefficients a zero constant and Δ fed as 'delta_bp': the gradient at
+   * coef = 0 without taps, for post-norm models (whose head edges pass through the layer's norm).
+   */
+  readonly zeroCoef?: boolean;
   /** Output 'metric' = Σ metric_w · f(logits) over batch and vocabulary, for f by kind. */
   readonly metric?: MetricKind;
 }
@@ -67,11 +72,13 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
   let coef: Value | undefined;
   let groupPatch: ((c0: number, k: number) => Value) | undefined;
   let patchSrc: Value | undefined; // [batch, pos, nF, d]
+  let deltaAbs: Value | undefined; // [batch, pos, nF, d], absolute mode
   if (o.patch === 'taps' && o.perRowCoef) throw new Error('internal: taps have no coefficients');
   if (o.patch === 'absolute') {
     if (o.perRowCoef) throw new Error('internal: per-row coefficients need relative patching');
-    coef = b.input('coef', 'float32', [nB, nF]);
-    const delta = b.input('delta', 'float32', [B, P, nF, d]);
+    coef = o.zeroCoef ? b.constant(new Float32Array(nB * nF), [nB, nF]) : b.input('coef', 'float32', [nB, nF]);
+    const delta = b.input(o.zeroCoef ? 'delta_bp' : 'delta', 'float32', [B, P, nF, d]);
+    deltaAbs = delta;
     // Every destination's patch in one GEMM, which reads Δ once: [nB, nF] @ [nF, rows] = [nB, rows].
     // Split (whose VJP is a Concat) then hands each destination group its rows.
     const deltaT = b.transpose(delta, [2, 0, 1, 3]); // [nF, batch, pos, d]
@@ -117,12 +124,41 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
    * Σ_u coef[v, u] Δ_u for the destinations in backward columns [c0, c0 + k), fed by the first n
    * forward slots: [batch, pos, k, d].
    */
-  const patch = (c0: number, k: number, n: number): Value => {
+  const linearPatch = (c0: number, k: number, n: number): Value => {
     if (groupPatch) return groupPatch(c0, k);
     let c = b.slice(coef!, 2, c0, c0 + k); // [rows, 1, k, nF]
     c = b.slice(c, 3, 0, n); // [rows, 1, k, n]
     const dl = b.sub(b.slice(patchSrc!, 2, 0, n), stackFirst(n)); // [batch, pos, n, d]
     return b.matMul(c, dl); // [batch, pos, k, d]
+  };
+
+  /** Σ_{u in forward slots [f0, f1)} coef[v, u] Δ_u for destinations [c0, c0 + k): [batch, pos, k, d]. */
+  const slotPatch = (c0: number, k: number, f0: number, f1: number): Value => {
+    if (deltaAbs) return b.matMul(b.slice(b.slice(coef!, 0, c0, c0 + k), 1, f0, f1), b.slice(deltaAbs, 2, f0, f1)); // [k, n] @ [batch, pos, n, d]
+    const c = b.slice(b.slice(coef!, 2, c0, c0 + k), 3, f0, f1); // [rows, 1, k, n]
+    return b.matMul(c, b.sub(b.slice(patchSrc!, 2, f0, f1), b.slice(stackFirst(f1), 2, f0, f1)));
+  };
+
+  /** Each post-norm layer's attention output before its norm, and the norm. */
+  const attnPre: Value[] = [];
+  const attnPostNorm: ((x: Value) => Value)[] = [];
+
+  /**
+   * The patch of destinations [c0, c0 + k) fed by the first n forward slots. With a norm after
+   * attention (Gemma-2/3, OLMo-2) the heads of layer l′ reach the residual stream only through
+   * N_l′(A_l′), so their share is N_l′(A_l′ + Σ_h coef·Δ_h) − N_l′(A_l′) with A_l′ the layer's
+   * attention output in this pass: patching every edge gives N_l′(A_corrupted), the corrupted run.
+   */
+  const patch = (c0: number, k: number, n: number): Value => {
+    let out = linearPatch(c0, k, n);
+    if (!spec.postNorm) return out;
+    for (let l = 0; 1 + l * (H + 1) + H <= n; l++) {
+      const h0 = 1 + l * (H + 1);
+      const heads = slotPatch(c0, k, h0, h0 + H); // [batch, pos, k, d]
+      const A = b.unsqueeze(attnPre[l], [2]); // [batch, pos, 1, d]
+      out = b.add(b.sub(out, heads), b.sub(attnPostNorm[l](b.add(A, heads)), attnPostNorm[l](A)));
+    }
+    return out;
   };
 
   const qkvPatch = new Map<number, Value[]>();
@@ -133,7 +169,7 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
       record(b.unsqueeze(v, [2]), 1);
       return v;
     }
-    const m = /^blocks\.(\d+)\.(hook_q_input|hook_k_input|hook_v_input|attn\.hook_result|hook_mlp_in|hook_mlp_out|hook_resid_post)$/.exec(name);
+    const m = /^blocks\.(\d+)\.(hook_q_input|hook_k_input|hook_v_input|attn\.hook_result|hook_attn_pre_norm|hook_mlp_in|hook_mlp_out|hook_resid_post)$/.exec(name);
     if (!m) return v;
     const l = Number(m[1]);
     const base = l * (3 * H + 1);
@@ -165,6 +201,9 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
       }
       case 'attn.hook_result':
         record(v, H);
+        return v;
+      case 'hook_attn_pre_norm':
+        attnPre[l] = v;
         return v;
       case 'hook_mlp_in': {
         if (tapping) {
@@ -203,7 +242,8 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
     };
   }
 
-  const logits = buildTransformer(b, spec, w, { split: true, hook, embedTokens }); // [batch, 1, vocab]
+  const onAttnPostNorm = (l: number, norm: (x: Value) => Value) => (attnPostNorm[l] = norm);
+  const logits = buildTransformer(b, spec, w, { split: true, hook, embedTokens, onAttnPostNorm }); // [batch, 1, vocab]
   const result: { logits: Value; coef?: Value; metric?: Value; acts?: Value; taps?: Tap[] } = { logits, coef, taps: tapping ? taps : undefined };
   if (o.outputActivations) result.acts = stackFirst(nF); // [batch, pos, nF, d]
   if (o.metric) {

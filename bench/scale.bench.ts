@@ -1,0 +1,179 @@
+/**
+ * Scale: discovery on a Llama-3.2-1B-shaped checkpoint (random BF16 weights in Hugging Face layout,
+ * the real config with its llama3 rope scaling) with default options: peak RSS from the kernel
+ * (VmHWM) after each phase, wall time per phase, and the achieved FLOP/s of attribution as a ratio of
+ * one large MatMul measured in the same run.
+ *
+ *   npm run build && node out/bench/scale.bench.js [--shape 1b | 1b-4l | 8b] [--prompts 16] [--batch-size B] [--threads N]
+ *
+ * `1b-4l` keeps every 1B dimension but only 4 layers (a quick proxy: per-layer costs scale with the
+ * layer count). The checkpoint is written once by a child process into $CIRCUITSCOPE_BENCH_DIR (default
+ * the OS temp folder) and reused; measuring also runs in a child, so that writing never counts.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { attribute } from '../src/engine/circuits/attribute';
+import { defaultTopN, select } from '../src/engine/circuits/discover';
+import { evaluatePatching } from '../src/engine/circuits/evaluate';
+import type { TokenizedPair } from '../src/engine/circuits/prompts';
+import { Model } from '../src/engine/model/runner';
+import { encodeSafetensors, type TensorToWrite } from '../src/engine/model/safetensors';
+import { mulberry32 } from '../src/engine/util/random';
+import { stories260K } from '../test/helpers/tinyModels';
+import { fmt, matMulFlops, peakRssMiB } from './common';
+
+interface Shape {
+  readonly L: number;
+  readonly d: number;
+  readonly H: number;
+  readonly Hkv: number;
+  readonly m: number;
+  readonly V: number;
+  readonly tied: boolean;
+}
+
+const shapes: Record<string, Shape> = {
+  '1b': { L: 16, d: 2048, H: 32, Hkv: 8, m: 8192, V: 128256, tied: true },
+  '1b-4l': { L: 4, d: 2048, H: 32, Hkv: 8, m: 8192, V: 128256, tied: true },
+  '8b': { L: 32, d: 4096, H: 32, Hkv: 8, m: 14336, V: 128256, tied: false },
+};
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+/** Llama-3.x's published config fields with this shape. */
+function config(s: Shape): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    attention_bias: false,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    head_dim: s.d / s.H,
+    hidden_act: 'silu',
+    hidden_size: s.d,
+    intermediate_size: s.m,
+    max_position_embeddings: 131072,
+    mlp_bias: false,
+    num_attention_heads: s.H,
+    num_hidden_layers: s.L,
+    num_key_value_heads: s.Hkv,
+    rms_norm_eps: 1e-5,
+    rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+    rope_theta: 500000.0,
+    tie_word_embeddings: s.tied,
+    torch_dtype: 'bfloat16',
+    vocab_size: s.V,
+  };
+}
+
+/** Writes one shard per layer (and one for the embeddings), so no more than a layer is ever in memory. */
+function writeCheckpoint(dir: string, s: Shape): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const rand = mulberry32(7);
+  const tensor = (shape: number[], std: number, one = false): TensorToWrite => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = one ? 1 : (rand() * 2 - 1) * std * Math.sqrt(3);
+    return { dtype: 'BF16', shape, data };
+  };
+  const e = s.d / s.H;
+  const shards: Record<string, TensorToWrite>[] = [];
+  const top: Record<string, TensorToWrite> = { 'model.embed_tokens.weight': tensor([s.V, s.d], 0.02), 'model.norm.weight': tensor([s.d], 0, true) };
+  if (!s.tied) top['lm_head.weight'] = tensor([s.V, s.d], 0.02);
+  shards.push(top);
+  const weightMap: Record<string, string> = {};
+  const name = (i: number, n: number) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
+  const write = (i: number, t: Record<string, TensorToWrite>) => {
+    for (const k of Object.keys(t)) weightMap[k] = name(i, s.L + 1);
+    fs.writeFileSync(path.join(dir, name(i, s.L + 1)), encodeSafetensors(t));
+  };
+  write(0, top);
+  for (let l = 0; l < s.L; l++) {
+    const p = `model.layers.${l}.`;
+    write(l + 1, {
+      [p + 'input_layernorm.weight']: tensor([s.d], 0, true),
+      [p + 'post_attention_layernorm.weight']: tensor([s.d], 0, true),
+      [p + 'self_attn.q_proj.weight']: tensor([s.H * e, s.d], 0.02),
+      [p + 'self_attn.k_proj.weight']: tensor([s.Hkv * e, s.d], 0.02),
+      [p + 'self_attn.v_proj.weight']: tensor([s.Hkv * e, s.d], 0.02),
+      [p + 'self_attn.o_proj.weight']: tensor([s.d, s.H * e], 0.02),
+      [p + 'mlp.gate_proj.weight']: tensor([s.m, s.d], 0.02),
+      [p + 'mlp.up_proj.weight']: tensor([s.m, s.d], 0.02),
+      [p + 'mlp.down_proj.weight']: tensor([s.d, s.m], 0.02),
+    });
+  }
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  // Any tokenizer will do: the prompts are token ids.
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) if (fs.existsSync(path.join(stories260K, f))) fs.copyFileSync(path.join(stories260K, f), path.join(dir, f));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config(s), null, 2));
+}
+
+/** IOI-style pairs of 14 tokens: the corrupted prompt differs in one (subject) token. */
+function prompts(n: number, V: number): TokenizedPair[] {
+  return Array.from({ length: n }, (_, i) => {
+    const clean = Array.from({ length: 14 }, (_, p) => (p === 0 ? 1 : 1000 + ((i * 131 + p * 17) % 30000)));
+    const corrupted = clean.map((t, p) => (p === 4 ? (t + 7) % V : t));
+    return { clean, corrupted, cleanLabel: 2000 + i, corruptedLabel: 3000 + i, pair: { prompt: '', target: '', corruptedPrompt: '', corruptedTarget: '', line: i + 1 } };
+  });
+}
+
+async function measure(dir: string, s: Shape): Promise<void> {
+  const threads = Number(flag('threads', '0'));
+  const nPrompts = Number(flag('prompts', '16'));
+  const batchSize = process.argv.includes('--batch-size') ? Number(flag('batch-size', '8')) : undefined;
+  const rows: string[] = [];
+  const phase = (label: string, seconds: number) => rows.push(`${label.padEnd(28)} ${fmt(seconds, 1).padStart(7)} s   peak RSS so far ${fmt(peakRssMiB() / 1024, 2)} GiB`);
+  let t = Date.now();
+  const model = await Model.load(dir, { threads });
+  phase('load', (Date.now() - t) / 1000);
+  const pairs = prompts(nPrompts, s.V);
+  t = Date.now();
+  await model.lastLogits(pairs.slice(0, 1).map((p) => p.clean));
+  phase('one forward (compile incl.)', (Date.now() - t) / 1000);
+  const ref = await matMulFlops(2048, 2048, 8192, threads);
+  t = Date.now();
+  const r = await attribute(model, pairs, { method: 'eap-ig-inputs', steps: 5, ...(batchSize ? { batchSize } : {}) });
+  const attrSeconds = (Date.now() - t) / 1000;
+  phase(`attribution (EAP-IG, 5 steps)`, attrSeconds);
+  t = Date.now();
+  const sel = select(r.graph, r.scores, 'topn', defaultTopN(r.graph));
+  await evaluatePatching(model, pairs, [sel], batchSize ? { batchSize } : {});
+  phase(`evaluation (${sel.edgeIn.reduce((a, b) => a + b, 0)} edges)`, (Date.now() - t) / 1000);
+  // Counted work of attribution: per token, the model's matmuls (2 × non-embedding parameters, plus
+  // attention) forward, and about as much again backward, for 2 activation passes and 5 steps, plus
+  // the unembedding at one position per prompt and the edge contraction (2 × edges × d).
+  const e = s.d / s.H;
+  const params = s.L * (s.d * e * (2 * s.H + 2 * s.Hkv) + 3 * s.d * s.m);
+  const perToken = 2 * params + s.L * 4 * 14 * s.d;
+  const flops = nPrompts * (14 * (2 * perToken + 5 * 2 * perToken) + 7 * 2 * s.d * s.V) + 5 * nPrompts * 14 * 2 * r.graph.edges.length * s.d;
+  console.log(`Llama-3.2-1B-style model, ${s.L} layers, d ${s.d}, ${nPrompts} prompts x 14 tokens, default options (${r.passes} passes)`);
+  for (const row of rows) console.log(row);
+  console.log(`attribution: ${fmt(flops / 1e12, 2)} TFLOP counted, ${fmt(flops / attrSeconds / 1e9, 1)} GFLOP/s; large MatMul ${fmt(ref / 1e9, 1)} GFLOP/s; ratio ${fmt(flops / attrSeconds / ref, 3)}`);
+  await model.dispose();
+}
+
+async function main(): Promise<void> {
+  const shapeName = flag('shape', '1b');
+  const s = shapes[shapeName];
+  if (!s) throw new Error(`--shape must be one of ${Object.keys(shapes).join(', ')}`);
+  const dir = path.join(process.env.CIRCUITSCOPE_BENCH_DIR ?? os.tmpdir(), `circuitscope-bench-llama-${shapeName}`);
+  if (process.argv[2] === '--make') return writeCheckpoint(dir, s);
+  if (process.argv[2] === '--measure') return measure(dir, s);
+  if (!fs.existsSync(path.join(dir, 'config.json'))) {
+    console.log(`writing a random ${shapeName} checkpoint (BF16) to ${dir} ...`);
+    const made = spawnSync(process.execPath, [__filename, '--make', ...process.argv.slice(2)], { stdio: 'inherit' });
+    if (made.status !== 0) throw new Error('could not write the bench checkpoint');
+  }
+  const r = spawnSync(process.execPath, [__filename, '--measure', ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exitCode = r.status ?? 1;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
