@@ -37,7 +37,7 @@ function handle<P, R>(fn: (p: P, signal: AbortSignal) => Promise<R> | R): (p: P,
   };
 }
 
-const progressFor = (token: string) => (message: string, fraction?: number) => connection.sendNotification(didProgress, { token, message, fraction });
+const progressFor = (token: string): service.Progress => (message, fraction, cost) => connection.sendNotification(didProgress, { token, message, fraction, cost });
 
 connection.onRequest(
   describeModel,

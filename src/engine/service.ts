@@ -12,15 +12,18 @@ import { cachedAnalysisOf, defaultCacheDirName } from './analysis/cache';
 import { compareCheckpoints } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
-import { readCircuitFile, writeCircuitFile, type Provenance } from './circuits/circuitFile';
-import { buildProvenance, defaultTopN, discoverCircuit, type DiscoverOptions } from './circuits/discover';
+import { parseCircuitJson, readCircuitFile, type LoadedCircuit, type Provenance } from './circuits/circuitFile';
+import { defaultTopN, discoverWorkload, type DiscoverOptions } from './circuits/discover';
 import { readPromptSet } from './circuits/prompts';
 import { isModelDir, listRunCheckpoints, readModelSpec, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
 import { Model, type ModelOptions } from './model/runner';
-import { openWorkload, type WorkloadDeps } from './workload';
+import { CancelledError } from './errors';
+import { writeFileAtomic } from './util/atomicWrite';
+import { openWorkload, type Workload, type WorkloadDeps } from './workload';
 
-export type Progress = (message: string, fraction?: number) => void;
+/** Progress of a request; a discovery's first notification carries its cost estimate. */
+export type Progress = (message: string, fraction?: number, cost?: CostEstimate) => void;
 
 const skipDirs = new Set(['node_modules', '.git', 'dist', 'out', defaultCacheDirName, '.vscode-test', 'test-output']);
 
@@ -129,23 +132,38 @@ function discoverOptions(s: DiscoverSettings, signal: AbortSignal, progress: Pro
   };
 }
 
-export async function discover(p: DiscoverParams, signal: AbortSignal, progress: Progress): Promise<DiscoverResult> {
-  const { model, set, pairs } = await workload(p.dir, p.promptsFile, p.settings);
-  const opts = discoverOptions(p.settings, signal, progress);
-  const r = await discoverCircuit(model, pairs, opts);
-  const g = r.attribution.graph;
-  const provenance = buildProvenance(model, set, pairs, opts, r);
-  writeCircuitFile(p.out, g, { cfg: g.cfg, scores: r.attribution.scores, edgeIn: r.selection.edgeIn, nodeIn: r.selection.nodeIn }, provenance);
-  return { circuitFile: p.out, edges: countIn(r.selection.edgeIn), nodes: provenance.nodes, faithfulness: provenance.faithfulness, hit10: provenance.hit10, seconds: provenance.timings.attributionSeconds + provenance.timings.evaluationSeconds };
+/**
+ * One Discover of the extension: opens the checkpoint and the prompt set once, sends the cost
+ * estimate as the first progress notification, discovers, analyses the circuit's heads on the same
+ * prompts, writes the circuit file (nothing when cancelled) and returns its view data from memory.
+ */
+export async function discover(p: DiscoverParams, signal: AbortSignal, progress: Progress, deps: WorkloadDeps = {}): Promise<DiscoverResult> {
+  const w = await workload(p.dir, p.promptsFile, p.settings, deps);
+  const cost = costOf(w, p.settings);
+  progress(`${cost.edges.toLocaleString()} edges, ${cost.prompts} prompts, ${cost.passes} passes, about ${cost.memoryMiB} MiB`, 0, cost);
+  const { provenance, text } = await discoverWorkload(w, discoverOptions(p.settings, signal, progress));
+  // The view reads the circuit as its file has it (numbers rounded as written), without reading the file.
+  const circuit = parseCircuitJson(text, p.out);
+  progress('head roles of the circuit');
+  const heads = await headInfo(w, circuit);
+  if (signal.aborted) throw new CancelledError();
+  writeFileAtomic(p.out, text);
+  const seconds = provenance.timings.attributionSeconds + provenance.timings.evaluationSeconds;
+  return { circuitFile: p.out, edges: provenance.edges, nodes: provenance.nodes, faithfulness: provenance.faithfulness, hit10: provenance.hit10, seconds, view: viewData(circuit, p.out, heads, p.dir) };
 }
 
-export async function estimateCost(p: CostEstimateParams): Promise<CostEstimate> {
-  const { model, pairs } = await workload(p.dir, p.promptsFile, p.settings);
-  const spec = model.spec;
+export async function estimateCost(p: CostEstimateParams, deps: WorkloadDeps = {}): Promise<CostEstimate> {
+  return costOf(await workload(p.dir, p.promptsFile, p.settings, deps), p.settings);
+}
+
+/** Passes (from the method table) and rough peak memory of a discovery of `w` with settings `s`. */
+function costOf(w: Workload, s: DiscoverSettings): CostEstimate {
+  const { spec } = w.model;
+  const { pairs } = w;
   const g = new CircuitGraph(circuitConfig(spec));
-  const batch = p.settings.batchSize ?? discoverDefaults.batchSize;
-  const schedule = { batchSize: batch, steps: p.settings.steps ?? discoverDefaults.steps, nLayers: spec.nLayers, edges: g.edges.length };
-  const passes = attributionPasses(p.settings.method ?? discoverDefaults.method, pairs.length, schedule);
+  const batch = s.batchSize ?? discoverDefaults.batchSize;
+  const schedule = { batchSize: batch, steps: s.steps ?? discoverDefaults.steps, nLayers: spec.nLayers, edges: g.edges.length };
+  const passes = attributionPasses(s.method ?? discoverDefaults.method, pairs.length, schedule);
   const nPos = Math.max(...pairs.map((x) => x.clean.length));
   // Weights once, three copies of the node outputs per batch (clean, corrupted, Δ), and the backward
   // pass's activations, about twenty residual-sized tensors per layer and head group.
@@ -157,28 +175,40 @@ export async function estimateCost(p: CostEstimateParams): Promise<CostEstimate>
 
 const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(6)) : null);
 
-export async function circuitViewData(p: ViewDataParams): Promise<CircuitViewData> {
+/** Reads a circuit file into what the circuit view draws; head roles from `dir` and `promptsFile` when given, else from a cached analysis. */
+export async function circuitViewData(p: ViewDataParams, deps: WorkloadDeps = {}): Promise<CircuitViewData> {
   const c = readCircuitFile(p.circuitFile);
-  const prov = c.provenance;
-  const heads: Record<string, HeadInfo> = {};
+  let heads: Record<string, HeadInfo> = {};
   if (p.dir && p.promptsFile) {
-    const { model, pairs } = await workload(p.dir, p.promptsFile, p.settings ?? {});
-    const inCircuit = c.graph.nodes.filter((n) => c.data.nodeIn.get(n) && n.startsWith('a'));
-    if (inCircuit.length > 0 && pairs.some((x) => x.subjectSpan)) {
-      const a = await analyzeHeads(model, pairs, { heads: inCircuit });
-      for (const h of a.heads) {
-        heads[h.node] = { role: h.role, ratio: round(h.ratio) ?? undefined, attnSubj: round(h.attnSubj) ?? undefined, attnRel: round(h.attnRel) ?? undefined, promotes: h.promotes.map((t) => t.token), suppresses: h.suppresses.map((t) => t.token) };
-      }
-    }
+    heads = await headInfo(await workload(p.dir, p.promptsFile, p.settings ?? {}, deps), c);
   } else {
     // A circuit of compare's or evolve's cache has its head roles in the cached analysis.
     const a = cachedAnalysisOf(p.circuitFile);
     for (const [n, role] of Object.entries(a?.headRoles ?? {})) heads[n] = { role, ratio: round(a?.headRatios?.[n] ?? NaN) ?? undefined };
   }
-  const checkpoint = prov?.checkpoint.path ?? p.dir ?? '';
+  return viewData(c, p.circuitFile, heads, p.dir);
+}
+
+/** Roles and figures of the circuit's heads on the workload's prompts (none without subject spans). */
+async function headInfo(w: Workload, c: LoadedCircuit): Promise<Record<string, HeadInfo>> {
+  const heads: Record<string, HeadInfo> = {};
+  const inCircuit = c.graph.nodes.filter((n) => c.data.nodeIn.get(n) && n.startsWith('a'));
+  if (inCircuit.length > 0 && w.pairs.some((x) => x.subjectSpan)) {
+    const a = await analyzeHeads(w.model, w.pairs, { heads: inCircuit });
+    for (const h of a.heads) {
+      heads[h.node] = { role: h.role, ratio: round(h.ratio) ?? undefined, attnSubj: round(h.attnSubj) ?? undefined, attnRel: round(h.attnRel) ?? undefined, promotes: h.promotes.map((t) => t.token), suppresses: h.suppresses.map((t) => t.token) };
+    }
+  }
+  return heads;
+}
+
+/** The circuit view's data of a circuit (as read from `circuitFile`, or parsed from the text written there). */
+function viewData(c: LoadedCircuit, circuitFile: string, heads: Record<string, HeadInfo>, dir?: string): CircuitViewData {
+  const prov = c.provenance;
+  const checkpoint = prov?.checkpoint.path ?? dir ?? '';
   const step = prov?.checkpoint.step;
   return {
-    title: `${path.basename(checkpoint) || path.basename(p.circuitFile)}${step !== undefined && !/checkpoint-/.test(path.basename(checkpoint)) ? ` (step ${step})` : ''}`,
+    title: `${path.basename(checkpoint) || path.basename(circuitFile)}${step !== undefined && !/checkpoint-/.test(path.basename(checkpoint)) ? ` (step ${step})` : ''}`,
     checkpoint,
     cfg: c.data.cfg,
     scores: Array.from(c.data.scores, round),

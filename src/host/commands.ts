@@ -119,6 +119,7 @@ async function withEngineProgress<T>(ctx: Context, title: string, run: (token: s
     let last = 0;
     const sub = ctx.engine.onProgress((p) => {
       if (p.token !== token) return;
+      if (p.cost) ctx.log.info(`${title}: ${p.message}`);
       const pct = p.fraction !== undefined ? Math.round(p.fraction * 100) : undefined;
       progress.report({ message: p.message, increment: pct !== undefined && pct > last ? pct - last : undefined });
       if (pct !== undefined) last = Math.max(last, pct);
@@ -149,12 +150,12 @@ export async function discoverCommand(ctx: Context, arg?: unknown, opts: Command
   const out = path.join(resultsDir() ?? path.dirname(dir), `${path.basename(dir)}--${path.basename(promptsFile).replace(/\.[^.]+$/, '')}.circuit.json`);
   const s = settings();
   try {
-    const cost = await ctx.engine.request(protocol.estimateCost, { dir, promptsFile, settings: s });
-    const title = `Discovering circuits in ${path.basename(dir)}: ${cost.edges.toLocaleString()} edges, ${cost.prompts} prompts, ${cost.passes} passes, about ${cost.memoryMiB} MiB`;
+    // One request: the engine's first progress message is the cost estimate, and the result carries the view.
+    const title = `Discovering circuits in ${path.basename(dir)}`;
     const result = await withEngineProgress(ctx, title, (token, cancel) => ctx.engine.request(protocol.discover, { token, dir, promptsFile, out, settings: s }, cancel));
     ctx.log.info(`Discovered ${result.edges} edges (faithfulness ${result.faithfulness.toFixed(3)}) in ${result.seconds.toFixed(1)} s: ${result.circuitFile}`);
     await ctx.refresh();
-    if (!opts.noView) await openCircuitCommand(ctx, vscode.Uri.file(result.circuitFile), { dir, promptsFile });
+    if (!opts.noView) CircuitPanel.show({ kind: 'circuit', circuit: result.view, circuitFile: result.circuitFile }, ctx.extension.extensionUri, ctx.log);
     return result.circuitFile;
   } catch (e) {
     showError(ctx, 'discovery failed', e);
@@ -162,13 +163,13 @@ export async function discoverCommand(ctx: Context, arg?: unknown, opts: Command
   }
 }
 
-export async function openCircuitCommand(ctx: Context, uri?: vscode.Uri, origin?: { dir: string; promptsFile: string }): Promise<CircuitPanel | undefined> {
+export async function openCircuitCommand(ctx: Context, uri?: vscode.Uri): Promise<CircuitPanel | undefined> {
   if (!trusted()) return undefined;
   const file = uri?.fsPath ?? (await vscode.window.showOpenDialog({ filters: { 'Circuit files': ['json'] }, openLabel: 'Open Circuit' }))?.[0]?.fsPath;
   if (!file) return undefined;
   try {
     const circuit = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Circuitscope: loading the circuit' }, () =>
-      ctx.engine.request(protocol.circuitViewData, { circuitFile: file, dir: origin?.dir, promptsFile: origin?.promptsFile, settings: settings() }),
+      ctx.engine.request(protocol.circuitViewData, { circuitFile: file, settings: settings() }),
     );
     return CircuitPanel.show({ kind: 'circuit', circuit, circuitFile: file }, ctx.extension.extensionUri, ctx.log);
   } catch (e) {

@@ -48,6 +48,8 @@ export interface ProgressParams {
   readonly token: string;
   readonly message: string;
   readonly fraction?: number;
+  /** What the run will cost; a discovery's first notification carries it. */
+  readonly cost?: CostEstimate;
 }
 export const didProgress = new NotificationType<ProgressParams>('engine/didProgress');
 
@@ -143,8 +145,14 @@ export interface DiscoverResult {
   readonly faithfulness: number;
   readonly hit10: number;
   readonly seconds: number;
+  /** What the circuit view draws, with head roles on the discovery's prompts (as circuitViewData with dir and promptsFile). */
+  readonly view: import('./webviewProtocol').CircuitViewData;
 }
-/** Discovers a circuit and writes its file (atomically); cancellable. */
+/**
+ * Discovers a circuit, writes its file (atomically) and returns its view data: the whole of one
+ * Discover, with the checkpoint and the prompt set opened once. The first progress notification
+ * carries the cost estimate. Cancellable; a cancelled run writes nothing.
+ */
 export const discover = new RequestType<DiscoverParams, DiscoverResult, void>('circuit/discover');
 
 export interface CostEstimateParams {
@@ -160,7 +168,7 @@ export interface CostEstimate {
   /** Rough peak memory of the engine in MiB. */
   readonly memoryMiB: number;
 }
-/** What a discovery will cost, for the progress title, without running it. */
+/** What a discovery will cost, without running it (discover sends the same in its first progress notification). */
 export const estimateCost = new RequestType<CostEstimateParams, CostEstimate, void>('circuit/estimateCost');
 
 export interface ViewDataParams {

@@ -82,7 +82,11 @@ test('engine process: scan a workspace, discover with progress, cancel, view dat
     assert.equal(scan.promptSets[0].prompts.length, 4);
 
     const seen: string[] = [];
-    conn.onNotification(protocol.didProgress, (p) => seen.push(`${p.token}:${p.message}`));
+    const costs: (protocol.CostEstimate | undefined)[] = [];
+    conn.onNotification(protocol.didProgress, (p) => {
+      seen.push(`${p.token}:${p.message}`);
+      if (p.token === 't1') costs.push(p.cost);
+    });
     const out = path.join(ws, 'circuit.json');
     const ckpt = path.join(run, 'checkpoint-40');
     const est = await conn.sendRequest(protocol.estimateCost, { dir: ckpt, promptsFile: prompts, settings: {} });
@@ -92,6 +96,9 @@ test('engine process: scan a workspace, discover with progress, cancel, view dat
     assert.equal(r.circuitFile, out);
     assert.ok(fs.existsSync(out));
     assert.ok(seen.some((s) => s.startsWith('t1:')), 'progress notifications carry the request token');
+    assert.deepEqual(costs[0], est, 'the first progress notification carries the cost estimate');
+    assert.equal(r.view.scores.length, est.edges, 'the response carries the view data');
+    assert.equal(r.view.topN, 10);
 
     // Cancelling an exact run (many passes) stops it and writes nothing. The cancel is sent on the run's
     // first progress notification, so it always lands mid-run, however fast the machine is.

@@ -1,7 +1,7 @@
 /**
  * The extension in a real VS Code (code-server), on the workspace test/integration/makeWorkspace.ts
- * builds: activation, contributed commands, the tree, discovery through the engine, cancellation, and
- * recovery after the engine is killed mid-request.
+ * builds: activation, contributed commands, the tree, discovery through the engine in one request,
+ * cancellation, and recovery after the engine is killed mid-request.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -107,15 +107,44 @@ describe('Circuitscope extension', () => {
     assert.ok(a.engine.pid && a.engine.pid !== process.pid, 'the engine runs in its own process');
   });
 
-  it('discovers a circuit through the engine and lists it under its checkpoint', async () => {
+  it('discovers a circuit in one engine request, shows it, and lists it under its checkpoint', async () => {
     const a = await api();
     const ckpt = path.join(workspace(), 'runs', 'tiny-gpt2', 'checkpoint-100');
     const promptsFile = path.join(workspace(), 'prompts', 'cities.jsonl');
-    const file = (await vscode.commands.executeCommand('circuits.discover', vscode.Uri.file(ckpt), { promptsFile, noView: true })) as string;
+    // Count what one Discover sends to the engine, and what the engine reports first.
+    const sent: string[] = [];
+    const request = a.engine.request.bind(a.engine);
+    a.engine.request = ((type: { method: string }, params: unknown, token?: vscode.CancellationToken) => {
+      sent.push(type.method);
+      return request(type as never, params, token);
+    }) as typeof a.engine.request;
+    const progress: { message: string; cost?: unknown }[] = [];
+    const sub = a.engine.onProgress((p) => progress.push(p));
+    let file: string;
+    try {
+      file = (await vscode.commands.executeCommand('circuits.discover', vscode.Uri.file(ckpt), { promptsFile })) as string;
+    } finally {
+      delete (a.engine as { request?: unknown }).request;
+      sub.dispose();
+    }
+    // Besides the discovery, only the tree's rescan (which lists the new result) talks to the engine.
+    assert.deepEqual(
+      sent.filter((m) => m !== 'workspace/scan'),
+      ['circuit/discover'],
+      `one Discover is one engine request, with no cost estimate or view data request (sent: ${sent.join(', ')})`,
+    );
+    assert.ok(progress[0]?.cost, `the first progress notification carries the cost estimate (${progress[0]?.message})`);
     assert.ok(file && fs.existsSync(file), `a circuit file was written (${file})`);
     const json = JSON.parse(fs.readFileSync(file, 'utf8'));
     assert.equal(json.circuitscope.checkpoint.path, ckpt);
     assert.equal(json.circuitscope.method, 'eap-ig-inputs');
+    let view: vscode.Tab | undefined;
+    for (let i = 0; i < 50 && !view; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      view = vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => /^Circuit: checkpoint-100/.test(t.label));
+    }
+    assert.ok(view, 'the circuit view opened from the response');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     await a.refresh();
     const run = a.tree.getChildren(a.tree.getChildren()[0]).find((n) => label(a, n) === 'tiny-gpt2')!;
     const results = a.tree.getChildren(a.tree.getChildren(run)[1]);
