@@ -51,7 +51,7 @@ function lensSession(model: Model) {
     // The final norm and unembedding again, under names of their own (the same arrays are fed).
     const g = b.weight('lens.ln_final.w', w.lnfW, [d]);
     const normed = spec.norm === 'layernorm' ? b.layerNorm(stack, g, w.lnfB ? b.weight('lens.ln_final.b', w.lnfB, [d]) : null, spec.normEps) : b.rmsNorm(stack, g, spec.normEps);
-    let logits = w.WU ? b.matMul(normed, b.weight('lens.W_U', w.WU, [d, V])) : b.matMul(normed, b.transpose(b.weight('lens.W_E', w.WE, [V, d]), [1, 0])); // [batch, L + 1, pos, V]
+    let logits = w.WU ? b.matMul(normed, b.weight('lens.W_U', w.WU, [d, V])) : b.matMulTransposed(normed, b.weight('lens.W_E', w.WE, [V, d])); // [batch, L + 1, pos, V]
     if (w.bU) logits = b.add(logits, b.weight('lens.b_U', w.bU, [V]));
     if (spec.finalSoftcap !== undefined) logits = softcap(b, logits, spec.finalSoftcap);
     const onehot = b.input('target_onehot', 'float32', [B, 1, 1, V]);

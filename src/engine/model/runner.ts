@@ -6,7 +6,6 @@ import { f32, i64, Session, type HostTensor } from '../runtime/session';
 import { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { UserError } from '../errors';
-import { transpose2d } from './weights';
 import { buildTransformer, loadWeights, ropeTables, type CompileOptions, type LoadedWeights } from './transformer';
 
 export interface ModelOptions {
@@ -92,13 +91,8 @@ export class Model {
 
   static async load(dir: string, options: ModelOptions = {}): Promise<Model> {
     const ckpt = Checkpoint.open(dir);
-    let weights = loadWeights(ckpt.weights);
-    if ((options.weightsAs ?? 'inputs') === 'inputs' && !weights.WU) {
-      // A tied head reads W_Eᵀ. As an initializer onnxruntime folds that transpose once; as a graph
-      // input it would be redone on every run, so the transposed copy is made here, once.
-      weights = { ...weights, WU: transpose2d(weights.WE, ckpt.spec.vocabSize, ckpt.spec.dModel) };
-    }
-    return new Model(ckpt, weights, options);
+    // A tied head reads W_E in place (Gemm with transB): no transposed copy of the embedding.
+    return new Model(ckpt, loadWeights(ckpt.weights), options);
   }
 
   get spec(): ModelSpec {

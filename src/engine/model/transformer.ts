@@ -79,7 +79,7 @@ export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights
   const lnfW = b.weight('ln_final.w', w.lnfW, [d]);
   const lnfB = w.lnfB && b.weight('ln_final.b', w.lnfB, [d]);
   const normed = hook('ln_final.hook_normalized', normOf(b, s)(finalResid, lnfW, lnfB));
-  let logits = b.matMul(normed, w.WU ? b.weight('unembed.W_U', w.WU, [d, V]) : b.transpose(WE, [1, 0])); // untied, or tied head
+  let logits = w.WU ? b.matMul(normed, b.weight('unembed.W_U', w.WU, [d, V])) : b.matMulTransposed(normed, WE); // untied, or tied head
   if (w.bU) logits = b.add(logits, b.weight('unembed.b_U', w.bU, [V]));
   if (s.finalSoftcap !== undefined) logits = softcap(b, logits, s.finalSoftcap);
   return hook(opts.fullLogits ? 'logits' : 'logits_sel', logits);

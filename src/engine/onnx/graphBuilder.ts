@@ -282,6 +282,20 @@ export class GraphBuilder {
     return this.op('MatMul', [a, b], a.dtype, [...batch, m, n]);
   }
 
+  /**
+   * x [..., k] @ wᵀ for w [n, k], as one Gemm with transB over the flattened leading dims, so that a
+   * tied unembedding reads W_E in place (a Transpose would copy it on every run).
+   */
+  matMulTransposed(x: Value, w: Value): Value {
+    if (w.rank !== 2 || !dimEq(x.shape[x.rank - 1], w.shape[1])) throw new ShapeError(`Gemm: [${x.shape}] @ [${w.shape}]ᵀ`);
+    const lead = x.shape.slice(0, -1);
+    const flat = x.rank === 2 ? x : this.reshapeLike(x, ['rows', x.shape[x.rank - 1]], [-1, w.shape[1] as number]);
+    const y = this.op('Gemm', [flat, w], x.dtype, [flat.shape[0], w.shape[0]], { transB: { kind: 'int', value: 1 } });
+    if (x.rank === 2) return y;
+    const shape = this.concat([this.slice(this.op('Shape', [x], 'int64', [x.rank]), 0, 0, x.rank - 1), this.ints([w.shape[0] as number])], 0);
+    return this.op('Reshape', [y, shape], x.dtype, [...lead, w.shape[0]]);
+  }
+
   /** Reshape with ONNX semantics: 0 copies the input dim, -1 is inferred. */
   reshape(x: Value, shape: readonly number[]): Value {
     const out: Dim[] = shape.map((d, i) => (d === 0 ? x.shape[i] : d));

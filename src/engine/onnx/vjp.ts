@@ -360,6 +360,11 @@ export const vjpRules: Record<string, VjpRule> = {
   LogSoftmax: single(({ node, y, dy, b }) => [dy.sub(b.unary('Exp', y).mul(b.reduceSum(dy, [softmaxAxis(node, y.rank)], true)))]),
 
   MatMul: single(matMulVjp),
+  // Only the form matMulTransposed emits: y = a · wᵀ (transB = 1, no C, alpha = beta = 1).
+  Gemm: single(({ node, x: [a, w], dy, b }) => {
+    if (node.inputs.length !== 2 || intAttr(node, 'transA', 0) !== 0 || intAttr(node, 'transB', 0) !== 1) throw new Error('VJP of Gemm: only a · wᵀ is supported');
+    return [b.matMul(dy, w), b.matMul(b.transpose(dy, [1, 0]), a)];
+  }),
   LayerNormalization: layerNormVjp,
 
   // Shape ops move the cotangent back to where each element came from.
