@@ -226,6 +226,14 @@ test('MatMul: a rank-2 weight applied to [batch, pos, d] with symbolic dims (the
   });
 });
 
+test('Gemm (x · wᵀ, the tied unembedding): rank 2, and [batch, pos, d] with symbolic dims', async () => {
+  await fd('Gemm rank 2', { inputs: { x: f32([3, 4], 31), w: f32([5, 4], 32) }, build: (b, { x, w }) => b.matMulTransposed(x, w) });
+  await fd('Gemm flattened', {
+    inputs: { x: { value: randomF32([2, 3, 4], 33), shape: ['batch', 'pos', 4] }, w: f32([6, 4], 34) },
+    build: (b, { x, w }) => b.matMulTransposed(x, w),
+  });
+});
+
 test('hand-computed: d/dA sum(A B) = row sums of B, broadcast; d/dB = column sums of A', async () => {
   const A = t32([1, 2, 3, 4, 5, 6], [2, 3]);
   const B = t32([1, -1, 2, 0.5, 3, -2], [3, 2]);
