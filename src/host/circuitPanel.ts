@@ -7,6 +7,7 @@ import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 import type { CircuitViewData, DriftData, ExportFormat, FromWebview, ToWebview, ViewSide } from '../shared/webviewProtocol';
 import { assertNever, isFromWebview } from '../shared/webviewProtocol';
+import { readProvenance, readSidecar, writeSidecar } from './viewState';
 
 export type PanelContent =
   | { readonly kind: 'circuit'; readonly circuit: CircuitViewData; readonly circuitFile: string }
@@ -46,8 +47,43 @@ export class CircuitPanel implements vscode.Disposable {
     return [...CircuitPanel.panels];
   }
 
+  /** The tab title: checkpoint, prompt set and method, so two circuits of one checkpoint differ. */
+  static titleOf(content: PanelContent): string {
+    const tail = (d: CircuitViewData) => [d.provenance?.promptSet, d.summary.method ?? d.provenance?.method].filter(Boolean).join(', ');
+    if (content.kind === 'circuit') {
+      const t = tail(content.circuit);
+      return `Circuit: ${content.circuit.title}${t ? ` (${t})` : ''}`;
+    }
+    const t = tail(content.a);
+    return `Compare: ${content.a.title} ↔ ${content.b.title}${t ? ` (${t})` : ''}`;
+  }
+
+  /** Adds the provenance read from the circuit files to the view data. */
+  static withProvenance(content: PanelContent): PanelContent {
+    if (content.kind === 'circuit') return { ...content, circuit: { ...content.circuit, provenance: content.circuit.provenance ?? readProvenance(content.circuitFile) } };
+    return {
+      ...content,
+      a: { ...content.a, provenance: content.a.provenance ?? readProvenance(content.circuitFiles[0]) },
+      b: { ...content.b, provenance: content.b.provenance ?? readProvenance(content.circuitFiles[1]) },
+    };
+  }
+
+  /** The open panel showing this circuit file (or pair of files), if any. */
+  static find(content: PanelContent): CircuitPanel | undefined {
+    const key = (c: PanelContent) => (c.kind === 'circuit' ? `circuit:${c.circuitFile}` : `compare:${c.circuitFiles.join('|')}`);
+    return [...CircuitPanel.panels].find((p) => key(p.content) === key(content));
+  }
+
   static show(content: PanelContent, extensionUri: vscode.Uri, log: vscode.LogOutputChannel): CircuitPanel {
-    const title = content.kind === 'circuit' ? `Circuit: ${content.circuit.title}` : `Compare: ${content.a.title} ↔ ${content.b.title}`;
+    content = CircuitPanel.withProvenance(content);
+    // The same circuit file opens its existing tab rather than a second, identically titled one.
+    const open = CircuitPanel.find(content);
+    if (open) {
+      open.update(content);
+      open.panel.reveal();
+      return open;
+    }
+    const title = CircuitPanel.titleOf(content);
     const panel = vscode.window.createWebviewPanel(content.kind === 'circuit' ? 'circuits.circuitView' : 'circuits.compareView', title, vscode.ViewColumn.Active, {
       enableScripts: true,
       retainContextWhenHidden: false,
@@ -61,7 +97,7 @@ export class CircuitPanel implements vscode.Disposable {
   }
 
   private sendContent(): void {
-    if (this.content.kind === 'circuit') this.post({ type: 'showCircuit', circuit: this.content.circuit });
+    if (this.content.kind === 'circuit') this.post({ type: 'showCircuit', circuit: this.content.circuit, saved: readSidecar(this.content.circuitFile, (m) => this.log.warn(m)) });
     else this.post({ type: 'showCompare', a: this.content.a, b: this.content.b, drift: this.content.drift });
   }
 
@@ -90,6 +126,15 @@ export class CircuitPanel implements vscode.Disposable {
       case 'log':
         this.log[msg.level](`[webview] ${msg.message}`);
         break;
+      case 'viewStateChanged':
+        if (this.content.kind === 'circuit' && msg.side === 'single') {
+          try {
+            writeSidecar(this.content.circuitFile, msg.state);
+          } catch (e) {
+            this.log.warn(`Could not save the view state beside ${this.content.circuitFile}: ${(e as Error).message}`);
+          }
+        }
+        break;
       default:
         assertNever(msg);
     }
@@ -112,7 +157,8 @@ export class CircuitPanel implements vscode.Disposable {
   }
 
   update(content: PanelContent): void {
-    this.content = content;
+    this.content = CircuitPanel.withProvenance(content);
+    this.panel.title = CircuitPanel.titleOf(this.content);
     this.sendContent();
   }
 

@@ -39,6 +39,43 @@ export interface CircuitViewData {
     readonly method?: string;
     readonly prompts?: number;
   };
+  /** Where the circuit came from, read from the circuit file's provenance; shown in the header. */
+  readonly provenance?: CircuitProvenanceView;
+}
+
+/** The provenance the header and the exports name. */
+export interface CircuitProvenanceView {
+  /** The prompt set's file name ('cities.jsonl'). */
+  readonly promptSet?: string;
+  readonly promptsPath?: string;
+  readonly method?: string;
+  readonly steps?: number;
+  /** The circuit file the view shows. */
+  readonly circuitFile?: string;
+  readonly createdAt?: string;
+}
+
+/** A group of nodes the user made by hand (a Neuronpedia supernode): a label and its members. */
+export interface SavedGroup {
+  readonly label: string;
+  readonly members: readonly string[];
+  readonly collapsed?: boolean;
+}
+
+export type AutoGroupMode = 'none' | 'role' | 'layer';
+
+/**
+ * The view state saved beside the circuit (its `.view.json` sidecar) and restored when the circuit
+ * is opened again, so a view can be shared as files: N, selection, pins, groups and their labels.
+ */
+export interface SavedView {
+  readonly topN?: number;
+  readonly selected?: string;
+  readonly pins?: readonly string[];
+  readonly groups?: readonly SavedGroup[];
+  readonly autoGroups?: AutoGroupMode;
+  /** Ids of the collapsed automatic groups ('role:mover', 'layer:3'). */
+  readonly collapsedAuto?: readonly string[];
 }
 
 /** Per-layer drift between two circuits (B − A), with the summary figures. */
@@ -59,7 +96,7 @@ export interface DriftData {
 }
 
 /** UI state the view keeps across hide/show and reload (setState); data is always re-sent. */
-export interface ViewState {
+export interface ViewState extends SavedView {
   readonly topN?: number;
   readonly selected?: string;
   readonly zoom?: number;
@@ -72,7 +109,8 @@ export type ExportFormat = 'svg' | 'png';
 
 /** Host → webview. */
 export type ToWebview =
-  | { readonly type: 'showCircuit'; readonly circuit: CircuitViewData }
+  /** `saved`: the view state saved with the circuit, applied unless the webview holds newer state. */
+  | { readonly type: 'showCircuit'; readonly circuit: CircuitViewData; readonly saved?: SavedView }
   | { readonly type: 'showCompare'; readonly a: CircuitViewData; readonly b: CircuitViewData; readonly drift: DriftData }
   | { readonly type: 'requestExport'; readonly format: ExportFormat; readonly side: ViewSide }
   | { readonly type: 'error'; readonly message: string };
@@ -85,7 +123,9 @@ export type FromWebview =
   | { readonly type: 'nodeSelected'; readonly side: ViewSide; readonly node: string | null }
   /** The answer to requestExport: SVG text, or a PNG as a data: URL. */
   | { readonly type: 'exported'; readonly format: ExportFormat; readonly side: ViewSide; readonly data: string }
-  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly message: string };
+  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly message: string }
+  /** The view state to save with the circuit (pins, groups, N, selection); the host writes the sidecar. */
+  | { readonly type: 'viewStateChanged'; readonly side: ViewSide; readonly state: SavedView };
 
 export function assertNever(x: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(x)}`);
@@ -94,6 +134,26 @@ export function assertNever(x: never): never {
 const sides: readonly string[] = ['single', 'a', 'b'];
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+const isNodeName = (x: unknown): x is string => isStr(x) && x.length > 0 && x.length < 64;
+const isList = (x: unknown, max: number, item: (y: unknown) => boolean): boolean => Array.isArray(x) && x.length <= max && x.every(item);
+
+function isSavedGroup(x: unknown): boolean {
+  return isObj(x) && isStr(x.label) && x.label.length <= 200 && isList(x.members, 100_000, isNodeName) && (x.collapsed === undefined || typeof x.collapsed === 'boolean');
+}
+
+/** Guard for a saved view state, from the webview or from a sidecar file on disk. */
+export function isSavedView(x: unknown): x is SavedView {
+  if (!isObj(x)) return false;
+  return (
+    (x.topN === undefined || (Number.isInteger(x.topN) && (x.topN as number) >= 1)) &&
+    (x.selected === undefined || isNodeName(x.selected)) &&
+    (x.pins === undefined || isList(x.pins, 100_000, isNodeName)) &&
+    (x.groups === undefined || isList(x.groups, 1_000, isSavedGroup)) &&
+    (x.autoGroups === undefined || x.autoGroups === 'none' || x.autoGroups === 'role' || x.autoGroups === 'layer') &&
+    (x.collapsedAuto === undefined || isList(x.collapsedAuto, 10_000, (y) => isStr(y) && y.length < 64))
+  );
+}
 
 /** Type guard for messages from a webview: anything else is dropped by the host with a log line. */
 export function isFromWebview(x: unknown): x is FromWebview {
@@ -107,6 +167,8 @@ export function isFromWebview(x: unknown): x is FromWebview {
       return sides.includes(x.side as string) && (x.node === null || (isStr(x.node) && x.node.length < 64));
     case 'exported':
       return (x.format === 'svg' || x.format === 'png') && sides.includes(x.side as string) && isStr(x.data) && x.data.length < 64 * 1024 * 1024;
+    case 'viewStateChanged':
+      return sides.includes(x.side as string) && isSavedView(x.state);
     case 'log':
       return (x.level === 'info' || x.level === 'warn' || x.level === 'error') && isStr(x.message) && x.message.length < 10_000;
     default:

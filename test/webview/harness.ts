@@ -19,7 +19,7 @@ import type { ToWebview } from '../../src/shared/webviewProtocol';
 export const outDir = path.resolve('test-output', 'webview');
 export const chromiumPath = process.env.CIRCUITSCOPE_E2E_CHROMIUM || '/usr/bin/chromium';
 
-export type ThemeName = 'light' | 'dark';
+export type ThemeName = 'light' | 'dark' | 'hc';
 
 const font = '-apple-system, BlinkMacSystemFont, "Segoe WPC", "Segoe UI", "Ubuntu", "Droid Sans", sans-serif';
 
@@ -76,6 +76,46 @@ export const themes: Record<ThemeName, { readonly bodyClass: string; readonly va
       '--vscode-settings-textInputBackground': '#313131',
       '--vscode-settings-textInputForeground': '#cccccc',
       '--vscode-settings-textInputBorder': '#3c3c3c',
+    },
+  },
+  /** Default High Contrast (dark). */
+  hc: {
+    bodyClass: 'vscode-high-contrast',
+    vars: {
+      '--vscode-font-family': font,
+      '--vscode-font-size': '13px',
+      '--vscode-editor-font-family': "'Droid Sans Mono', 'monospace', monospace",
+      '--vscode-editor-background': '#000000',
+      '--vscode-foreground': '#ffffff',
+      '--vscode-descriptionForeground': 'rgba(255, 255, 255, 0.7)',
+      '--vscode-focusBorder': '#f38518',
+      '--vscode-contrastBorder': '#6fc3df',
+      '--vscode-contrastActiveBorder': '#f38518',
+      '--vscode-editorWidget-background': '#0c141f',
+      '--vscode-editorWidget-border': '#6fc3df',
+      '--vscode-editorHoverWidget-background': '#0c141f',
+      '--vscode-editorHoverWidget-border': '#6fc3df',
+      '--vscode-editorHoverWidget-foreground': '#ffffff',
+      '--vscode-widget-border': '#6fc3df',
+      '--vscode-panel-border': '#6fc3df',
+      '--vscode-badge-background': '#000000',
+      '--vscode-badge-foreground': '#ffffff',
+      '--vscode-button-background': '#000000',
+      '--vscode-button-foreground': '#ffffff',
+      '--vscode-button-border': '#6fc3df',
+      '--vscode-button-secondaryBackground': '#000000',
+      '--vscode-button-secondaryForeground': '#ffffff',
+      '--vscode-input-background': '#000000',
+      '--vscode-input-foreground': '#ffffff',
+      '--vscode-input-border': '#6fc3df',
+      '--vscode-textLink-foreground': '#21a6ff',
+      '--vscode-charts-blue': '#3794ff',
+      '--vscode-charts-orange': '#d18616',
+      '--vscode-charts-green': '#89d185',
+      '--vscode-charts-red': '#f14c4c',
+      '--vscode-charts-yellow': '#cca700',
+      '--vscode-charts-foreground': '#ffffff',
+      '--vscode-textCodeBlock-background': '#000000',
     },
   },
   light: {

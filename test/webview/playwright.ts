@@ -12,6 +12,7 @@ export interface Locator {
   focus(): Promise<void>;
   inputValue(): Promise<string>;
   textContent(): Promise<string | null>;
+  allTextContents(): Promise<string[]>;
   count(): Promise<number>;
   boundingBox(): Promise<{ x: number; y: number; width: number; height: number } | null>;
 }
@@ -31,7 +32,7 @@ export interface Page {
     click(x: number, y: number): Promise<void>;
     wheel(dx: number, dy: number): Promise<void>;
   };
-  readonly keyboard: { press(key: string): Promise<void> };
+  readonly keyboard: { press(key: string): Promise<void>; down(key: string): Promise<void>; up(key: string): Promise<void> };
 }
 
 export interface Browser {

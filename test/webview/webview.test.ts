@@ -17,6 +17,8 @@ import { actions, bindActions } from '../../webview/circuit/actions';
 import { layeredPositions, neighbourInDirection } from '../../webview/circuit/layout';
 import { CircuitModel, penWidth } from '../../webview/circuit/model';
 import { normaliseNodeQuery } from '../../webview/circuit/nodeQuery';
+import { autoGroups, faithfulnessAt, groupEdges, legibleN, manualGroups, nodeEdges, pathThrough, representatives, visibleToken } from '../../webview/circuit/viewModel';
+import { isSavedView } from '../../src/shared/webviewProtocol';
 import type { Browser, Page } from './playwright';
 import { fakeDrift, gpt2Circuit, perturbed, storiesCircuit } from './fakeData';
 import {
@@ -162,6 +164,87 @@ test("pen width follows EAP-IG's max(0.6, 5·(|s|−min)/(max−min))", () => {
   assert.equal(penWidth(2, 2, 2, 1), 5, 'one edge, or all equal: full width');
 });
 
+test('the view opens at the smallest measured N reaching 80% of the discovered faithfulness', () => {
+  const curve = [
+    { topN: 10, edges: 9, faithfulness: 0.3 },
+    { topN: 40, edges: 35, faithfulness: 0.71 },
+    { topN: 100, edges: 90, faithfulness: 0.85 },
+    { topN: 606, edges: 560, faithfulness: 0.88 },
+  ];
+  assert.equal(legibleN(curve, 606, 0.9).n, 100);
+  assert.equal(legibleN(curve, 606, 0.85).n, 40, '0.8 × 0.85 = 0.68 is reached at 40');
+  assert.equal(legibleN([], 606).n, 150, 'no curve: the fallback size');
+  assert.equal(legibleN([], 60).n, 60);
+  assert.equal(legibleN(curve, 30, 0.9).n, 30, 'nothing smaller reaches it: the discovered N');
+  assert.equal(faithfulnessAt(curve, 40), 0.71);
+  const mid = faithfulnessAt(curve, 20)!;
+  assert.ok(mid > 0.3 && mid < 0.71, 'interpolated on log N');
+});
+
+test('tracing: the path through a node goes both ways, to the input and to the logits', () => {
+  const data = storiesCircuit();
+  const m = new CircuitModel(data);
+  const sel = m.select(200);
+  const mid = m.graph.nodes.find((n) => /^a[23]\./.test(n) && sel.nodeIn.get(n))!;
+  const { edges, nodes } = pathThrough(m.graph, sel.edgeIn, mid);
+  assert.ok(nodes.has('input') && nodes.has('logits'), `${mid}: ${[...nodes].join(' ')}`);
+  for (const i of edges) assert.equal(sel.edgeIn[i], 1);
+  // Every lit edge lies upstream or downstream of the node, never beside it.
+  const up = new Set<string>();
+  const down = new Set<string>();
+  for (const i of edges) {
+    const e = m.graph.edges[i];
+    if (e.child === mid) up.add(e.parent);
+    if (e.parent === mid) down.add(e.child);
+  }
+  assert.ok(up.size > 0 && down.size > 0);
+  const order = nodeEdges(m.graph, m.scores, sel.edgeIn, mid);
+  const incoming = order.filter((i) => m.graph.edges[i].child === mid);
+  assert.deepEqual(order.slice(0, incoming.length), incoming, 'incoming edges come first');
+  for (let k = 1; k < incoming.length; k++) assert.ok(Math.abs(m.scores[incoming[k - 1]]) >= Math.abs(m.scores[incoming[k]]));
+});
+
+test('groups: automatic by role and by layer; collapsed groups merge their edges', () => {
+  const data = storiesCircuit();
+  const m = new CircuitModel(data);
+  const sel = m.select(200);
+  const visible = (n: string) => sel.nodeIn.get(n) === true;
+  const roles = autoGroups('role', m.graph.nodes, data.heads, visible, new Set(['role:mover']));
+  assert.ok(roles.length > 0 && roles.every((g) => g.kind === 'role'));
+  for (const g of roles) for (const n of g.members) assert.equal(`${data.heads[n].role} heads`, g.label);
+  assert.equal(roles.find((g) => g.id === 'role:mover')?.collapsed, true);
+  const layers = autoGroups('layer', m.graph.nodes, data.heads, visible, new Set());
+  assert.ok(layers.every((g) => g.members.every((n) => n.includes(g.id.slice(6)))));
+  const manual = manualGroups([{ label: 'late movers', members: ['a4.h1', 'a4.h2'], collapsed: true }]);
+  const rep = representatives([...manual, ...roles]);
+  assert.equal(rep.get('a4.h1')?.label, 'late movers', 'a hand-made group wins over an automatic one');
+  const { merged, replaced } = groupEdges(m.graph, m.scores, sel.edges, rep);
+  let sum = 0;
+  for (const i of replaced) {
+    const e = m.graph.edges[i];
+    if (rep.get(e.parent) !== rep.get(e.child) || !rep.get(e.parent)) sum += m.scores[i];
+  }
+  assert.ok(Math.abs(merged.reduce((a, e) => a + e.score, 0) - sum) < 1e-9, 'scores are conserved outside each group');
+  for (const e of merged) assert.notEqual(e.source, e.target);
+});
+
+test('tokens show whitespace and bytes as visible symbols', () => {
+  assert.equal(visibleToken(' Paris'), '␣Paris');
+  assert.equal(visibleToken('\n'), '↵');
+  assert.equal(visibleToken('\t'), '⇥');
+  assert.equal(visibleToken(''), '∅');
+  assert.equal(visibleToken('\u0001'), '<0x01>');
+  assert.equal(visibleToken('\ufffd'), '<0x??>');
+  assert.equal(visibleToken('\u2581the'), '␣the');
+  assert.equal(visibleToken('<0x0A>'), '<0x0A>');
+});
+
+test('saved view states are validated', () => {
+  assert.ok(isSavedView({}));
+  assert.ok(isSavedView({ topN: 40, selected: 'a1.h2', pins: ['a1.h2', 'm3'], groups: [{ label: 'movers', members: ['a3.h1'], collapsed: true }], autoGroups: 'role', collapsedAuto: ['role:mover'] }));
+  for (const bad of [null, [], { topN: 0 }, { pins: 'a1.h2' }, { groups: [{ members: [] }] }, { autoGroups: 'size' }, { selected: 'x'.repeat(80) }]) assert.equal(isSavedView(bad), false, JSON.stringify(bad));
+});
+
 // ---- the bundle in chromium ----
 
 const skip = missingPrerequisite();
@@ -186,7 +269,7 @@ describe('circuit webview in chromium', { skip }, () => {
     await server?.close();
   });
 
-  async function open(name: string, theme: 'light' | 'dark', messages: ToWebview[], state?: unknown): Promise<{ page: Page; errors: string[] }> {
+  async function open(name: string, theme: 'light' | 'dark' | 'hc', messages: ToWebview[], state?: unknown): Promise<{ page: Page; errors: string[] }> {
     const r = await openPage(browser, server, { name, theme, messages, state });
     pages.push(r.page);
     return r;
@@ -200,6 +283,12 @@ describe('circuit webview in chromium', { skip }, () => {
     }
     throw new Error(`the webview never posted ${what}; posted: ${JSON.stringify(await posted(page)).slice(0, 400)}`);
   }
+
+  /** The N the view opens at: the legible size chosen from the curve. */
+  const shownN = (c: CircuitViewData) => {
+    const m = new CircuitModel(c);
+    return m.clampN(legibleN(c.curve, m.clampN(c.topN), c.summary.faithfulness).n);
+  };
 
   async function circuitNodes(page: Page, side = 'single'): Promise<string[]> {
     return evaluate<string[]>(page, `window.__circuitscopeTest.circuitNodes(${JSON.stringify(side)})`);
@@ -218,7 +307,8 @@ describe('circuit webview in chromium', { skip }, () => {
       assert.deepEqual(await evaluate(page, 'window.__harness.violations'), []);
       assert.deepEqual(errors, []);
       const m = new CircuitModel(stories);
-      const sel = m.select(stories.topN);
+      const sel = m.select(shownN(stories));
+      assert.ok(shownN(stories) < stories.topN, 'the view opens below the discovered size');
       assert.equal(await evaluate(page, `window.__circuitscopeTest.edgeCount('single')`), sel.edges.length);
       assert.equal((await circuitNodes(page)).length, sel.nodeCount);
       assert.equal(await evaluate(page, `window.__circuitscopeTest.renderer('single')`), 'canvas');
@@ -243,7 +333,7 @@ describe('circuit webview in chromium', { skip }, () => {
   test('edge hover shows name, score and rank', async () => {
     const { page } = await open('hover-edge', 'dark', [show(stories)]);
     const m = new CircuitModel(stories);
-    const sel = m.select(stories.topN);
+    const sel = m.select(shownN(stories));
     const best = [...sel.edges].sort((a, b) => m.rank[a] - m.rank[b])[0];
     const name = m.graph.edges[best].name;
     const p = await evaluate<{ x: number; y: number }>(page, `window.__circuitscopeTest.edgeMidpoint('single', ${JSON.stringify(name)})`);
@@ -353,7 +443,7 @@ describe('circuit webview in chromium', { skip }, () => {
     assert.ok(Math.abs(vp2.zoom - vp.zoom) < 1e-6, `zoom ${vp2.zoom} vs ${vp.zoom}`);
     // Another circuit does not inherit the state.
     const other = await open('state-3', 'dark', [show(storiesB)], state);
-    assert.equal(await other.page.locator('.cs-number').inputValue(), String(storiesB.topN));
+    assert.equal(await other.page.locator('.cs-number').inputValue(), String(shownN(storiesB)));
   });
 
   test('unknown or malformed messages are logged and shown, never thrown; error messages show a banner', async () => {
@@ -371,6 +461,144 @@ describe('circuit webview in chromium', { skip }, () => {
     assert.ok((await evaluate<number>(page, `window.__circuitscopeTest.edgeCount('single')`)) > 0);
   });
 
+  for (const theme of ['light', 'dark', 'hc'] as const) {
+    test(`tracing (${theme}): a click lights both directions; the keyboard steps through edges`, async () => {
+      const { page, errors } = await open(`trace-${theme}`, theme, [show(stories)]);
+      const nodes = await circuitNodes(page);
+      const mid = nodes.find((n) => /^a[23]\./.test(n)) ?? nodes.find((n) => /^a\d/.test(n))!;
+      const p = await nodePosition(page, 'single', mid);
+      await page.mouse.click(p.x, p.y);
+      await waitPosted(page, (m) => m.type === 'nodeSelected' && m.node === mid, `nodeSelected ${mid}`);
+      const lit = await evaluate<string[]>(page, `window.__circuitscopeTest.litNodes('single')`);
+      assert.ok(lit.includes('input') && lit.includes('logits') && lit.includes(mid), `lit: ${lit.join(' ')}`);
+      assert.ok(lit.length < nodes.length, 'nodes off the paths are dimmed');
+      await page.mouse.move(2, 2);
+      await page.waitForTimeout(100);
+      console.log(`  screenshot: ${await screenshot(page, `trace-node-${theme}`)}`);
+      // ] selects the node's first edge (its strongest incoming one); the card names both ends.
+      await page.locator('.cs-cy').focus();
+      await page.keyboard.press(']');
+      await waitFor(page, `window.__circuitscopeTest.selectedEdge('single') !== null`);
+      const edge = await evaluate<string>(page, `window.__circuitscopeTest.selectedEdge('single')`);
+      assert.ok(edge.includes(mid), `${edge} touches ${mid}`);
+      const text = (await cardText(page))!;
+      assert.ok(text.includes('From') && text.includes('To'), text);
+      await page.keyboard.press(']');
+      const edge2 = await evaluate<string>(page, `window.__circuitscopeTest.selectedEdge('single')`);
+      assert.notEqual(edge2, edge);
+      await page.keyboard.press('[');
+      assert.equal(await evaluate(page, `window.__circuitscopeTest.selectedEdge('single')`), edge);
+      console.log(`  screenshot: ${await screenshot(page, `trace-edge-${theme}`)}`);
+      // Enter follows the edge to its other end.
+      await page.keyboard.press('Enter');
+      const other = await evaluate<string>(page, `window.__circuitscopeTest.selected('single')`);
+      assert.ok(other !== mid && edge.includes(other.replace(/<.>$/, '')), `${other} is the far end of ${edge}`);
+      // Up follows the strongest edge toward the logits.
+      await page.keyboard.press('ArrowUp');
+      assert.notEqual(await evaluate(page, `window.__circuitscopeTest.selected('single')`), other);
+      assert.match((await page.locator('.cs-keys').textContent()) ?? '', /\[ \] step edges/);
+      assert.deepEqual(errors, []);
+    });
+  }
+
+  test('high contrast: dimmed nodes and labels keep 4.5:1 against the background', async () => {
+    const { page } = await open('hc-contrast', 'hc', [show(stories)]);
+    const lum = (hex: string) => {
+      const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255).map((x) => (x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    };
+    const dim = await evaluate<string>(page, `getComputedStyle(document.getElementById('app')).getPropertyValue('--cs-dim').trim()`);
+    const ratio = (lum(dim) + 0.05) / (lum('#000000') + 0.05);
+    assert.ok(ratio >= 4.5, `dim ${dim}: ${ratio.toFixed(2)}:1`);
+    const nodes = await circuitNodes(page);
+    const p = await nodePosition(page, 'single', nodes.find((n) => /^a\d/.test(n))!);
+    await page.mouse.click(p.x, p.y);
+    await page.mouse.move(2, 2);
+    await page.waitForTimeout(150);
+    console.log(`  contrast of dimmed labels ${ratio.toFixed(1)}:1; screenshot: ${await screenshot(page, 'hc-selected')}`);
+  });
+
+  test('hover card: leaves with the pointer, and sits away from the node', async () => {
+    const { page } = await open('hover-leave', 'dark', [show(stories)]);
+    const nodes = await circuitNodes(page);
+    const head = nodes.find((n) => /^a\d/.test(n))!;
+    const p = await nodePosition(page, 'single', head);
+    await page.mouse.click(p.x, p.y);
+    await waitFor(page, `!document.querySelector('.cs-card').hidden`);
+    const box = await evaluate<{ l: number; t: number; r: number; b: number }>(page, `(() => { const r = document.querySelector('.cs-card').getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom }; })()`);
+    assert.ok(!(p.x >= box.l && p.x <= box.r && p.y >= box.t && p.y <= box.b), 'the card does not cover the node');
+    // The pointer leaves the graph (and the webview): the card goes, even with a node selected.
+    await page.mouse.move(2, 2);
+    await waitFor(page, `document.querySelector('.cs-card').hidden`);
+    await page.mouse.move(p.x, p.y);
+    await waitFor(page, `!document.querySelector('.cs-card').hidden`);
+    await page.evaluate(`document.documentElement.dispatchEvent(new MouseEvent('mouseleave'))`);
+    await waitFor(page, `document.querySelector('.cs-card').hidden`);
+  });
+
+  test('pins and the subgraph pane; groups by hand (G + click) and by role; state saved and restored', async () => {
+    const { page, errors } = await open('pins-groups', 'light', [show(stories)]);
+    const nodes = (await circuitNodes(page)).filter((n) => /^(a\d|m\d)/.test(n));
+    const [n1, n2, n3] = nodes;
+    const at = (n: string) => nodePosition(page, 'single', n);
+    // Ctrl+click pins; P pins the selected node.
+    let p = await at(n1);
+    await page.keyboard.down('Control');
+    await page.mouse.click(p.x, p.y);
+    await page.keyboard.up('Control');
+    p = await at(n2);
+    await page.mouse.click(p.x, p.y);
+    await page.locator('.cs-cy').focus();
+    await page.keyboard.press('p');
+    assert.deepEqual(await evaluate(page, `window.__circuitscopeTest.pins('single')`), [n1, n2]);
+    assert.equal(await page.locator('.cs-pin-list li').count(), 2);
+    assert.equal(await page.locator('.cs-subgraph canvas').count() > 0, true, 'the subgraph pane draws');
+    // Hold G and click two nodes: a group.
+    await page.keyboard.down('g');
+    for (const n of [n2, n3]) {
+      p = await at(n);
+      await page.mouse.click(p.x, p.y);
+    }
+    await page.keyboard.up('g');
+    await waitFor(page, `document.querySelectorAll('.cs-group-manual').length === 1`);
+    const label = page.locator('.cs-group-label');
+    await label.fill('my supernode');
+    await label.press('Enter');
+    await page.locator('.cs-group-manual .cs-link', { hasText: 'Collapse' }).click();
+    await waitFor(page, `window.__circuitscopeTest.nodePosition('single', 'group:manual:0') !== undefined`);
+    // Automatic groups by role.
+    await page.locator('.cs-pins .cs-seg', { hasText: 'By role' }).click();
+    const roleRows = await page.locator('.cs-group-role').allTextContents();
+    assert.ok(roleRows.some((t) => /mover heads|relation heads|mixture heads/.test(t)), roleRows.join(' | '));
+    await page.locator('.cs-group-role .cs-link', { hasText: 'Collapse' }).first().click();
+    await page.mouse.move(2, 2);
+    await page.waitForTimeout(200);
+    console.log(`  screenshot: ${await screenshot(page, 'pins-groups-light')}`);
+    const saved = (await waitPosted(page, (m) => m.type === 'viewStateChanged' && (m.state as { groups?: unknown[] }).groups?.length === 1 && (m.state as { autoGroups?: string }).autoGroups === 'role', 'viewStateChanged')).state as Record<string, unknown>;
+    assert.ok(isFromWebview({ type: 'viewStateChanged', side: 'single', state: saved }));
+    assert.deepEqual(saved.pins, [n1, n2]);
+    assert.deepEqual((saved.groups as { label: string }[])[0].label, 'my supernode');
+    assert.deepEqual(errors, []);
+    // A new panel (no webview state) restores everything from the saved state the host sends.
+    const again = await open('pins-groups-restored', 'dark', [{ type: 'showCircuit', circuit: stories, saved: saved as never }]);
+    assert.deepEqual(await evaluate(again.page, `window.__circuitscopeTest.pins('single')`), [n1, n2]);
+    assert.equal(await again.page.locator('.cs-number').inputValue(), String(saved.topN));
+    assert.equal(await again.page.locator('.cs-group-label').inputValue(), 'my supernode');
+    assert.ok(await evaluate(again.page, `window.__circuitscopeTest.nodePosition('single', 'group:manual:0') !== undefined`));
+    console.log(`  screenshot: ${await screenshot(again.page, 'pins-groups-restored-dark')}`);
+  });
+
+  test('the header follows the N shown and names the prompt set and method', async () => {
+    const withProv: CircuitViewData = { ...stories, provenance: { promptSet: 'cities.jsonl', method: 'eap-ig-inputs', steps: 5 } };
+    const { page } = await open('header', 'light', [show(withProv)]);
+    const header = () => page.locator('.cs-header').textContent();
+    assert.match((await header()) ?? '', /cities\.jsonl/);
+    assert.match((await header()) ?? '', new RegExp(`Faithfulness at N = ${shownN(stories)}`));
+    await page.locator('.cs-preset', { hasText: 'Discovered' }).click();
+    await waitFor(page, `document.querySelector('.cs-header').textContent.includes('as discovered')`);
+    assert.match((await header()) ?? '', /Faithfulness at N = 300/);
+  });
+
   for (const theme of ['light', 'dark'] as const) {
     test(`GPT-2-small-sized circuit (${theme}): 32,491 scored edges, top 8,000`, async () => {
       const gpt2 = gpt2Circuit();
@@ -378,8 +606,13 @@ describe('circuit webview in chromium', { skip }, () => {
       const { page, errors } = await open(`circuit-gpt2-${theme}`, theme, [show(gpt2)]);
       assert.deepEqual(errors, []);
       assert.deepEqual(await evaluate(page, 'window.__harness.violations'), []);
+      assert.equal(await evaluate(page, `window.__circuitscopeTest.edgeCount('single')`), new CircuitModel(gpt2).select(shownN(gpt2)).edges.length);
+      console.log(`  screenshot: ${await screenshot(page, `circuit-gpt2-legible-${theme}`)}`);
+      // The discovered circuit is one click away.
+      await page.locator('.cs-preset', { hasText: 'Discovered' }).click();
+      await waitPosted(page, (m) => m.type === 'topNChanged' && m.topN === 8000, 'topNChanged 8000');
       const sel = new CircuitModel(gpt2).select(8000);
-      assert.equal(await evaluate(page, `window.__circuitscopeTest.edgeCount('single')`), sel.edges.length);
+      await waitFor(page, `window.__circuitscopeTest.edgeCount('single') === ${sel.edges.length}`);
       console.log(`  renderer: ${await evaluate<string>(page, `window.__circuitscopeTest.renderer('single')`)}`);
       console.log(`  screenshot: ${await screenshot(page, `circuit-gpt2-${theme}`)}`);
     });

@@ -3,7 +3,7 @@
  * gitlens' webviews), so the FromWebview union has exactly one writer and the host's `isFromWebview`
  * guard sees only messages built here.
  */
-import type { ExportFormat, FromWebview, ViewSide } from '../../src/shared/webviewProtocol';
+import type { ExportFormat, FromWebview, SavedView, ViewSide } from '../../src/shared/webviewProtocol';
 
 interface Poster {
   postMessage(message: unknown): void;
@@ -32,6 +32,9 @@ export const actions = {
   },
   exported(format: ExportFormat, side: ViewSide, data: string): void {
     post({ type: 'exported', format, side, data });
+  },
+  viewStateChanged(side: ViewSide, state: SavedView): void {
+    post({ type: 'viewStateChanged', side, state });
   },
   log(level: 'info' | 'warn' | 'error', message: string): void {
     post({ type: 'log', level, message: message.slice(0, 9_000) });

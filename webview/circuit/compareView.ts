@@ -116,7 +116,7 @@ export class CompareView {
         'header',
         { cls: 'cs-header' },
         el('h1', { cls: 'cs-title', text: 'Circuit comparison' }),
-        el('span', { cls: 'cs-vs' }, el('span', { cls: 'cs-badge', text: 'A' }), el('span', { text: dataA.title }), el('span', { text: '→' }), el('span', { cls: 'cs-badge', text: 'B' }), el('span', { text: dataB.title })),
+        el('span', { cls: 'cs-vs' }, el('span', { cls: 'cs-badge cs-badge-a', text: 'A' }), el('span', { text: dataA.title }), el('span', { text: '→' }), el('span', { cls: 'cs-badge cs-badge-b', text: 'B' }), el('span', { text: dataB.title })),
       ),
       toolbar({
         onFind: (name) => this.find(name),
@@ -221,6 +221,21 @@ export class CompareView {
       case 'single':
         return '';
     }
+  }
+
+  subtitle(side: ViewSide): string[] {
+    const p = side === 'b' ? this.b : this.a;
+    const d = side === 'b' ? this.dataB : this.dataA;
+    if (side === 'single') return [];
+    const sel = p.graph.selection;
+    return [
+      `Comparison ${this.dataA.title} → ${this.dataB.title}; this is side ${side.toUpperCase()}`,
+      `${d.summary.method ?? ''}${d.provenance?.promptSet ? ` · ${d.provenance.promptSet}` : ''} · N = ${formatCount(p.n)} (discovered ${formatCount(d.topN)}): ${formatCount(sel.edges.length)} edges, ${formatCount(sel.nodeCount)} nodes`,
+    ];
+  }
+
+  hasRoles(): boolean {
+    return [this.dataA, this.dataB].some((x) => Object.values(x.heads).some((h) => h.role));
   }
 
   applyTheme(t: Theme): void {

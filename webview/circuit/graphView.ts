@@ -12,8 +12,9 @@ import { el } from './dom';
 import { HoverCard } from './hoverCard';
 import { layeredPositions, metrics, neighbourInDirection, type Point } from './layout';
 import { penWidth, type CircuitModel, type CircuitSelection } from './model';
-import { exportSvg } from './svgExport';
+import { exportSvg, type SvgExportOptions } from './svgExport';
 import type { Theme } from './theme';
+import { groupEdges, nodeEdges, pathThrough, representatives, superId, type ViewGroup } from './viewModel';
 
 /** Edges shown at start from which the WebGL renderer is used, when the browser offers WebGL 2. */
 export const webglMinEdges = 2000;
@@ -45,6 +46,12 @@ export interface GraphViewOptions {
   readonly viewport?: Viewport;
   readonly onHover?: (node: string | null) => void;
   readonly onSelect?: (node: string | null) => void;
+  /** Ctrl/Cmd+click or P on a node: pin or unpin it. */
+  readonly onTogglePin?: (node: string) => void;
+  /** A click on a node while G is held: add it to the group being made. */
+  readonly onGroupPick?: (node: string) => void;
+  /** G was released (`picked`: whether nodes were clicked while it was held). */
+  readonly onGroupEnd?: (picked: boolean) => void;
   /** The viewport changed; `fitted` when it was the automatic or requested fit, not a pan or zoom. */
   readonly onViewport?: (v: Viewport, fitted: boolean) => void;
   /** Called on the first frame painted after a change of elements (startup, slider). */
@@ -100,6 +107,9 @@ function preventInlineStylesheet(): void {
 
 function stylesheet(t: Theme, large: boolean): StylesheetJson {
   const arrows = !large;
+  // Dimmed states change colours, not opacity: text under opacity on a black high-contrast background
+  // becomes dark grey on black. Edges (no text) still fade by opacity.
+  const dimmed = { 'background-color': t.background, color: t.dim, 'border-color': t.dim, opacity: 1 };
   return [
     {
       selector: 'node',
@@ -108,7 +118,7 @@ function stylesheet(t: Theme, large: boolean): StylesheetJson {
         width: metrics.headWidth,
         height: metrics.height,
         'background-color': t.nodeFill,
-        'border-width': 1,
+        'border-width': t.highContrast ? 1.5 : 1,
         'border-color': t.nodeBorder,
         label: 'data(label)',
         color: t.foreground,
@@ -124,7 +134,21 @@ function stylesheet(t: Theme, large: boolean): StylesheetJson {
     { selector: 'node.role-mover', style: { 'background-color': t.role.mover, color: t.role.text } },
     { selector: 'node.role-relation', style: { 'background-color': t.role.relation, color: t.role.text } },
     { selector: 'node.role-mixture', style: { 'background-color': t.role.mixture, color: t.role.text } },
-    { selector: 'node.out', style: { opacity: 0.3, 'border-style': 'dashed' } },
+    { selector: 'node.out', style: { ...dimmed, 'border-style': 'dashed' } },
+    { selector: 'node.member-hidden, edge.member-hidden', style: { display: 'none' } },
+    {
+      selector: 'node.super',
+      style: {
+        shape: 'round-rectangle',
+        width: 'data(w)' as unknown as number,
+        height: metrics.height + 6,
+        'background-color': t.nodeFill,
+        'border-width': 3,
+        'border-style': 'double',
+        'border-color': t.foreground,
+        'font-weight': 'bold',
+      },
+    },
     {
       selector: 'edge',
       style: {
@@ -143,6 +167,7 @@ function stylesheet(t: Theme, large: boolean): StylesheetJson {
     { selector: 'edge.k', style: { 'line-color': t.edge.k, 'target-arrow-color': t.edge.k } },
     { selector: 'edge.v', style: { 'line-color': t.edge.v, 'target-arrow-color': t.edge.v } },
     { selector: 'edge.neg', style: { 'line-color': t.edge.neg, 'target-arrow-color': t.edge.neg } },
+    { selector: 'edge.grouped', style: { 'line-style': 'solid', 'target-arrow-shape': 'triangle' } },
     // Compare marks: removed edges dashed and lighter (WebGL draws no dashes, so opacity carries it too),
     // added edges with a thick outline, sign flips with an outline of their own colour.
     { selector: 'edge.removed', style: { 'line-style': 'dashed', 'line-dash-pattern': [6, 4], opacity: 0.7 } },
@@ -151,14 +176,20 @@ function stylesheet(t: Theme, large: boolean): StylesheetJson {
     { selector: 'edge.same-hidden', style: { display: 'none' } },
     { selector: 'node.removed', style: { 'border-style': 'dashed', 'border-width': 2, 'border-color': t.diff.removed } },
     { selector: 'node.added', style: { 'border-width': 4, 'border-color': t.diff.added } },
+    { selector: 'node.pinned', style: { 'outline-width': 3, 'outline-color': t.pin, 'outline-offset': 2, 'outline-opacity': 1 } as never },
     // Interaction states come last so they win over the marks above.
-    { selector: '.faded', style: { opacity: 0.1 } },
-    { selector: 'node.faded', style: { opacity: 0.25 } },
+    { selector: 'edge.faded', style: { opacity: t.highContrast ? 0.22 : 0.1 } },
+    { selector: 'node.faded', style: dimmed },
     { selector: 'edge.path', style: { opacity: 1 } },
+    {
+      selector: 'edge.sel',
+      style: { opacity: 1, 'underlay-color': t.focus, 'underlay-padding': 4, 'underlay-opacity': 0.45, 'z-index': 100 } as never,
+    },
     {
       selector: 'node.sel',
       style: { 'border-width': 3, 'border-color': t.focus, 'underlay-color': t.focus, 'underlay-padding': 5, 'underlay-opacity': 0.35, opacity: 1 },
     },
+    { selector: 'node.end', style: { 'border-width': 3, 'border-color': t.focus } },
   ];
 }
 
@@ -177,12 +208,19 @@ export class GraphView {
   /** 1 where the edge is drawn. */
   private drawn: Uint8Array;
   private selected: string | null = null;
+  /** The selected edge, with the node the keyboard reached it from. */
+  private selectedEdge: { index: number; anchor: string } | null = null;
   private hovered: string | null = null;
   private marks: DiffMarks | undefined;
+  private pins: ReadonlySet<string> = new Set();
+  private groups: readonly ViewGroup[] = [];
   private applyingViewport = false;
   /** True until the user pans or zooms: until then a resize fits the graph again. */
   private autoFit = true;
+  /** G is held: clicks add nodes to a group instead of selecting. */
+  private grouping: { picked: boolean } | undefined;
   private readonly resizeObserver: ResizeObserver;
+  private readonly unbind: (() => void)[] = [];
 
   constructor(private readonly o: GraphViewOptions) {
     this.side = o.side;
@@ -198,7 +236,7 @@ export class GraphView {
         tabindex: '0',
         role: 'application',
         'aria-roledescription': 'circuit graph',
-        'aria-label': `${o.label}. Arrow keys move between nodes, Enter selects, Escape clears, F fits the view.`,
+        'aria-label': `${o.label}. ${keyHelp}`,
       },
     });
     o.host.appendChild(this.container);
@@ -221,6 +259,7 @@ export class GraphView {
       autounselectify: true,
       boxSelectionEnabled: false,
       textureOnViewport: this.large && !useWebgl,
+      hideEdgesOnViewport: this.large && !useWebgl,
       pixelRatio: this.large ? 1 : ('auto' as const),
     };
     let cy: Core;
@@ -262,6 +301,11 @@ export class GraphView {
     return this.selected;
   }
 
+  /** The selected edge's name, if an edge is selected. */
+  get selectedEdgeName(): string | null {
+    return this.selectedEdge ? this.model.graph.edges[this.selectedEdge.index].name : null;
+  }
+
   get viewport(): Viewport {
     return { zoom: this.cy.zoom(), pan: { ...this.cy.pan() } };
   }
@@ -277,6 +321,21 @@ export class GraphView {
     this.cy.batch(() => this.applyMarks());
   }
 
+  /** Marks the pinned nodes. */
+  setPins(pins: ReadonlySet<string>): void {
+    this.pins = pins;
+    this.cy.batch(() => this.cy.nodes().forEach((n) => void n.toggleClass('pinned', pins.has(n.id()))));
+  }
+
+  /** Shows the groups: a collapsed group is drawn as one supernode with its members' edges merged. */
+  setGroups(groups: readonly ViewGroup[]): void {
+    this.groups = groups;
+    this.cy.batch(() => {
+      this.applyGroups();
+      this.applyHighlight();
+    });
+  }
+
   applyTheme(t: Theme): void {
     this.theme = t;
     this.cy.style(stylesheet(t, this.large));
@@ -285,7 +344,7 @@ export class GraphView {
   fit(): void {
     this.applyingViewport = true;
     try {
-      this.cy.fit(this.cy.nodes(), 24);
+      this.cy.fit(this.cy.nodes(':visible'), 24);
     } finally {
       this.applyingViewport = false;
     }
@@ -308,13 +367,14 @@ export class GraphView {
   }
 
   /**
-   * Selects a node and highlights its paths to logits (its successors in the circuit); null clears.
-   * Returns false for a name that is not a node of this graph.
+   * Selects a node and highlights every path through it, upstream to the input and downstream to the
+   * logits, dimming the rest; null clears. Returns false for a name that is not a node of this graph.
    */
   select(name: string | null, opts: { notify?: boolean; center?: boolean; card?: boolean } = {}): boolean {
     const node = name === null ? undefined : this.cy.getElementById(name);
     if (name !== null && (!node || node.empty())) return false;
     this.selected = name;
+    this.selectedEdge = null;
     this.cy.batch(() => this.applyHighlight());
     if (node && opts.center) {
       this.cy.animate({ center: { eles: node }, zoom: Math.max(this.cy.zoom(), 1.1) }, { duration: 180 });
@@ -325,6 +385,19 @@ export class GraphView {
     return true;
   }
 
+  /** Selects an edge (by index): it and its two end points stay lit, the card shows both ends. */
+  selectEdge(index: number, anchor: string, opts: { notify?: boolean } = {}): void {
+    const e = this.cy.getElementById(`e${index}`);
+    if (e.empty()) return;
+    this.selectedEdge = { index, anchor };
+    this.selected = null;
+    this.cy.batch(() => this.applyHighlight());
+    this.showEdgeCard(e as EdgeSingular, e.renderedMidpoint());
+    const m = e.renderedMidpoint();
+    if (!this.onScreen(m)) this.cy.animate({ center: { eles: e } }, { duration: 150 });
+    if (opts.notify) this.o.onSelect?.(null);
+  }
+
   /** Shows the hover state of a node without a pointer (a synchronized hover from the other side). */
   showHover(name: string | null): void {
     this.setHovered(name);
@@ -333,12 +406,18 @@ export class GraphView {
     else this.card.hide();
   }
 
+  /** Hides the hover card and ring (the pointer left the view). */
+  hideHover(): void {
+    this.setHovered(null);
+    this.card.hide();
+  }
+
   exportPng(): string {
     return this.cy.png({ output: 'base64uri', full: true, bg: this.theme.background, scale: 2, maxWidth: 8192, maxHeight: 8192 });
   }
 
-  exportSvg(title: string): string {
-    return exportSvg(this.cy, { title, background: this.theme.background, foreground: this.theme.foreground, fontFamily: this.theme.fontFamily });
+  exportSvg(o: Omit<SvgExportOptions, 'background' | 'foreground' | 'fontFamily' | 'theme'>): string {
+    return exportSvg(this.cy, { ...o, background: this.theme.background, foreground: this.theme.foreground, fontFamily: this.theme.fontFamily, theme: this.theme });
   }
 
   /** The node's position in client (page) pixels, for tests and benches. */
@@ -360,7 +439,13 @@ export class GraphView {
     return { x: r.left + p.x, y: r.top + p.y };
   }
 
+  /** Names of the nodes lit as on a path (tests). */
+  litNodes(): string[] {
+    return this.cy.nodes('.sel, .end').union(this.cy.nodes(':visible').not('.faded')).map((n) => n.id());
+  }
+
   destroy(): void {
+    for (const u of this.unbind) u();
     this.resizeObserver.disconnect();
     this.cy.destroy();
     this.o.host.replaceChildren();
@@ -385,6 +470,7 @@ export class GraphView {
     this.sel = sel;
     const { graph, scores } = this.model;
     const cy = this.cy;
+    if (this.selectedEdge && !sel.edgeIn[this.selectedEdge.index]) this.selectedEdge = null;
     cy.batch(() => {
       const gone = cy.collection();
       for (let i = 0; i < this.drawn.length; i++) {
@@ -408,19 +494,20 @@ export class GraphView {
         const edge = graph.edges[i];
         fresh.push({
           group: 'edges',
-          data: { id: `e${i}`, source: edge.parent, target: edge.child, name: edge.name, w, z },
+          data: { id: `e${i}`, i, source: edge.parent, target: edge.child, name: edge.name, w, z },
           classes: edge.qkv ?? (scores[i] < 0 ? 'neg' : 'pos'),
         });
         this.drawn[i] = 1;
       }
       cy.add(fresh);
       cy.nodes().forEach((n) => {
-        n.toggleClass('out', sel.nodeIn.get(n.id()) !== true);
+        if (!n.hasClass('super')) n.toggleClass('out', sel.nodeIn.get(n.id()) !== true);
       });
       this.applyMarks();
+      this.applyGroups();
       this.applyHighlight();
     });
-    this.container.setAttribute('aria-label', `${this.o.label}: ${sel.nodeCount} nodes and ${sel.edges.length} edges in the circuit.`);
+    this.container.setAttribute('aria-label', `${this.o.label}: ${sel.nodeCount} nodes and ${sel.edges.length} edges in the circuit. ${keyHelp}`);
   }
 
   private applyMarks(): void {
@@ -428,24 +515,76 @@ export class GraphView {
     this.cy.edges().removeClass('added removed flipped same-hidden');
     this.cy.nodes().removeClass('added removed');
     if (!m) return;
-    this.cy.edges().forEach((e) => {
-      const mark = m.edges.get(Number(e.id().slice(1)));
+    this.cy.edges('[i >= 0]').forEach((e) => {
+      const mark = m.edges.get(Number(e.data('i')));
       if (mark) e.addClass(mark);
       else if (m.onlyDifferences) e.addClass('same-hidden');
     });
     for (const [name, mark] of m.nodes) this.cy.getElementById(name).addClass(mark);
   }
 
+  /** Collapsed groups: members hidden, one supernode at their centre, member edges merged into it. */
+  private applyGroups(): void {
+    const cy = this.cy;
+    cy.remove(cy.elements('.super, .grouped'));
+    cy.elements('.member-hidden').removeClass('member-hidden');
+    const rep = representatives(this.groups);
+    if (rep.size === 0) return;
+    const { merged, replaced } = groupEdges(this.model.graph, this.model.scores, this.sel.edges, rep);
+    for (const i of replaced) cy.getElementById(`e${i}`).addClass('member-hidden');
+    const els: ElementDefinition[] = [];
+    for (const g of new Set(rep.values())) {
+      const members = g.members.filter((m) => this.positions.has(m));
+      if (!members.length) continue;
+      for (const m of members) cy.getElementById(m).addClass('member-hidden');
+      const x = members.reduce((s, m) => s + this.positions.get(m)!.x, 0) / members.length;
+      const y = members.reduce((s, m) => s + this.positions.get(m)!.y, 0) / members.length;
+      const label = `${g.label} (${members.length})`;
+      els.push({ group: 'nodes', data: { id: superId(g), label, w: Math.max(metrics.endWidth, 7 * label.length + 12), members }, position: { x, y }, classes: 'super' });
+    }
+    const maxAbs = Math.max(this.sel.maxAbs, ...merged.map((m) => m.abs));
+    for (const m of merged) {
+      els.push({
+        group: 'edges',
+        data: { id: m.id, i: -1, source: m.source, target: m.target, name: `${m.source} → ${m.target}`, w: penWidth(m.abs, 0, maxAbs), z: 9, score: m.score, count: m.count },
+        classes: `grouped ${m.score < 0 ? 'neg' : 'pos'}`,
+      });
+    }
+    cy.add(els);
+    if (this.pins.size) this.setPins(this.pins);
+  }
+
   private applyHighlight(): void {
     const cy = this.cy;
-    cy.elements().removeClass('sel path faded');
+    cy.elements().removeClass('sel path faded end');
+    if (this.selectedEdge) {
+      const e = cy.getElementById(`e${this.selectedEdge.index}`);
+      if (e.empty()) return;
+      e.addClass('sel');
+      e.connectedNodes().addClass('end');
+      cy.elements().difference(e).difference(e.connectedNodes()).addClass('faded');
+      return;
+    }
     if (this.selected === null) return;
-    const node = cy.getElementById(this.selected);
+    let node = cy.getElementById(this.selected);
     if (node.empty()) return;
+    // A selected node inside a collapsed group is shown through its supernode.
+    const group = node.hasClass('member-hidden') ? representatives(this.groups).get(this.selected) : undefined;
+    if (group) node = cy.getElementById(superId(group));
     node.addClass('sel');
-    const succ = node.successors();
-    succ.addClass('path');
-    cy.elements().difference(succ).difference(node).addClass('faded');
+    if (node.hasClass('super')) {
+      const around = node.closedNeighborhood();
+      around.addClass('path');
+      cy.elements().difference(around).addClass('faded');
+      return;
+    }
+    // Both directions: what feeds the node (to the input) and what it feeds (to the logits).
+    const { edges, nodes } = pathThrough(this.model.graph, this.sel.edgeIn, this.selected);
+    const lit = cy.collection();
+    for (const i of edges) lit.merge(cy.getElementById(`e${i}`));
+    for (const n of nodes) lit.merge(cy.getElementById(n));
+    lit.addClass('path');
+    cy.elements().difference(lit).difference(node).addClass('faded');
   }
 
   private setHovered(name: string | null): void {
@@ -474,25 +613,44 @@ export class GraphView {
   }
 
   private showNodeCard(node: NodeSingular): void {
+    const p = node.renderedPosition();
+    if (node.hasClass('super')) {
+      const members = (node.data('members') as string[]) ?? [];
+      this.card.showGroup(String(node.data('label')), members, node.connectedEdges().length, { x: p.x, y: p.y });
+      return;
+    }
     const d = this.model.nodeDetails(node.id(), this.sel);
     if (!d) return;
-    const p = node.renderedPosition();
-    this.card.showNode(d, { x: p.x, y: p.y });
+    this.card.showNode(d, { x: p.x, y: p.y }, this.pins.has(d.name));
   }
 
   private showEdgeCard(edge: EdgeSingular, at: { x: number; y: number }): void {
-    const i = Number(edge.id().slice(1));
+    const i = Number(edge.data('i'));
+    if (!(i >= 0)) {
+      this.card.showMergedEdge(String(edge.data('name')), Number(edge.data('score')), Number(edge.data('count')), at);
+      return;
+    }
     const e = this.model.graph.edges[i];
-    this.card.showEdge(this.model.edgeDetails(i, this.sel), e.qkv, e.child, at);
+    const ends = [e.parent, e.child].map((n) => this.model.nodeDetails(n, this.sel)).filter((d) => d !== undefined);
+    this.card.showEdge(this.model.edgeDetails(i, this.sel), e.qkv, e.child, at, ends);
+  }
+
+  private onScreen(p: { x: number; y: number }, m = 40): boolean {
+    return p.x >= m && p.y >= m && p.x <= this.container.clientWidth - m && p.y <= this.container.clientHeight - m;
   }
 
   private bindEvents(): void {
     const cy = this.cy;
-    cy.on('mouseover', 'node', (ev) => {
-      const n = ev.target as NodeSingular;
+    const enter = (n: NodeSingular) => {
       this.setHovered(n.id());
       this.showNodeCard(n);
       this.o.onHover?.(n.id());
+    };
+    cy.on('mouseover', 'node', (ev) => enter(ev.target as NodeSingular));
+    // Cytoscape still counts a node as hovered after the pointer left the canvas straight from it, so
+    // coming back onto the same node sends no mouseover; the first move over it stands in.
+    cy.on('mousemove', 'node', (ev) => {
+      if (this.hovered !== (ev.target as NodeSingular).id()) enter(ev.target as NodeSingular);
     });
     cy.on('mouseout', 'node', () => {
       this.setHovered(null);
@@ -509,7 +667,21 @@ export class GraphView {
     });
     cy.on('tap', 'node', (ev) => {
       const id = (ev.target as NodeSingular).id();
-      this.select(this.selected === id ? null : id, { notify: true, card: true });
+      const oe = ev.originalEvent as MouseEvent | undefined;
+      if (this.grouping && !id.startsWith('group:')) {
+        this.grouping.picked = true;
+        this.o.onGroupPick?.(id);
+      } else if (oe && (oe.ctrlKey || oe.metaKey) && !id.startsWith('group:')) {
+        this.o.onTogglePin?.(id);
+      } else {
+        this.select(this.selected === id ? null : id, { notify: true, card: true });
+      }
+      this.container.focus({ preventScroll: true });
+    });
+    cy.on('tap', 'edge', (ev) => {
+      const e = ev.target as EdgeSingular;
+      const i = Number(e.data('i'));
+      if (i >= 0) this.selectEdge(i, this.model.graph.edges[i].child, { notify: true });
       this.container.focus({ preventScroll: true });
     });
     cy.on('viewport', () => {
@@ -520,21 +692,78 @@ export class GraphView {
       this.o.onViewport?.(this.viewport, false);
     });
     this.container.addEventListener('keydown', (ev) => this.onKey(ev));
-    // Cytoscape sends no mouseout when the pointer leaves the canvas straight from a node.
+    // Cytoscape sends no mouseout when the pointer leaves the canvas straight from a node; the card
+    // goes with the pointer, so it never stays over the graph (or outside the webview) on its own.
     this.container.addEventListener('mouseleave', () => {
-      if (this.hovered === null) return;
       this.setHovered(null);
-      this.restoreCard();
+      this.card.hide();
       this.o.onHover?.(null);
     });
+    // G held anywhere in the view (not in a text field) turns clicks into group picks.
+    const typing = (ev: KeyboardEvent) => {
+      const t = ev.target as HTMLElement | null;
+      return !!t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName.startsWith('VSCODE-TEXT'));
+    };
+    const down = (ev: KeyboardEvent) => {
+      if ((ev.key === 'g' || ev.key === 'G') && !ev.repeat && !ev.ctrlKey && !ev.metaKey && !ev.altKey && !typing(ev)) this.grouping = { picked: false };
+    };
+    const up = (ev: KeyboardEvent) => {
+      if ((ev.key === 'g' || ev.key === 'G') && this.grouping) {
+        const picked = this.grouping.picked;
+        this.grouping = undefined;
+        // From the keyboard (nothing clicked), G adds the selected node.
+        if (!picked && this.selected && !this.selected.startsWith('group:')) this.o.onGroupPick?.(this.selected);
+        this.o.onGroupEnd?.(picked || !!this.selected);
+      }
+    };
+    const blur = () => {
+      this.grouping = undefined;
+      this.hideHover();
+    };
+    document.addEventListener('keydown', down);
+    document.addEventListener('keyup', up);
+    window.addEventListener('blur', blur);
+    this.unbind.push(
+      () => document.removeEventListener('keydown', down),
+      () => document.removeEventListener('keyup', up),
+      () => window.removeEventListener('blur', blur),
+    );
   }
 
-  /** After a pointer leaves, the card goes back to the selected node, if any. */
+  /** After a pointer leaves an element inside the graph, the card goes back to the selection, if any. */
   private restoreCard(): void {
+    if (this.selectedEdge && !this.hovered) {
+      const e = this.cy.getElementById(`e${this.selectedEdge.index}`);
+      if (e.nonempty()) {
+        this.showEdgeCard(e as EdgeSingular, e.renderedMidpoint());
+        return;
+      }
+    }
     const keep = this.hovered ?? this.selected;
     const node = keep ? this.cy.getElementById(keep) : undefined;
     if (node && node.nonempty()) this.showNodeCard(node);
     else this.card.hide();
+  }
+
+  /** Steps through the selected node's edges (incoming, then outgoing, strongest first). */
+  private stepEdge(delta: 1 | -1): void {
+    const anchor = this.selectedEdge?.anchor ?? this.selected;
+    if (!anchor || anchor.startsWith('group:')) return;
+    const list = nodeEdges(this.model.graph, this.model.scores, this.sel.edgeIn, anchor).filter((i) => !this.cy.getElementById(`e${i}`).hasClass('member-hidden'));
+    if (!list.length) return;
+    const at = this.selectedEdge ? list.indexOf(this.selectedEdge.index) : -1;
+    const next = at < 0 ? (delta > 0 ? 0 : list.length - 1) : (at + delta + list.length) % list.length;
+    this.selectEdge(list[next], anchor, { notify: true });
+  }
+
+  /** Up follows the strongest outgoing edge (toward the logits), down the strongest incoming one. */
+  private follow(from: string, dir: 'up' | 'down'): string | undefined {
+    const g = this.model.graph;
+    const list = (dir === 'up' ? g.childEdges.get(from) : g.parentEdges.get(from)) ?? [];
+    let best: number | undefined;
+    for (const i of list) if (this.sel.edgeIn[i] && (best === undefined || Math.abs(this.model.scores[i]) > Math.abs(this.model.scores[best]))) best = i;
+    if (best === undefined) return undefined;
+    return dir === 'up' ? g.edges[best].child : g.edges[best].parent;
   }
 
   private onKey(ev: KeyboardEvent): void {
@@ -542,25 +771,46 @@ export class GraphView {
     const dir = dirs[ev.key];
     if (dir) {
       ev.preventDefault();
-      const from = this.selected ?? this.hovered;
-      const visible = (name: string) => this.sel.nodeIn.get(name) === true;
+      const from = this.selected ?? this.selectedEdge?.anchor ?? this.hovered;
+      const visible = (name: string) => this.sel.nodeIn.get(name) === true && !this.cy.getElementById(name).hasClass('member-hidden');
       const candidates = [...this.positions].filter(([n]) => visible(n) && n !== from);
       let next: string | undefined;
-      if (from) next = neighbourInDirection(this.positions.get(from)!, dir, candidates);
+      if (from && this.positions.has(from)) {
+        if (dir === 'up' || dir === 'down') next = this.follow(from, dir);
+        next ??= neighbourInDirection(this.positions.get(from)!, dir, candidates);
+      }
       // With nothing selected yet, start where researchers read a circuit from: the logits.
       else next = visible('logits') ? 'logits' : candidates[0]?.[0];
       if (next) this.moveTo(next);
       return;
     }
     switch (ev.key) {
+      case ']':
+      case '.':
+        ev.preventDefault();
+        this.stepEdge(1);
+        break;
+      case '[':
+      case ',':
+        ev.preventDefault();
+        this.stepEdge(-1);
+        break;
       case 'Enter':
-        if (this.hovered) this.select(this.hovered, { notify: true, card: true });
+        if (this.selectedEdge) {
+          // Follows the edge to its other end.
+          const e = this.model.graph.edges[this.selectedEdge.index];
+          this.moveTo(this.selectedEdge.anchor === e.child ? e.parent : e.child);
+        } else if (this.hovered) this.select(this.hovered, { notify: true, card: true });
         break;
       case 'Escape':
-        if (this.selected !== null) {
+        if (this.selected !== null || this.selectedEdge !== null) {
           ev.stopPropagation();
           this.select(null, { notify: true });
         }
+        break;
+      case 'p':
+      case 'P':
+        if (this.selected && !this.selected.startsWith('group:')) this.o.onTogglePin?.(this.selected);
         break;
       case 'f':
       case 'F':
@@ -568,25 +818,36 @@ export class GraphView {
         break;
       case '+':
       case '=':
-        this.cy.zoom({ level: this.cy.zoom() * 1.25, renderedPosition: { x: this.container.clientWidth / 2, y: this.container.clientHeight / 2 } });
+        this.zoomBy(1.25);
         break;
       case '-':
-        this.cy.zoom({ level: this.cy.zoom() / 1.25, renderedPosition: { x: this.container.clientWidth / 2, y: this.container.clientHeight / 2 } });
+        this.zoomBy(1 / 1.25);
         break;
       default:
         return;
     }
   }
 
+  /** Zooms about the selection (node or edge), else about the centre of the view. */
+  private zoomBy(f: number): void {
+    let at = { x: this.container.clientWidth / 2, y: this.container.clientHeight / 2 };
+    const sel = this.selectedEdge ? this.cy.getElementById(`e${this.selectedEdge.index}`) : this.selected ? this.cy.getElementById(this.selected) : undefined;
+    if (sel && sel.nonempty()) {
+      const p = sel.isEdge() ? (sel as EdgeSingular).renderedMidpoint() : (sel as NodeSingular).renderedPosition();
+      if (this.onScreen(p, 0)) at = p;
+      else {
+        this.cy.center(sel);
+        at = { x: this.container.clientWidth / 2, y: this.container.clientHeight / 2 };
+      }
+    }
+    this.cy.zoom({ level: this.cy.zoom() * f, renderedPosition: at });
+  }
+
   private moveTo(name: string): void {
     const node = this.cy.getElementById(name);
     this.select(name, { notify: true, card: true });
     // Keep the keyboard cursor on screen: pan only when the node left the visible area.
-    const p = node.renderedPosition();
-    const m = 40;
-    if (p.x < m || p.y < m || p.x > this.container.clientWidth - m || p.y > this.container.clientHeight - m) {
-      this.cy.animate({ center: { eles: node } }, { duration: 150 });
-    }
+    if (!this.onScreen(node.renderedPosition())) this.cy.animate({ center: { eles: node } }, { duration: 150 });
   }
 
   /**
@@ -601,3 +862,7 @@ export class GraphView {
     else requestAnimationFrame(done);
   }
 }
+
+/** The keys of the graph, for its accessible name and the hint line under it. */
+export const keyHelp =
+  'Arrow up/down follow the strongest edge toward the logits/input, left/right move along the layer; ] and [ step through the selected node’s edges, Enter follows an edge; P pins; hold G and click to group; F fits; + and − zoom about the selection; Escape clears.';

@@ -7,6 +7,7 @@ import type { NodeId, Qkv } from '../../src/shared/circuit';
 import { el } from './dom';
 import { formatCount, formatFixed, formatScore } from './format';
 import type { EdgeDetails, NodeDetails } from './model';
+import { visibleToken } from './viewModel';
 
 let cardIds = 0;
 
@@ -44,11 +45,12 @@ export class HoverCard {
     return this.visible ? this.shown : undefined;
   }
 
-  showNode(d: NodeDetails, at: { x: number; y: number }): void {
+  showNode(d: NodeDetails, at: { x: number; y: number }, pinned = false): void {
     const rows: [string, string][] = [['Kind', kindLabel(d.id)]];
     if (d.id.kind === 'attn' || d.id.kind === 'mlp') rows.push(['Layer', String(d.id.layer)]);
     if (d.id.kind === 'attn') rows.push(['Head', String(d.id.head)]);
     rows.push(['In circuit', d.inCircuit ? 'yes' : 'no']);
+    if (pinned) rows.push(['Pinned', 'yes (P or Ctrl/Cmd+click unpins)']);
     if (d.id.kind !== 'input') rows.push(['Incoming', `${formatCount(d.inEdges)} edges, Σ|score| ${formatScore(d.inAbs)}`]);
     if (d.id.kind !== 'logits') rows.push(['Outgoing', `${formatCount(d.outEdges)} edges, Σ|score| ${formatScore(d.outAbs)}`]);
     rows.push(['Σ|score| of circuit edges', formatScore(d.inAbs + d.outAbs)]);
@@ -69,15 +71,43 @@ export class HoverCard {
     this.render(`node:${d.name}`, title, body, at);
   }
 
-  showEdge(d: EdgeDetails, qkv: Qkv | undefined, child: string, at: { x: number; y: number }): void {
+  showEdge(d: EdgeDetails, qkv: Qkv | undefined, child: string, at: { x: number; y: number }, ends: readonly NodeDetails[] = []): void {
     const rows: [string, string][] = [
       ['Score', formatScore(d.score)],
       ['Rank by |score|', d.rank ? `${formatCount(d.rank)} of ${formatCount(d.scored)}` : 'unscored'],
       ['Into', qkv ? `${qkvLabel[qkv]} input of ${child}` : child],
       ['In circuit', d.inCircuit ? 'yes' : 'no'],
     ];
+    const body: Node[] = [this.table(rows)];
+    // The end points' details, so a selected edge tells what it connects.
+    for (const [label, e] of ends.map((x, i) => [i === 0 ? 'From' : 'To', x] as const)) {
+      const r: [string, string][] = [[label, `${e.name} (${kindLabel(e.id)}${e.head?.role ? `, ${e.head.role} head` : ''})`]];
+      r.push(['  edges in / out', `${formatCount(e.inEdges)} / ${formatCount(e.outEdges)}, Σ|score| ${formatScore(e.inAbs)} / ${formatScore(e.outAbs)}`]);
+      body.push(this.table(r));
+    }
     const title = el('div', { cls: 'cs-card-title' }, el('span', { cls: 'cs-card-name', text: d.name }));
-    this.render(`edge:${d.index}`, title, [this.table(rows)], at);
+    this.render(`edge:${d.index}`, title, body, at);
+  }
+
+  /** A collapsed group (supernode). */
+  showGroup(label: string, members: readonly string[], edges: number, at: { x: number; y: number }): void {
+    const rows: [string, string][] = [
+      ['Kind', 'group (supernode)'],
+      ['Members', members.length <= 12 ? members.join(', ') : `${members.slice(0, 12).join(', ')} and ${members.length - 12} more`],
+      ['Merged edges', formatCount(edges)],
+    ];
+    const title = el('div', { cls: 'cs-card-title' }, el('span', { cls: 'cs-card-name', text: label }));
+    this.render(`group:${label}`, title, [this.table(rows)], at);
+  }
+
+  /** An edge into or out of a collapsed group: the sum of its members' edges. */
+  showMergedEdge(name: string, score: number, count: number, at: { x: number; y: number }): void {
+    const rows: [string, string][] = [
+      ['Σ score', formatScore(score)],
+      ['Edges merged', formatCount(count)],
+    ];
+    const title = el('div', { cls: 'cs-card-title' }, el('span', { cls: 'cs-card-name', text: name }));
+    this.render(`merged:${name}`, title, [this.table(rows)], at);
   }
 
   hide(): void {
@@ -85,20 +115,21 @@ export class HoverCard {
     this.shown = undefined;
   }
 
-  /** Moves the card next to `at` (container coordinates), inside the container. */
+  /**
+   * Puts the card in the corner of the graph farthest from `at` (container coordinates), as
+   * Neuronpedia's detail pane sits beside the graph: it never covers the node it describes, nor the
+   * paths around it.
+   */
   place(at: { x: number; y: number }): void {
     const pad = 8;
-    const offset = 16;
     const w = this.element.offsetWidth;
     const h = this.element.offsetHeight;
     const W = this.host.clientWidth;
     const H = this.host.clientHeight;
-    let x = at.x + offset;
-    let y = at.y + offset;
-    if (x + w + pad > W) x = at.x - offset - w;
-    if (y + h + pad > H) y = at.y - offset - h;
-    this.element.style.left = `${Math.max(pad, Math.min(x, W - w - pad))}px`;
-    this.element.style.top = `${Math.max(pad, Math.min(y, H - h - pad))}px`;
+    const x = at.x < W / 2 ? W - w - pad : pad;
+    const y = at.y < H / 2 ? H - h - pad : pad;
+    this.element.style.left = `${Math.max(pad, x)}px`;
+    this.element.style.top = `${Math.max(pad, y)}px`;
   }
 
   private render(key: string, title: HTMLElement, body: readonly Node[], at: { x: number; y: number }): void {
@@ -118,7 +149,7 @@ export class HoverCard {
 
   private tokens(label: string, toks: readonly string[], cls: string): HTMLElement {
     const list = el('div', { cls: 'cs-tokens' });
-    for (const t of toks.slice(0, 12)) list.appendChild(el('span', { cls: `cs-tok ${cls}`, text: t, attrs: { title: JSON.stringify(t) } }));
+    for (const t of toks.slice(0, 12)) list.appendChild(el('span', { cls: `cs-tok ${cls}`, text: visibleToken(t), attrs: { title: JSON.stringify(t) } }));
     return el('div', { cls: 'cs-card-tokens' }, el('div', { cls: 'cs-card-label', text: label }), list);
   }
 }

@@ -23,6 +23,10 @@ export function applyThemeProperties(root: HTMLElement, t: Theme): void {
     '--cs-diff-added': t.diff.added,
     '--cs-diff-removed': t.diff.removed,
     '--cs-diff-flipped': t.diff.flipped,
+    '--cs-side-a': t.side.a,
+    '--cs-side-b': t.side.b,
+    '--cs-dim': t.dim,
+    '--cs-pin': t.pin,
   };
   for (const [k, v] of Object.entries(props)) root.style.setProperty(k, v);
   root.dataset.theme = t.kind;

@@ -13,6 +13,7 @@ import { allowSoftwareWebgl } from './graphView';
 import { applyThemeProperties } from './legend';
 import { SingleView } from './singleView';
 import { StateStore, type PersistedState } from './state';
+import { svgToPng } from './svgExport';
 import { readTheme, watchTheme } from './theme';
 
 const vscode = acquireVsCodeApi<PersistedState>();
@@ -42,18 +43,29 @@ function showError(message: string): void {
   banner.replaceChildren(item);
 }
 
-function exportView(format: ExportFormat, side: ViewSide): void {
+/**
+ * Answers an export request. PNG and SVG are the same picture: the whole graph with its title,
+ * provenance and N, arrowheads and the legend; the PNG is the SVG rasterized.
+ */
+async function exportView(format: ExportFormat, side: ViewSide): Promise<void> {
   const graph = view?.graph(side);
   if (!view || !graph) {
     actions.log('warn', `export of side '${side}' requested, but the view shows ${view ? 'other sides' : 'nothing yet'}`);
     return;
   }
+  const svgText = graph.exportSvg({ title: view.title(side), subtitle: view.subtitle(side), roles: view.hasRoles(), compare: view instanceof CompareView });
   switch (format) {
     case 'png':
-      actions.exported('png', side, graph.exportPng());
+      try {
+        actions.exported('png', side, await svgToPng(svgText));
+      } catch (e) {
+        // The canvas snapshot is the fallback: it lacks the title and legend but is never empty.
+        actions.log('warn', `PNG from SVG failed (${e instanceof Error ? e.message : String(e)}); sending the canvas image`);
+        actions.exported('png', side, graph.exportPng());
+      }
       break;
     case 'svg':
-      actions.exported('svg', side, graph.exportSvg(view.title(side)));
+      actions.exported('svg', side, svgText);
       break;
     default:
       assertNever(format);
@@ -67,7 +79,7 @@ function handle(msg: ToWebview): void {
       view?.destroy();
       banner.replaceChildren();
       view = undefined;
-      view = new SingleView(viewRoot, msg.circuit, theme, store);
+      view = new SingleView(viewRoot, msg.circuit, theme, store, msg.saved);
       break;
     case 'showCompare':
       view?.destroy();
@@ -76,7 +88,7 @@ function handle(msg: ToWebview): void {
       view = new CompareView(viewRoot, msg.a, msg.b, msg.drift, theme, store);
       break;
     case 'requestExport':
-      exportView(msg.format, msg.side);
+      void exportView(msg.format, msg.side);
       break;
     case 'error':
       showError(msg.message);
@@ -105,6 +117,10 @@ window.addEventListener('message', (ev: MessageEvent<unknown>) => {
 document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && !ev.defaultPrevented) view?.clearSelection();
 });
+// The hover card goes with the pointer when it leaves the webview.
+document.documentElement.addEventListener('mouseleave', () => {
+  for (const side of ['single', 'a', 'b'] as const) view?.graph(side)?.hideHover();
+});
 
 /** What the test harness and the render bench read; installed only when the harness asks for it. */
 interface TestHooks {
@@ -115,6 +131,10 @@ interface TestHooks {
   renderer?: (side: ViewSide) => string | undefined;
   edgeCount?: (side: ViewSide) => number | undefined;
   circuitNodes?: (side: ViewSide) => string[];
+  /** Nodes not dimmed by the selection (the traced paths). */
+  litNodes?: (side: ViewSide) => string[];
+  selectedEdge?: (side: ViewSide) => string | null | undefined;
+  pins?: (side: ViewSide) => readonly string[] | undefined;
   /** Set by the harness before load: use WebGL even when it is software-rendered. */
   forceWebgl?: boolean;
 }
@@ -127,6 +147,9 @@ if (hooks) {
   hooks.viewport = (side) => view?.graph(side)?.viewport;
   hooks.renderer = (side) => view?.graph(side)?.renderer;
   hooks.edgeCount = (side) => view?.graph(side)?.cy.edges().length;
+  hooks.litNodes = (side) => view?.graph(side)?.litNodes() ?? [];
+  hooks.selectedEdge = (side) => view?.graph(side)?.selectedEdgeName;
+  hooks.pins = (side) => (view instanceof SingleView && side === 'single' ? view.pane.pinned : undefined);
   hooks.circuitNodes = (side) => {
     const s = view?.graph(side)?.selection;
     return s ? [...s.nodeIn].filter(([, v]) => v).map(([n]) => n) : [];

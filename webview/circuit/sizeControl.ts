@@ -7,6 +7,7 @@
 import type { CircuitViewData } from '../../src/shared/webviewProtocol';
 import { el, svg } from './dom';
 import { formatCount, formatFixed } from './format';
+import { curvePoints, faithfulnessAt } from './viewModel';
 
 type Curve = CircuitViewData['curve'];
 
@@ -18,6 +19,8 @@ export interface SizeControlOptions {
   readonly max: number;
   readonly value: number;
   readonly curve: Curve;
+  /** One-click sizes (the legible default, the discovered N). */
+  readonly presets?: readonly { readonly label: string; readonly n: number; readonly title: string }[];
   /** Called while the slider moves (at most once a frame by the caller's choice). */
   readonly onInput: (n: number) => void;
   /** Called when the user settles on a value (slider released, field committed, curve clicked). */
@@ -29,6 +32,7 @@ export class SizeControl {
   private readonly range: HTMLInputElement;
   private readonly number: HTMLInputElement;
   private readonly curve: CurveChart;
+  private presetButtons: readonly (readonly [HTMLButtonElement, number])[] = [];
   private n: number;
 
   constructor(private readonly o: SizeControlOptions) {
@@ -60,6 +64,15 @@ export class SizeControl {
       o.onInput(this.n);
       o.onCommit(this.n);
     });
+    const presets = (o.presets ?? []).map((p) => {
+      const b = el('button', { cls: 'cs-seg cs-preset', text: p.label, attrs: { type: 'button', title: p.title } });
+      b.addEventListener('click', () => {
+        this.set(p.n);
+        o.onInput(this.n);
+        o.onCommit(this.n);
+      });
+      return b;
+    });
     this.element = el(
       'div',
       { cls: 'cs-size' },
@@ -67,8 +80,10 @@ export class SizeControl {
       this.range,
       this.number,
       el('span', { cls: 'cs-size-of', text: `of ${formatCount(o.max)}` }),
+      presets.length ? el('span', { cls: 'cs-segs cs-presets', attrs: { role: 'group', 'aria-label': 'Circuit size presets' } }, ...presets) : null,
       this.curve.element,
     );
+    this.presetButtons = presets.map((b, i) => [b, o.presets![i].n] as const);
     this.sync(true);
   }
 
@@ -96,6 +111,7 @@ export class SizeControl {
     this.range.setAttribute('aria-valuetext', `${formatCount(this.n)} edges`);
     this.number.value = String(this.n);
     this.curve.mark(this.n);
+    for (const [b, n] of this.presetButtons) b.setAttribute('aria-pressed', String(n === this.n));
   }
 }
 
@@ -118,7 +134,7 @@ class CurveChart {
     private readonly max: number,
     onPick: (n: number) => void,
   ) {
-    this.points = [...curve].filter((p) => p.topN >= 1 && Number.isFinite(p.faithfulness)).sort((a, b) => a.topN - b.topN);
+    this.points = curvePoints(curve);
     const ys = this.points.map((p) => p.faithfulness);
     this.yMin = Math.min(0, ...ys);
     this.yMax = Math.max(1, ...ys);
@@ -178,18 +194,8 @@ class CurveChart {
     return h - pad.b - ((f - this.yMin) / (this.yMax - this.yMin || 1)) * (h - pad.t - pad.b);
   }
 
-  /** Faithfulness at n, interpolated on the log-N axis between measured points. */
   private at(n: number): number | undefined {
-    const p = this.points;
-    if (!p.length) return undefined;
-    if (n <= p[0].topN) return p[0].faithfulness;
-    for (let i = 1; i < p.length; i++) {
-      if (n <= p[i].topN) {
-        const t = (Math.log(n) - Math.log(p[i - 1].topN)) / (Math.log(p[i].topN) - Math.log(p[i - 1].topN) || 1);
-        return p[i - 1].faithfulness + t * (p[i].faithfulness - p[i - 1].faithfulness);
-      }
-    }
-    return p[p.length - 1].faithfulness;
+    return faithfulnessAt(this.points, n);
   }
 
   mark(n: number): void {

@@ -13,7 +13,16 @@ export interface Theme {
   readonly background: string;
   readonly foreground: string;
   readonly muted: string;
+  /**
+   * Labels and outlines of nodes outside the circuit or away from the traced paths. A colour, not an
+   * opacity: opacity over a black high-contrast background turns text dark and unreadable, so this
+   * colour is held to 3:1 against the background (4.5:1 in high contrast).
+   */
+  readonly dim: string;
+  readonly highContrast: boolean;
   readonly focus: string;
+  /** Pinned nodes and the subgraph pane. */
+  readonly pin: string;
   readonly nodeFill: string;
   readonly nodeBorder: string;
   readonly fontFamily: string;
@@ -23,7 +32,26 @@ export interface Theme {
   readonly role: { readonly mover: string; readonly relation: string; readonly mixture: string; readonly text: string };
   /** Compare view marks. */
   readonly diff: { readonly added: string; readonly removed: string; readonly flipped: string };
+  /** The two sides of a comparison (badges, drift bars). */
+  readonly side: { readonly a: string; readonly b: string };
 }
+
+/**
+ * Okabe and Ito's palette for colour-blind readers. Each meaning gets its own hue: head roles (orange,
+ * sky blue, yellow), the sides of a comparison (grey, blue), and the diff marks (bluish green for
+ * added, vermillion for sign flips; removed edges are dashed, not coloured), so no colour means two
+ * things at once. The q/k/v edge colours stay EAP-IG's.
+ */
+export const okabeIto = {
+  orange: '#e69f00',
+  skyBlue: '#56b4e9',
+  bluishGreen: '#009e73',
+  yellow: '#f0e442',
+  blue: '#0072b2',
+  vermillion: '#d55e00',
+  reddishPurple: '#cc79a7',
+  grey: '#999999',
+} as const;
 
 /** EAP-IG's edge colours (graph.py EDGE_TYPE_COLORS), and its colour for negative scores. */
 export const eapColours = { q: '#ff00ff', k: '#00ff00', v: '#0000ff', neg: '#ff0000' } as const;
@@ -113,17 +141,19 @@ export function readTheme(): Theme {
   const kind = kindOf(document.body, isDark);
   const hc = kind === 'high-contrast' || kind === 'high-contrast-light';
   const nodeFill = resolve('--vscode-editorWidget-background', isDark ? '#252526' : '#f3f3f3');
-  // Head roles use fills far from the q/k/v hues (magenta, green, blue) and from red, with dark text.
-  const role = isDark
-    ? { mover: '#e0a43c', relation: '#3fb6a8', mixture: '#b39ddb', text: '#1b1b1b' }
-    : { mover: '#f2b84b', relation: '#58c4b6', mixture: '#c3b1e1', text: '#1b1b1b' };
+  // Head roles are node fills with dark text: Okabe-Ito hues far from the q/k/v edge colours.
+  const role = { mover: okabeIto.orange, relation: okabeIto.skyBlue, mixture: okabeIto.yellow, text: '#1b1b1b' };
+  const muted = resolve('--vscode-descriptionForeground', isDark ? '#9d9d9d' : '#717171');
   return {
     kind,
     isDark,
+    highContrast: hc,
     background: toHex(bgRgb),
     foreground,
-    muted: resolve('--vscode-descriptionForeground', isDark ? '#9d9d9d' : '#717171'),
+    muted,
+    dim: legible(toHex(mix(fgRgb, bgRgb, hc ? 0.25 : 0.5)), bgRgb, hc ? 4.5 : 3),
     focus: resolve('--vscode-focusBorder', isDark ? '#0078d4' : '#005fb8'),
+    pin: legible(okabeIto.reddishPurple, bgRgb),
     nodeFill,
     nodeBorder: hc ? resolve('--vscode-contrastBorder', foreground) : toHex(mix(fgRgb, bgRgb, 0.45)),
     fontFamily: cssVar(style, '--vscode-font-family', 'system-ui, sans-serif'),
@@ -136,10 +166,11 @@ export function readTheme(): Theme {
     },
     role,
     diff: {
-      added: legible(resolve('--vscode-charts-orange', '#d18616'), bgRgb),
+      added: legible(okabeIto.bluishGreen, bgRgb),
       removed: foreground,
-      flipped: legible(resolve('--vscode-charts-yellow', '#cca700'), bgRgb),
+      flipped: legible(okabeIto.vermillion, bgRgb),
     },
+    side: { a: legible(okabeIto.grey, bgRgb), b: legible(okabeIto.blue, bgRgb) },
   };
 }
 
