@@ -6,25 +6,62 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { fromEapJson, pruneDeadNodes, toEapJsonV2, topN, type CircuitData, type CircuitGraph } from '../shared/circuit';
+import { countIn, fromEapJson, pruneDeadNodes, topN, type CircuitData, type CircuitGraph } from '../shared/circuit';
 import { defaultExportName, driftCsv, driftMarkdown, toCsv, toDot, toGraphML } from '../shared/exporters';
-import type { ViewSide } from '../shared/webviewProtocol';
+import { toEapJsonExport, toModelExplorerOverlay, toNeuronpedia, type ExportContext } from '../shared/graphExports';
+import type { CircuitViewData, ViewSide } from '../shared/webviewProtocol';
 import { CircuitPanel } from './circuitPanel';
 import { showError, type Context } from './commands';
+import { readSidecar } from './viewState';
 
-type Kind = 'json' | 'graphml' | 'dot' | 'csv' | 'svg' | 'png' | 'drift.csv' | 'drift.md';
+type Kind = 'json' | 'graphml' | 'dot' | 'csv' | 'svg' | 'png' | 'drift.csv' | 'drift.md' | 'neuronpedia' | 'modelexplorer';
 
-/** The circuit shown on one side of a panel, at the N the user chose there. */
-function currentCircuit(panel: CircuitPanel, side: ViewSide): { graph: CircuitGraph; data: CircuitData; file: string; title: string } {
+/** The circuit shown on one side of a panel, at the N the user chose there (the discovered N if none). */
+function currentCircuit(panel: CircuitPanel, side: ViewSide): { graph: CircuitGraph; data: CircuitData; file: string; title: string; n: number; ctx: ExportContext } {
   const c = panel.content;
   const file = c.kind === 'circuit' ? c.circuitFile : c.circuitFiles[side === 'b' ? 1 : 0];
-  const title = c.kind === 'circuit' ? c.circuit.title : side === 'b' ? c.b.title : c.a.title;
+  const view: CircuitViewData = c.kind === 'circuit' ? c.circuit : side === 'b' ? c.b : c.a;
   const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  const { graph, data } = fromEapJson(raw, file);
+  const parsed = fromEapJson(raw, file);
   const n = panel.topN.get(side);
-  if (n === undefined) return { graph, data, file, title };
-  const sel = pruneDeadNodes(graph, topN(graph, data.scores, n));
-  return { graph, data: { ...data, edgeIn: sel.edgeIn, nodeIn: sel.nodeIn }, file, title };
+  const graph = parsed.graph;
+  let data = parsed.data;
+  if (n !== undefined) {
+    const sel = pruneDeadNodes(graph, topN(graph, data.scores, n));
+    data = { ...data, edgeIn: sel.edgeIn, nodeIn: sel.nodeIn };
+  }
+  const shownN = n ?? view.topN ?? countIn(data.edgeIn);
+  const ctx: ExportContext = {
+    model: path.basename(view.checkpoint) || view.title,
+    title: view.title,
+    topN: shownN,
+    provenance: raw.circuitscope as Record<string, unknown> | undefined,
+    view: c.kind === 'circuit' ? readSidecar(file) : undefined,
+    toolVersion: String((raw.circuitscope as { toolVersion?: string } | undefined)?.toolVersion ?? ''),
+    prompt: firstPrompt((raw.circuitscope as { prompts?: { path?: string } } | undefined)?.prompts?.path),
+  };
+  return { graph, data, file, title: view.title, n: shownN, ctx };
+}
+
+/** The first prompt of a JSONL prompt set, for formats that name one prompt (Neuronpedia). */
+function firstPrompt(file: string | undefined): string | undefined {
+  if (!file || !fs.existsSync(file)) return undefined;
+  try {
+    const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.trim());
+    const j = line ? (JSON.parse(line) as { prompt?: unknown; clean?: unknown }) : undefined;
+    const p = j?.prompt ?? j?.clean;
+    return typeof p === 'string' ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The same toast for every export: what was written, with Open. */
+function exported(ctx: Context, kind: string, uri: vscode.Uri): void {
+  ctx.log.info(`Exported ${kind} to ${uri.fsPath}`);
+  void vscode.window.showInformationMessage(`Circuitscope: exported ${path.basename(uri.fsPath)}`, 'Open').then((choice) => {
+    if (choice === 'Open') void vscode.commands.executeCommand('vscode.open', uri);
+  });
 }
 
 async function pickSide(panel: CircuitPanel): Promise<ViewSide | undefined> {
@@ -57,15 +94,29 @@ async function exportKind(ctx: Context, kind: Kind): Promise<string | undefined>
         return undefined;
       }
       const c = panel.content;
-      const labels = { a: c.a.title, b: c.b.title };
-      const uri = await saveAs(`${c.a.title}-vs-${c.b.title}`, kind, kind === 'drift.csv' ? { CSV: ['csv'] } : { Markdown: ['md'] });
+      const nA = panel.topN.get('a') ?? c.a.topN;
+      const nB = panel.topN.get('b') ?? c.b.topN;
+      const prov = (d: CircuitViewData) => [d.provenance?.promptSet, d.summary.method ?? d.provenance?.method].filter(Boolean).join(', ') || 'unknown';
+      const labels = {
+        a: c.a.title,
+        b: c.b.title,
+        provenance: [
+          ['N shown (A)', `${nA} (discovered ${c.a.topN})`],
+          ['N shown (B)', `${nB} (discovered ${c.b.topN})`],
+          ['Prompt set, method (A)', prov(c.a)],
+          ['Prompt set, method (B)', prov(c.b)],
+          ['Drift figures', 'at the discovered sizes'],
+        ] as [string, string][],
+      };
+      const uri = await saveAs(`${c.a.title}-vs-${c.b.title}-top${nA}-${nB}`, kind, kind === 'drift.csv' ? { CSV: ['csv'] } : { Markdown: ['md'] });
       if (!uri) return undefined;
       fs.writeFileSync(uri.fsPath, kind === 'drift.csv' ? driftCsv(c.drift, labels) : driftMarkdown(c.drift, labels));
+      exported(ctx, kind, uri);
       return uri.fsPath;
     }
     const side = await pickSide(panel);
     if (!side) return undefined;
-    const { graph, data, title } = currentCircuit(panel, side);
+    const { graph, data, title, n, ctx: ectx } = currentCircuit(panel, side);
     const filters: Record<Kind, Record<string, string[]>> = {
       json: { 'EAP-IG JSON': ['json'] },
       graphml: { GraphML: ['graphml'] },
@@ -73,15 +124,24 @@ async function exportKind(ctx: Context, kind: Kind): Promise<string | undefined>
       csv: { CSV: ['csv'] },
       svg: { SVG: ['svg'] },
       png: { PNG: ['png'] },
+      neuronpedia: { 'Neuronpedia graph JSON': ['json'] },
+      modelexplorer: { 'Model Explorer node data JSON': ['json'] },
       'drift.csv': {},
       'drift.md': {},
     };
-    const uri = await saveAs(title, kind, filters[kind]);
+    // The file name states the N shown, so exports of one circuit at different sizes never collide.
+    const uri = await saveAs(`${title}-top${n}`, kind, filters[kind]);
     if (!uri) return undefined;
     let content: string | Buffer;
     switch (kind) {
       case 'json':
-        content = JSON.stringify(toEapJsonV2(graph, data)) + '\n';
+        content = toEapJsonExport(graph, data, ectx);
+        break;
+      case 'neuronpedia':
+        content = JSON.stringify(toNeuronpedia(graph, data, ectx)) + '\n';
+        break;
+      case 'modelexplorer':
+        content = JSON.stringify(toModelExplorerOverlay(graph, data, ectx), null, 1) + '\n';
         break;
       case 'graphml':
         content = toGraphML(graph, data);
@@ -103,10 +163,7 @@ async function exportKind(ctx: Context, kind: Kind): Promise<string | undefined>
     }
     if (content.length === 0) throw new Error('the view returned nothing to save');
     fs.writeFileSync(uri.fsPath, content);
-    ctx.log.info(`Exported ${kind} to ${uri.fsPath}`);
-    void vscode.window.showInformationMessage(`Circuitscope: exported ${path.basename(uri.fsPath)}`, 'Open').then((choice) => {
-      if (choice === 'Open') void vscode.commands.executeCommand('vscode.open', uri);
-    });
+    exported(ctx, kind, uri);
     return uri.fsPath;
   } catch (e) {
     showError(ctx, `export failed`, e);
@@ -124,6 +181,8 @@ export function registerExports(ctx: Context): void {
     ['circuits.exportPng', 'png'],
     ['circuits.exportDriftCsv', 'drift.csv'],
     ['circuits.exportDriftMarkdown', 'drift.md'],
+    ['circuits.exportNeuronpedia', 'neuronpedia'],
+    ['circuits.exportModelExplorer', 'modelexplorer'],
   ];
   for (const [id, kind] of commands) ctx.extension.subscriptions.push(vscode.commands.registerCommand(id, () => exportKind(ctx, kind)));
 }

@@ -11,7 +11,7 @@ import type { DriftData } from './webviewProtocol';
 export type ExportScope = 'inGraph' | 'all';
 
 /** The file kinds {@link defaultExportName} knows; 'drift.csv' and 'drift.md' are compare exports. */
-export type ExportKind = 'json' | 'graphml' | 'dot' | 'csv' | 'svg' | 'png' | 'drift.csv' | 'drift.md';
+export type ExportKind = 'json' | 'graphml' | 'dot' | 'csv' | 'svg' | 'png' | 'drift.csv' | 'drift.md' | 'neuronpedia' | 'modelexplorer';
 
 // ---- shared helpers ----
 
@@ -322,6 +322,8 @@ export function toCsv(g: CircuitGraph, data: CircuitData, opts: CsvOptions = {})
 export interface DriftLabels {
   readonly a: string;
   readonly b: string;
+  /** Rows of the Markdown report's settings table: N of each side, prompt set, method. */
+  readonly provenance?: readonly (readonly [string, string])[];
 }
 
 /**
@@ -407,6 +409,7 @@ export function driftMarkdown(drift: DriftData, labels: DriftLabels): string {
     '|---|---|',
     `| A | ${a} |`,
     `| B | ${b} |`,
+    ...(labels.provenance ? ['', '| Setting | Value |', '|---|---|', ...labels.provenance.map(([k, v]) => `| ${mdCell(k)} | ${mdCell(v)} |`)] : []),
     '',
     '## Summary',
     '',
@@ -447,6 +450,8 @@ const extensions: Record<ExportKind, string> = {
   png: '.png',
   'drift.csv': '.drift.csv',
   'drift.md': '.drift.md',
+  neuronpedia: '.neuronpedia.json',
+  modelexplorer: '.model-explorer.json',
 };
 
 const windowsReserved = /^(con|prn|aux|nul|com[1-9]|lpt[1-9])$/i;
