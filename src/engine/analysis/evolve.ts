@@ -147,6 +147,24 @@ export async function analyzeCheckpoint(w: Workload, opts: EvolveOptions): Promi
   };
 }
 
+/** One evolution per prompt group, keyed by group (as the paper's pipeline discovers circuits). */
+export interface PerGroupEvolveResult {
+  readonly run: string;
+  readonly groups: Record<string, EvolveResult>;
+}
+
+/** The evolution analysis once per prompt group of the prompt file, progress spanning all groups. */
+export async function evolvePerGroup(runDir: string, opts: EvolveOptions): Promise<PerGroupEvolveResult> {
+  const run = listRunCheckpoints(runDir);
+  if (run.length === 0) throw new UserError(`${runDir}: not a run folder (no checkpoint-N folders)`);
+  const groups = await promptGroups(run[0].dir, opts);
+  const byGroup: Record<string, EvolveResult> = {};
+  for (const [i, g] of groups.entries()) {
+    byGroup[g] = await evolve(runDir, { ...opts, group: g, onProgress: (d, t, m) => opts.onProgress?.(i * t + d, groups.length * t, `${g}: ${m}`) });
+  }
+  return { run: path.resolve(runDir), groups: byGroup };
+}
+
 type Analyzed = CheckpointResult & { selection: Selection; scores: Float64Array };
 
 /** The evolution analysis over a run folder of checkpoint-N folders. */

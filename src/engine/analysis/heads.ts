@@ -18,8 +18,10 @@ import type { Model } from '../model/runner';
 import { UserError } from '../errors';
 import type { TokenizedPair } from '../circuits/prompts';
 import { chunks } from '../circuits/attribute';
+import { checkCircuitFits, type LoadedCircuit } from '../circuits/circuitFile';
+import { logitLens, type LensResult } from './lens';
 
-import { classifyHead, type HeadRole } from '../../shared/analysis';
+import { classifyHead, headTypeProportions, type HeadRole } from '../../shared/analysis';
 import { discoverDefaults } from '../../shared/methods';
 
 export type RatioFormula = 'paper' | 'per-source';
@@ -175,4 +177,39 @@ function transposed(WE: Float32Array, V: number, d: number): Float32Array {
   const out = new Float32Array(V * d);
   for (let v = 0; v < V; v++) for (let i = 0; i < d; i++) out[i * V + v] = WE[v * d + i];
   return out;
+}
+
+/** The specialized heads of a circuit and the logit lens, as `circuitscope heads` reports them. */
+export interface CircuitHeadReport extends HeadAnalysis {
+  readonly checkpoint: string;
+  readonly circuit: string;
+  /** Nodes in the circuit (input, heads, MLPs and logits). */
+  readonly circuitNodes: number;
+  readonly counts: Record<HeadRole, number>;
+  readonly proportions: Record<HeadRole, number>;
+  readonly lens: LensResult;
+}
+
+/**
+ * Analyses the heads of a circuit (read from `circuitFile`; every head with `allHeads`) and the logit
+ * lens on a prompt set; roles are counted over the circuit's heads. The circuit must fit the model.
+ */
+export async function circuitHeads(
+  model: Model,
+  pairs: readonly TokenizedPair[],
+  circuit: LoadedCircuit,
+  circuitFile: string,
+  opts: { formula?: RatioFormula; tau?: number; allHeads?: boolean } = {},
+): Promise<CircuitHeadReport> {
+  checkCircuitFits(circuit, model.spec, circuitFile, model.checkpoint.dir);
+  const inCircuit = circuit.graph.nodes.filter((n) => circuit.data.nodeIn.get(n));
+  const heads = opts.allHeads ? undefined : inCircuit.filter((n) => n.startsWith('a'));
+  const analysis = await analyzeHeads(model, pairs, { heads, formula: opts.formula, tau: opts.tau });
+  const lens = await logitLens(model, pairs);
+  const roles = new Map(analysis.heads.filter((h) => inCircuit.includes(h.node)).map((h) => [h.node, h.role]));
+  const counts = { mover: 0, relation: 0, mixture: 0 };
+  for (const r of roles.values()) counts[r]++;
+  // The method's proportions divide by every circuit node (input, MLPs and logits included).
+  const proportions = headTypeProportions(roles, inCircuit.length);
+  return { checkpoint: model.checkpoint.dir, circuit: circuitFile, circuitNodes: inCircuit.length, counts, proportions, ...analysis, lens };
 }

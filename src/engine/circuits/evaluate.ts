@@ -173,3 +173,21 @@ export function defaultCurveSizes(nEdges: number): number[] {
   out.add(nEdges);
   return [...out].filter((n) => n >= 1 && n <= nEdges).sort((a, b) => a - b);
 }
+
+export type Ablation = 'patch' | 'zero';
+
+/** A circuit's evaluation as `circuitscope evaluate` reports it. */
+export type CircuitEvaluation =
+  | { readonly ablation: 'patch'; readonly edges: number; readonly nodes: number; readonly clean: number; readonly corrupted: number; readonly circuit: number; readonly faithfulness: number }
+  | { readonly ablation: 'zero'; readonly edges: number; readonly hit10: number; readonly meanTargetProb: number; readonly ranks: number[]; readonly probs: number[] };
+
+/** Evaluates one circuit on a prompt set: patching faithfulness, or zero-ablation ranks and Hit@10. */
+export async function evaluateCircuit(model: Model, pairs: readonly TokenizedPair[], sel: Selection, opts: { ablation: Ablation; batchSize?: number; signal?: AbortSignal }): Promise<CircuitEvaluation> {
+  const { ablation, batchSize, signal } = opts;
+  if (ablation === 'patch') {
+    const [e] = await evaluatePatching(model, pairs, [sel], { batchSize, signal });
+    return { ablation, edges: e.edges, nodes: e.nodes, clean: e.baselines.clean, corrupted: e.baselines.corrupted, circuit: e.circuit, faithfulness: e.faithfulness };
+  }
+  const z = await evaluateZero(model, pairs, sel, { batchSize, signal });
+  return { ablation, edges: countIn(sel.edgeIn), hit10: z.hit10, meanTargetProb: z.meanProb, ranks: z.ranks, probs: z.probs };
+}

@@ -1,0 +1,144 @@
+/**
+ * What every CLI command module shares: the Command shape, flag parsing (each error a UserError that
+ * names the flag), the common and discover flags, and the run helpers for long work (progress on
+ * stderr, Ctrl-C, atomic JSON results). Commands parse flags and print; the work lives in the modules
+ * that own it.
+ */
+import * as path from 'node:path';
+import type { ParseArgsConfig } from 'node:util';
+import { discoverDefaults, igConventions, methodNames, methodTable, metricKinds } from '../../shared/methods';
+import { CancelledError, UserError } from '../errors';
+import type { ModelOptions } from '../model/runner';
+import { writeFileAtomic } from '../util/atomicWrite';
+import { interruptSignal, StderrProgress } from '../util/progress';
+import { openWorkload, type Workload } from '../workload';
+
+export type Values = Record<string, string | boolean | undefined>;
+
+export interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  /** More lines for --help. */
+  readonly details?: string;
+  readonly options: NonNullable<ParseArgsConfig['options']>;
+  run(positionals: string[], values: Values): Promise<void>;
+}
+
+export const common = {
+  help: { type: 'boolean', short: 'h' },
+  threads: { type: 'string' },
+  'no-bos': { type: 'boolean' },
+} as const;
+
+export const promptOptions = { prompts: { type: 'string' }, template: { type: 'string' } } as const;
+
+/** The flags of the discover settings that compare and evolve share with discover. */
+export const discoverFlags = {
+  method: { type: 'string' },
+  steps: { type: 'string' },
+  'ig-convention': { type: 'string' },
+  'top-n': { type: 'string' },
+  metric: { type: 'string' },
+  'batch-size': { type: 'string' },
+} as const;
+
+export function intFlag(values: Values, name: string, fallback: number): number {
+  const v = values[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`--${name} must be a non-negative integer, got '${v}'`);
+  return n;
+}
+
+export function floatFlag(values: Values, name: string): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UserError(`--${name} must be a number, got '${v}'`);
+  return n;
+}
+
+export function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[], fallback: T): T {
+  const v = values[name];
+  if (v === undefined) return fallback;
+  if (!allowed.includes(v as T)) throw new UserError(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
+  return v as T;
+}
+
+export function required(values: Values, name: string, usage: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UserError(`missing --${name}\nusage: ${usage}`);
+  return v;
+}
+
+export function needCheckpoint(positionals: string[], usage: string): string {
+  if (positionals.length < 1) throw new UserError(`missing <checkpoint>\nusage: ${usage}`);
+  return positionals[0];
+}
+
+export function modelOptions(values: Values): ModelOptions {
+  return { threads: intFlag(values, 'threads', discoverDefaults.threads), prependBos: !values['no-bos'] };
+}
+
+/** The checkpoint `dir` and the prompt set of --prompts (and --template), opened once. */
+export function openWorkloadOf(values: Values, dir: string): Promise<Workload> {
+  return openWorkload({ dir, promptsFile: values.prompts as string, template: values.template as string | undefined, model: modelOptions(values) });
+}
+
+/** The discover settings of the discover flags, with the defaults record for what is left out. */
+export function discoverOptions(values: Values) {
+  return {
+    method: oneOf(values, 'method', methodNames, discoverDefaults.method),
+    steps: intFlag(values, 'steps', discoverDefaults.steps),
+    igConvention: oneOf(values, 'ig-convention', igConventions, discoverDefaults.igConvention),
+    metric: oneOf(values, 'metric', metricKinds, discoverDefaults.metric),
+    batchSize: intFlag(values, 'batch-size', discoverDefaults.batchSize),
+    topN: values['top-n'] === undefined ? undefined : intFlag(values, 'top-n', 0),
+  };
+}
+
+/** The methods and defaults of the discover flags, for --help. */
+export function discoverHelp(): string {
+  const d = discoverDefaults;
+  return [
+    'methods (--method):',
+    ...methodTable.map((m) => `  ${m.name.padEnd(19)} ${m.description}${m.name === d.method ? ' (default)' : ''}${m.options.includes('steps') ? '; uses --steps' : ''}`),
+    '',
+    `defaults: --steps ${d.steps}, --batch-size ${d.batchSize}, --ig-convention ${d.igConvention}, --metric ${d.metric}, --selection ${d.selection}, ` +
+      "--top-n: the paper's share of edges (8000 of GPT-2 small's 32,491)",
+  ].join('\n');
+}
+
+export type OnProgress = (done: number, total: number, message: string) => void;
+
+/**
+ * Runs long work with progress on stderr and a clean Ctrl-C: `work` returns the summary for stdout;
+ * a cancelled run prints `cancelledMessage`, writes nothing more and exits with 130.
+ */
+export async function cancellable(cancelledMessage: string, work: (signal: AbortSignal, onProgress: OnProgress) => Promise<string>): Promise<void> {
+  const progress = new StderrProgress();
+  const { signal, dispose } = interruptSignal();
+  try {
+    const summary = await work(signal, (d, t, m) => progress.update(d, t, m));
+    progress.done();
+    process.stdout.write(summary + '\n');
+  } catch (e) {
+    if (e instanceof CancelledError || signal.aborted) {
+      progress.done(cancelledMessage);
+      process.exitCode = 130;
+      return;
+    }
+    throw e;
+  } finally {
+    dispose();
+  }
+}
+
+/** Runs a long analysis whose result is written atomically as JSON to `out`. */
+export function runAnalysis<R>(out: string, work: (signal: AbortSignal, onProgress: OnProgress) => Promise<R>, summary: (r: R) => string): Promise<void> {
+  return cancellable(`cancelled; ${out} was not written`, async (signal, onProgress) => {
+    const result = await work(signal, onProgress);
+    writeFileAtomic(out, JSON.stringify(result, null, 1) + '\n');
+    return `${summary(result)}\nwrote ${path.resolve(out)}`;
+  });
+}

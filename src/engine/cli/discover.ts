@@ -1,0 +1,52 @@
+/** `circuitscope discover`: the circuit of a prompt set, evaluated, written as a circuit file. */
+import * as path from 'node:path';
+import { discoverDefaults, igConventions, methodNames, metricKinds, selectionKinds } from '../../shared/methods';
+import { discoverWorkload, type DiscoveredCircuit } from '../circuits/discover';
+import { UserError } from '../errors';
+import { writeFileAtomic } from '../util/atomicWrite';
+import { cancellable, common, discoverFlags, discoverHelp, discoverOptions, floatFlag, needCheckpoint, oneOf, openWorkloadOf, promptOptions, required, type Command } from './command';
+
+export const discover: Command = {
+  summary: 'Find the circuit of a prompt set by edge attribution, and evaluate it',
+  usage:
+    `circuitscope discover <checkpoint> --prompts FILE --out FILE [--method ${methodNames.join('|')}] ` +
+    `[--steps K] [--ig-convention ${igConventions.join('|')}] [--top-n N | --selection greedy --top-n N | --selection threshold --threshold T] ` +
+    `[--metric ${metricKinds.join('|')}] [--batch-size B] [--curve] [--template T] [--no-bos] [--threads N]`,
+  details: discoverHelp(),
+  options: { ...common, ...promptOptions, ...discoverFlags, out: { type: 'string' }, selection: { type: 'string' }, threshold: { type: 'string' }, curve: { type: 'boolean' } },
+  async run(pos, values) {
+    const dir = needCheckpoint(pos, this.usage);
+    required(values, 'prompts', this.usage);
+    const out = required(values, 'out', this.usage);
+    const opts = {
+      ...discoverOptions(values),
+      selection: oneOf(values, 'selection', selectionKinds, discoverDefaults.selection),
+      threshold: floatFlag(values, 'threshold'),
+      curve: values.curve === true,
+    };
+    if (opts.selection === 'threshold' && opts.threshold === undefined) throw new UserError('--selection threshold needs --threshold T');
+    const w = await openWorkloadOf(values, dir);
+    try {
+      await cancellable(`cancelled; ${out} was not written`, async (signal, onProgress) => {
+        onProgress(0, 1, `${opts.method} on ${w.pairs.length} prompts (${w.model.spec.architecture})`);
+        const d = await discoverWorkload(w, { ...opts, signal, onProgress });
+        writeFileAtomic(out, d.text);
+        return `${summary(d)}\nwrote ${path.resolve(out)}`;
+      });
+    } finally {
+      await w.model.dispose();
+    }
+  },
+};
+
+function summary({ result: r, provenance: p }: DiscoveredCircuit): string {
+  return [
+    `circuit: ${p.edges} edges, ${p.nodes} nodes (${p.selection.kind} ${p.selection.value} of ${r.attribution.graph.edges.length} edges, pruned)`,
+    `metric ${p.metric}: clean ${p.baselines.clean.toFixed(4)}, corrupted ${p.baselines.corrupted.toFixed(4)}, circuit ${p.circuitPerformance.toFixed(4)}`,
+    `faithfulness: ${p.faithfulness.toFixed(4)}`,
+    `Hit@10 (zero ablation): ${p.hit10.toFixed(4)}, mean target probability ${p.meanTargetProb.toFixed(4)}`,
+    `edge entropy: ${p.edgeEntropy.toFixed(4)}`,
+    ...(r.curve ? ['faithfulness curve (N: edges, faithfulness):', ...r.curve.map((c) => `  ${c.topN}: ${c.edges}, ${c.faithfulness.toFixed(4)}`)] : []),
+    `time: attribution ${p.timings.attributionSeconds.toFixed(1)} s, evaluation ${p.timings.evaluationSeconds.toFixed(1)} s`,
+  ].join('\n');
+}
