@@ -16,7 +16,7 @@
 import * as os from 'node:os';
 import type { Page } from '../test/webview/playwright';
 import type { CircuitViewData } from '../src/shared/webviewProtocol';
-import { fakeDrift, gpt2Circuit, perturbed, storiesCircuit } from '../test/webview/fakeData';
+import { fakeDrift, gpt2Circuit, llama1bCircuit, perturbed, storiesCircuit } from '../test/webview/fakeData';
 import { evaluate, launch, missingPrerequisite, nodePosition, openPage, startServer, waitFor, writePage } from '../test/webview/harness';
 
 function stats(xs: number[]): string {
@@ -61,7 +61,11 @@ async function hoverLatencies(page: Page, count: number): Promise<number[]> {
   return out;
 }
 
-async function measure(label: string, data: CircuitViewData, runs: number, forceWebgl = false): Promise<void> {
+/**
+ * `openAt`: the N the view opens at (sent as the saved view state); by default the view's own legible
+ * size chosen from the faithfulness curve.
+ */
+async function measure(label: string, data: CircuitViewData, runs: number, forceWebgl = false, openAt?: number): Promise<void> {
   const server = await startServer();
   const browser = await launch();
   try {
@@ -70,7 +74,8 @@ async function measure(label: string, data: CircuitViewData, runs: number, force
     let last: Page | undefined;
     for (let i = 0; i < runs; i++) {
       await last?.close();
-      const { page } = await openPage(browser, server, { name: `bench-${label}`, theme: 'dark', messages: [{ type: 'showCircuit', circuit: data }], forceWebgl }, { waitPainted: 0 });
+      const saved = openAt === undefined ? undefined : { topN: openAt };
+      const { page } = await openPage(browser, server, { name: `bench-${label}`, theme: 'dark', messages: [{ type: 'showCircuit', circuit: data, saved }], forceWebgl }, { waitPainted: 0 });
       cold.push(await showToPaint(page, 0));
       renderer = await evaluate<string>(page, `window.__circuitscopeTest.renderer('single')`);
       last = page;
@@ -82,11 +87,12 @@ async function measure(label: string, data: CircuitViewData, runs: number, force
       warm.push(await showToPaint(page, i + 1));
     }
     const edges = await evaluate<number>(page, `window.__circuitscopeTest.edgeCount('single')`);
-    console.log(`${label}: ${data.scores.length} scored edges, top ${data.topN} → ${edges} drawn after pruning, renderer ${renderer}`);
+    const shown = await evaluate<string>(page, `document.querySelector('.cs-number').value`);
+    console.log(`${label}: ${data.scores.length} scored edges (discovered N ${data.topN}), opened at N ${shown} → ${edges} drawn after pruning, renderer ${renderer}`);
     console.log(`  showCircuit → first painted frame, cold page: ${stats(cold)}`);
     console.log(`  showCircuit → first painted frame, warm page: ${stats(warm)}`);
     const slider: number[] = [];
-    const ns = [Math.round(data.topN / 2), data.topN * 2, data.topN];
+    const ns = [Math.round(data.topN / 2), Math.min(data.topN * 2, data.scores.length), data.topN];
     for (let i = 0; i < runs; i++) for (const n of ns) slider.push(await sliderToPaint(page, n));
     console.log(`  slider N ${ns.join(' → ')} → painted frame: ${stats(slider)}`);
     console.log(`  hover onto a node → card visible (next frame): ${stats(await hoverLatencies(page, 20))}`);
@@ -121,8 +127,14 @@ async function main(): Promise<void> {
   const i = process.argv.indexOf('--runs');
   const runs = i > 0 ? Number(process.argv[i + 1]) : 5;
   console.log(`cpu: ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; chromium headless, --disable-gpu, viewport 1280x800`);
-  await measure('GPT-2-small-sized', gpt2Circuit(), runs);
-  await measure('stories260K-sized', storiesCircuit(), runs);
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  const want = (k: string) => only === undefined || only === k;
+  if (want('gpt2')) await measure('GPT-2-small-sized, top 8,000', gpt2Circuit(), runs, false, 8000);
+  if (want('gpt2')) await measure('GPT-2-small-sized, legible default', gpt2Circuit(), runs);
+  if (want('llama')) await measure('Llama-3.2-1B-sized, legible default', llama1bCircuit(), Math.min(runs, 3));
+  if (want('llama')) await measure('Llama-3.2-1B-sized, top 20,000', llama1bCircuit(), Math.min(runs, 2), false, 20000);
+  if (want('stories')) await measure('stories260K-sized', storiesCircuit(), runs);
+  if (only) return;
   // The view uses WebGL only when it is hardware-accelerated; here it can only be software (SwiftShader),
   // measured to show why that case is left to the canvas renderer.
   await measure('GPT-2-small-sized, WebGL forced', gpt2Circuit(), runs, true);

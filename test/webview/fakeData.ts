@@ -18,6 +18,8 @@ function normal(r: () => number): number {
 
 export const storiesCfg: CircuitConfig = { nLayers: 5, nHeads: 8, parallelAttnMlp: false, dModel: 64 };
 export const gpt2Cfg: CircuitConfig = { nLayers: 12, nHeads: 12, parallelAttnMlp: false, dModel: 768 };
+/** Llama-3.2-1B's circuit graph: 16 layers of 32 query heads (k and v edges per query head), 386,713 edges. */
+export const llama1bCfg: CircuitConfig = { nLayers: 16, nHeads: 32, parallelAttnMlp: false, dModel: 2048 };
 
 export interface FakeOptions {
   readonly cfg: CircuitConfig;
@@ -161,4 +163,9 @@ export function storiesCircuit(): CircuitViewData {
 
 export function gpt2Circuit(): CircuitViewData {
   return fakeCircuit({ cfg: gpt2Cfg, seed: 124, topN: 8000, title: 'gpt2 · final', checkpoint: 'models/gpt2' });
+}
+
+/** A Llama-3.2-1B-sized circuit: 386,713 scored edges, discovered at N = 20,000. */
+export function llama1bCircuit(): CircuitViewData {
+  return fakeCircuit({ cfg: llama1bCfg, seed: 1001, topN: 20000, title: 'Llama-3.2-1B · final', checkpoint: 'models/Llama-3.2-1B' });
 }
