@@ -17,6 +17,7 @@ import { actions, bindActions } from '../../webview/circuit/actions';
 import { layeredPositions, neighbourInDirection } from '../../webview/circuit/layout';
 import { CircuitModel, penWidth } from '../../webview/circuit/model';
 import { normaliseNodeQuery } from '../../webview/circuit/nodeQuery';
+import { shares } from '../../webview/circuit/driftChart';
 import { autoGroups, faithfulnessAt, groupEdges, legibleN, manualGroups, nodeEdges, pathThrough, representatives, visibleToken } from '../../webview/circuit/viewModel';
 import { isSavedView } from '../../src/shared/webviewProtocol';
 import type { Browser, Page } from './playwright';
@@ -226,6 +227,12 @@ test('groups: automatic by role and by layer; collapsed groups merge their edges
   }
   assert.ok(Math.abs(merged.reduce((a, e) => a + e.score, 0) - sum) < 1e-9, 'scores are conserved outside each group');
   for (const e of merged) assert.notEqual(e.source, e.target);
+});
+
+test('the score-mass chart shows each side as shares of its own total, so neither hides the other', () => {
+  assert.deepEqual(shares([1, 3]), [0.25, 0.75]);
+  assert.deepEqual(shares([100, 300]), [0.25, 0.75]);
+  assert.deepEqual(shares([0, 0]), [0, 0]);
 });
 
 test('tokens show whitespace and bytes as visible symbols', () => {

@@ -95,7 +95,7 @@ export class CompareView {
     this.liveCounts = el('p', { cls: 'cs-live-counts' });
     this.chartSlot = el('div', { cls: 'cs-drift-chart-slot' });
     const metricButtons = (['edgeActivation', 'scoreMass'] as const).map((m) => {
-      const b = el('button', { cls: 'cs-seg', text: m === 'edgeActivation' ? 'Edge activation' : 'Score mass', attrs: { type: 'button', title: driftMetricLabel[m] } });
+      const b = el('button', { cls: 'cs-seg', text: m === 'edgeActivation' ? 'Edge activation' : 'Score mass share', attrs: { type: 'button', title: driftMetricLabel[m] } });
       b.addEventListener('click', () => this.showMetric(m));
       return b;
     });

@@ -10,8 +10,18 @@ export type DriftMetric = 'edgeActivation' | 'scoreMass';
 
 export const driftMetricLabel: Record<DriftMetric, string> = {
   edgeActivation: 'Edge activation (share of a layer’s edges in the circuit)',
-  scoreMass: 'Score mass (Σ|score| of circuit edges by parent layer)',
+  scoreMass: 'Score mass share (each circuit’s Σ|score| by parent layer, as a share of its total)',
 };
+
+/**
+ * Each side's values as shares of its own total. Score masses of two checkpoints can differ by
+ * orders of magnitude (scores grow during training), and on one raw axis the larger side flattens
+ * the other's bars; as shares both stay visible, and the raw values stay in the bars' tooltips.
+ */
+export function shares(xs: readonly number[]): number[] {
+  const total = xs.reduce((a, x) => a + (Number.isFinite(x) ? Math.abs(x) : 0), 0);
+  return xs.map((x) => (total > 0 && Number.isFinite(x) ? Math.abs(x) / total : 0));
+}
 
 function series(d: DriftData, m: DriftMetric): [readonly number[], readonly number[]] {
   switch (m) {
@@ -31,7 +41,8 @@ function tick(x: number): string {
 }
 
 export function driftChart(d: DriftData, metric: DriftMetric): SVGSVGElement {
-  const [a, b] = series(d, metric);
+  const [rawA, rawB] = series(d, metric);
+  const [a, b] = metric === 'scoreMass' ? [shares(rawA), shares(rawB)] : [rawA, rawB];
   const n = Math.min(d.layers.length, a.length, b.length);
   const W = 600;
   const H = 176;
@@ -69,9 +80,9 @@ export function driftChart(d: DriftData, metric: DriftMetric): SVGSVGElement {
   for (let i = 0; i < n; i++) {
     const cx = x0 + band * (i + 0.5);
     const barA = svg('rect', { class: 'cs-bar-a', x: cx - bw - 1, y: yMain(a[i]), width: bw, height: Math.max(0, pad.t + mainH - yMain(a[i])) });
-    barA.appendChild(svg('title', {}, `layer ${d.layers[i]}, A: ${formatFixed(a[i], 4)}`));
+    barA.appendChild(svg('title', {}, `layer ${d.layers[i]}, A: ${formatFixed(a[i], 4)}${metric === 'scoreMass' ? ` (Σ|score| ${formatFixed(rawA[i], 4)})` : ''}`));
     const barB = svg('rect', { class: 'cs-bar-b', x: cx + 1, y: yMain(b[i]), width: bw, height: Math.max(0, pad.t + mainH - yMain(b[i])) });
-    barB.appendChild(svg('title', {}, `layer ${d.layers[i]}, B: ${formatFixed(b[i], 4)}`));
+    barB.appendChild(svg('title', {}, `layer ${d.layers[i]}, B: ${formatFixed(b[i], 4)}${metric === 'scoreMass' ? ` (Σ|score| ${formatFixed(rawB[i], 4)})` : ''}`));
     const dv = deltas[i];
     const yd = yDelta(dv);
     const barD = svg('rect', {
