@@ -44,7 +44,7 @@ const node = {
 };
 
 const builds = [
-  { ...node, entryPoints: { extension: 'src/host/extension.ts', engine: 'src/engine/main.ts', cli: 'src/engine/cli.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { extension: 'src/host/extension.ts', engine: 'src/engine/main.ts', cli: 'src/cli.ts' }, outdir: 'dist' },
   {
     ...node,
     entryPoints: [...listTs('test'), ...listTs('bench')],

@@ -1,6 +1,6 @@
-// Lint rules, chiefly the zone boundaries of ARCHITECTURE.md: imports flow host → shared ← engine,
-// webview → shared; only src/host imports 'vscode'; only src/engine/runtime/session.ts imports
-// onnxruntime-node; shared and webview import no Node built-ins.
+// Lint rules, chiefly the zone boundaries of ARCHITECTURE.md: imports flow host → shared ← engine ← lab,
+// webview → shared; src/cli.ts (the binary) composes engine and lab; only src/host imports 'vscode';
+// only src/engine/runtime/session.ts imports onnxruntime-node; shared and webview import no Node built-ins.
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = ['node:*', 'fs', 'path', 'child_process', 'os', 'crypto', 'util', 'worker_threads'];
@@ -38,6 +38,19 @@ export default tseslint.config(
           restrict(['vscode'], 'The engine runs outside VS Code: no vscode.'),
           restrict(['onnxruntime-node'], 'Only src/engine/runtime/session.ts imports onnxruntime-node.'),
           restrict(['**/host/**', '**/webview/**'], 'The engine imports only src/engine and src/shared.'),
+          restrict(['**/lab/**', '**/lab'], 'The engine never imports the demo lab (src/lab); the lab imports the engine.'),
+        ],
+      }],
+    },
+  },
+  {
+    files: ['src/lab/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          restrict(['vscode'], 'The lab runs outside VS Code: no vscode.'),
+          restrict(['onnxruntime-node'], 'Only src/engine/runtime/session.ts imports onnxruntime-node.'),
+          restrict(['**/host/**', '**/webview/**'], 'The lab imports only src/lab, src/engine and src/shared.'),
         ],
       }],
     },

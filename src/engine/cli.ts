@@ -8,7 +8,6 @@ import { parseArgs } from 'node:util';
 import { UserError } from './errors';
 import type { Command, Values } from './cli/command';
 import { compare } from './cli/compare';
-import { demo } from './cli/demo';
 import { discover } from './cli/discover';
 import { evaluate } from './cli/evaluate';
 import { evolve } from './cli/evolve';
@@ -18,25 +17,25 @@ import { logits } from './cli/logits';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
-/** The commands, in the order --help lists them. */
-const commands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, demo, evaluate };
+/** The engine's commands, in the order --help lists them (src/cli.ts adds the demo lab's). */
+export const engineCommands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, evaluate };
 
-function mainHelp(): string {
+function mainHelp(commands: Record<string, Command>): string {
   const lines = ['usage: circuitscope <command> [options]', '', 'commands:'];
   for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
   lines.push('', "Run 'circuitscope <command> --help' for a command's options.");
   return lines.join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], commands: Record<string, Command> = engineCommands): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(mainHelp() + '\n');
+    process.stdout.write(mainHelp(commands) + '\n');
     return name === undefined ? 2 : 0;
   }
   const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!cmd) {
-    process.stderr.write(`circuitscope: unknown command '${name}'\n\n${mainHelp()}\n`);
+    process.stderr.write(`circuitscope: unknown command '${name}'\n\n${mainHelp(commands)}\n`);
     return 2;
   }
   try {
@@ -59,13 +58,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+/** Runs the command line on this process's arguments and sets its exit code. */
+export function runCli(commands: Record<string, Command>): void {
   // A reader that stops early (`| head`) is not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
     throw e;
   });
-  main(process.argv.slice(2)).then((code) => {
+  main(process.argv.slice(2), commands).then((code) => {
     process.exitCode = code;
   });
 }

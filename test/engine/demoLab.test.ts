@@ -8,10 +8,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { makeGpt2Series, makeStoriesSeries, manifestFile, readLossHistory, type Acquisition } from '../../src/engine/lab/demoLab';
+import { makeGpt2Series, makeStoriesSeries, manifestFile, readLossHistory, type Acquisition } from '../../src/lab/demoLab';
 import { listRunCheckpoints } from '../../src/engine/model/checkpoint';
-import { runDemo } from '../../src/engine/report/demo';
-import { chartFiles, writeLabReport, type SeriesReportInput } from '../../src/engine/report/labReport';
+import { runDemo } from '../../src/lab/report/demo';
+import { chartFiles, writeLabReport, type SeriesReportInput } from '../../src/lab/report/labReport';
 import { stories260K, tmpDir } from '../helpers/tinyModels';
 
 /** Small enough to train in a few seconds, large enough to learn some facts. */

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { firstTargetToken } from '../../src/engine/circuits/prompts';
-import { endOfText, trainBpe } from '../../src/engine/lab/bpe';
-import { generateDataset } from '../../src/engine/lab/synthetic';
+import { endOfText, trainBpe } from '../../src/lab/bpe';
+import { generateDataset } from '../../src/lab/synthetic';
 import { TextTokenizer } from '../../src/engine/model/tokenizer';
 import { gpt2TokenizerDir, tmpDir } from '../helpers/tinyModels';
 

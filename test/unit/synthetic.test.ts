@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { firstTargetToken, frequencyBucket, queryTemplates, readPromptSet, tokenizePairs } from '../../src/engine/circuits/prompts';
-import { trainBpe } from '../../src/engine/lab/bpe';
+import { trainBpe } from '../../src/lab/bpe';
 import {
   attributeCandidates,
   biographyTemplates,
@@ -24,7 +24,7 @@ import {
   writeDataset,
   type Entity,
   type SyntheticDataset,
-} from '../../src/engine/lab/synthetic';
+} from '../../src/lab/synthetic';
 import { TextTokenizer } from '../../src/engine/model/tokenizer';
 import { gpt2TokenizerDir, stories260K, tmpDir } from '../helpers/tinyModels';
 

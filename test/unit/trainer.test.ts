@@ -11,17 +11,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { CancelledError } from '../../src/engine/errors';
-import {
-  initModel,
-  loadTrainableModel,
-  mapWeights,
-  packDocuments,
-  saveModel,
-  train,
-  Trainer,
-  type Block,
-  type TrainableModel,
-} from '../../src/engine/lab/trainer';
+import { packDocuments, type Block } from '../../src/lab/trainer/blocks';
+import { saveModel } from '../../src/lab/trainer/checkpoints';
+import { Trainer } from '../../src/lab/trainer/graph';
+import { initModel, loadTrainableModel, mapWeights, type TrainableModel } from '../../src/lab/trainer/models';
+import { train } from '../../src/lab/trainer/train';
 import { listRunCheckpoints } from '../../src/engine/model/checkpoint';
 import { Model, batchFeeds } from '../../src/engine/model/runner';
 import { buildTransformer, type LoadedWeights } from '../../src/engine/model/transformer';

@@ -31,14 +31,14 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { toolVersion } from '../circuits/discover';
-import { firstTargetToken, queryTemplates } from '../circuits/prompts';
-import { Checkpoint, listRunCheckpoints } from '../model/checkpoint';
-import { CancelledError, UserError } from '../errors';
-import { Model } from '../model/runner';
-import { TextTokenizer } from '../model/tokenizer';
-import { onnxruntimeVersion } from '../runtime/session';
-import { writeFileAtomic } from '../util/atomicWrite';
+import { toolVersion } from '../engine/circuits/discover';
+import { firstTargetToken, queryTemplates } from '../engine/circuits/prompts';
+import { Checkpoint, listRunCheckpoints } from '../engine/model/checkpoint';
+import { CancelledError, UserError } from '../engine/errors';
+import { Model } from '../engine/model/runner';
+import { TextTokenizer } from '../engine/model/tokenizer';
+import { onnxruntimeVersion } from '../engine/runtime/session';
+import { writeFileAtomic } from '../engine/util/atomicWrite';
 import { trainBpe } from './bpe';
 import {
   buildPromptSets,
@@ -55,8 +55,9 @@ import {
   type SyntheticDataset,
   type TestRow,
 } from './synthetic';
-import { gpt2 } from '../model/families/gpt2';
-import { initModel, loadTrainableModel, train, type TrainableModel } from './trainer';
+import { gpt2 } from '../engine/model/families/gpt2';
+import { initModel, loadTrainableModel, type TrainableModel } from './trainer/models';
+import { train } from './trainer/train';
 
 /** The manifest's file name inside a run folder. */
 export const manifestFile = 'demo-manifest.json';

@@ -13,8 +13,8 @@
  * tokens follow in the order they were learned, and the special tokens come last.
  */
 import * as path from 'node:path';
-import { byteLevelBpeJson } from '../model/tokenizer';
-import { writeFileAtomic } from '../util/atomicWrite';
+import { byteLevelBpeJson } from '../engine/model/tokenizer';
+import { writeFileAtomic } from '../engine/util/atomicWrite';
 
 /**
  * GPT-2's pre-tokenizer pattern, the one @huggingface/tokenizers' ByteLevel pre-tokenizer uses. The

@@ -9,15 +9,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { evolve, type EvolveResult } from '../analysis/evolve';
-import { writeCircuitFile } from '../circuits/circuitFile';
-import { buildProvenance, discoverCircuit } from '../circuits/discover';
-import { evaluatePatching } from '../circuits/evaluate';
-import { readPromptSet, tokenizePairs } from '../circuits/prompts';
-import { makeGpt2Series, makeStoriesSeries, readLossHistory, resolveThreads, type Gpt2SeriesOptions, type SeriesResult, type StoriesSeriesOptions } from '../lab/demoLab';
-import { UserError } from '../errors';
-import { Model } from '../model/runner';
-import { writeFileAtomic } from '../util/atomicWrite';
+import { evolve, type EvolveResult } from '../../engine/analysis/evolve';
+import { writeCircuitFile } from '../../engine/circuits/circuitFile';
+import { buildProvenance, discoverCircuit } from '../../engine/circuits/discover';
+import { evaluatePatching } from '../../engine/circuits/evaluate';
+import { readPromptSet, tokenizePairs } from '../../engine/circuits/prompts';
+import { makeGpt2Series, makeStoriesSeries, readLossHistory, resolveThreads, type Gpt2SeriesOptions, type SeriesResult, type StoriesSeriesOptions } from '../demoLab';
+import { UserError } from '../../engine/errors';
+import { Model } from '../../engine/model/runner';
+import { writeFileAtomic } from '../../engine/util/atomicWrite';
 import { writeLabReport, type Findings, type SeriesReportInput } from './labReport';
 import { lineChart } from './svg';
 

@@ -25,9 +25,9 @@
  * Everything is drawn from one seeded Mulberry32 stream, so a seed fixes every byte of the output.
  */
 import * as path from 'node:path';
-import { frequencyBucket, queryTemplates } from '../circuits/prompts';
-import { writeFileAtomic } from '../util/atomicWrite';
-import { mulberry32 } from '../util/random';
+import { frequencyBucket, queryTemplates } from '../engine/circuits/prompts';
+import { writeFileAtomic } from '../engine/util/atomicWrite';
+import { mulberry32 } from '../engine/util/random';
 
 export { mulberry32 };
 

@@ -1,7 +1,7 @@
 /** `circuitscope demo`: the demo lab (two checkpoint series, their evolutions, and the findings report). */
 import * as path from 'node:path';
-import { runDemo } from '../report/demo';
-import { cancellable, common, intFlag, type Command } from './command';
+import { runDemo } from './report/demo';
+import { cancellable, common, intFlag, type Command } from '../engine/cli/command';
 
 export const demo: Command = {
   summary: "The demo lab: train or reuse two checkpoint series, follow their circuits, and report the paper's findings",

@@ -8,10 +8,10 @@
  * give the same bytes. Charts are SVG files beside report.md.
  */
 import * as path from 'node:path';
-import type { EvolveResult } from '../analysis/evolve';
-import { groupOrder } from '../lab/synthetic';
-import type { SeriesManifest } from '../lab/demoLab';
-import { writeFileAtomic } from '../util/atomicWrite';
+import type { EvolveResult } from '../../engine/analysis/evolve';
+import { groupOrder } from '../synthetic';
+import type { SeriesManifest } from '../demoLab';
+import { writeFileAtomic } from '../../engine/util/atomicWrite';
 import { heatmap, lineChart, type Series } from './svg';
 
 /** One series as the report reads it. */
