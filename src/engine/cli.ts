@@ -11,6 +11,7 @@ import { compare } from './cli/compare';
 import { discover } from './cli/discover';
 import { evaluate } from './cli/evaluate';
 import { evolve } from './cli/evolve';
+import { exportCommand } from './cli/export';
 import { generate } from './cli/generate';
 import { heads } from './cli/heads';
 import { logits } from './cli/logits';
@@ -18,7 +19,7 @@ import { logits } from './cli/logits';
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
 /** The engine's commands, in the order --help lists them (src/cli.ts adds the demo lab's). */
-export const engineCommands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, evaluate };
+export const engineCommands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, evaluate, export: exportCommand };
 
 function mainHelp(commands: Record<string, Command>): string {
   const lines = ['usage: circuitscope <command> [options]', '', 'commands:'];
