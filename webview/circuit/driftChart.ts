@@ -5,6 +5,7 @@
 import type { DriftData } from '../../src/shared/webviewProtocol';
 import { svg } from './dom';
 import { formatFixed } from './format';
+import { shares } from './viewModel';
 
 export type DriftMetric = 'edgeActivation' | 'scoreMass';
 
@@ -13,15 +14,6 @@ export const driftMetricLabel: Record<DriftMetric, string> = {
   scoreMass: 'Score mass share (each circuit’s Σ|score| by parent layer, as a share of its total)',
 };
 
-/**
- * Each side's values as shares of its own total. Score masses of two checkpoints can differ by
- * orders of magnitude (scores grow during training), and on one raw axis the larger side flattens
- * the other's bars; as shares both stay visible, and the raw values stay in the bars' tooltips.
- */
-export function shares(xs: readonly number[]): number[] {
-  const total = xs.reduce((a, x) => a + (Number.isFinite(x) ? Math.abs(x) : 0), 0);
-  return xs.map((x) => (total > 0 && Number.isFinite(x) ? Math.abs(x) / total : 0));
-}
 
 function series(d: DriftData, m: DriftMetric): [readonly number[], readonly number[]] {
   switch (m) {

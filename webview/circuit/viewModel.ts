@@ -226,3 +226,13 @@ export function visibleToken(t: string): string {
   }
   return out;
 }
+
+/**
+ * Each side's values as shares of its own total. Score masses of two checkpoints can differ by
+ * orders of magnitude (scores grow during training), and on one raw axis the larger side flattens
+ * the other's bars; as shares both stay visible, and the raw values stay in the bars' tooltips.
+ */
+export function shares(xs: readonly number[]): number[] {
+  const total = xs.reduce((a, x) => a + (Number.isFinite(x) ? Math.abs(x) : 0), 0);
+  return xs.map((x) => (total > 0 && Number.isFinite(x) ? Math.abs(x) / total : 0));
+}
