@@ -63,85 +63,152 @@ export interface Instrumented {
 
 /** Builds the instrumented model into `b`. */
 export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWeights, o: InstrumentOptions): Instrumented {
-  const { nLayers: L, nHeads: H, dModel: d } = spec;
-  const nF = 1 + L * (H + 1);
-  const nB = L * (3 * H + 1) + 1;
-  const parallel = spec.parallelAttnMlp;
-  const rows = o.perRowCoef ? B : 1;
-
-  let coef: Value | undefined;
-  let groupPatch: ((c0: number, k: number) => Value) | undefined;
-  let patchSrc: Value | undefined; // [batch, pos, nF, d]
-  let deltaAbs: Value | undefined; // [batch, pos, nF, d], absolute mode
   if (o.patch === 'taps' && o.perRowCoef) throw new Error('internal: taps have no coefficients');
-  if (o.patch === 'absolute') {
-    if (o.perRowCoef) throw new Error('internal: per-row coefficients need relative patching');
-    coef = o.zeroCoef ? b.constant(new Float32Array(nB * nF), [nB, nF]) : b.input('coef', 'float32', [nB, nF]);
+  if (o.patch === 'absolute' && o.perRowCoef) throw new Error('internal: per-row coefficients need relative patching');
+  const ins = new Instrumenter(b, spec, o);
+  const embedTokens = o.interpolateEmbeddings ? interpolatedEmbedding(b) : undefined;
+  const logits = buildTransformer(b, spec, w, {
+    split: true,
+    hook: (name, v) => ins.hook(name, v),
+    embedTokens,
+    onAttnPostNorm: (l, norm) => (ins.attnPostNorm[l] = norm),
+  }); // [batch, 1, vocab]
+  return {
+    logits,
+    coef: ins.coef,
+    taps: o.patch === 'taps' ? ins.taps : undefined,
+    acts: o.outputActivations ? ins.stackFirst(ins.nF) : undefined, // [batch, pos, nF, d]
+    metric: o.metric ? metricOf(b, logits, o.metric, spec.vocabSize) : undefined,
+  };
+}
+
+/** Token embeddings corrupted + alpha·(clean − corrupted), from `tokens`, `tokens_corr` and `alpha`. */
+function interpolatedEmbedding(b: GraphBuilder): (WE: Value, tokens: Value) => Value {
+  const tokensCorr = b.input('tokens_corr', 'int64', [B, P]);
+  const alpha = b.input('alpha', 'float32', [1]);
+  return (WE, tokens) => {
+    const corr = b.gather(WE, tokensCorr, 0); // [batch, pos, d]
+    return b.add(corr, b.mul(alpha, b.sub(b.gather(WE, tokens, 0), corr)));
+  };
+}
+
+/** 'metric' = Σ metric_w · f(logits) over batch and vocabulary, for f by kind. */
+function metricOf(b: GraphBuilder, logits: Value, kind: MetricKind, V: number): Value {
+  const mw = b.input('metric_w', 'float32', [B, 1, V]);
+  let f: Value;
+  switch (kind) {
+    case 'logit-diff':
+      f = logits;
+      break;
+    case 'prob':
+      f = b.softmax(logits, -1);
+      break;
+    case 'logprob':
+      // log softmax = x − log Σ exp(x); logits of these models stay far below exp's float32 range.
+      f = b.sub(logits, b.unary('Log', b.reduceSum(b.unary('Exp', logits), [-1])));
+      break;
+  }
+  return b.reduceSum(b.mul(f, mw), [0, 1, 2], false); // []
+}
+
+const letters = { hook_q_input: 0, hook_k_input: 1, hook_v_input: 2 } as const;
+
+/** The state of one instrumentation: the patch inputs, the node outputs seen so far, the taps. */
+class Instrumenter {
+  readonly nF: number;
+  readonly nB: number;
+  coef?: Value;
+  private groupPatch?: (c0: number, k: number) => Value;
+  private patchSrc?: Value; // [batch, pos, nF, d]
+  private deltaAbs?: Value; // [batch, pos, nF, d], absolute mode
+  /** Node outputs in forward-index order, each [batch, pos, k, d]. */
+  private readonly outputs: Value[] = [];
+  private outputCount = 0;
+  /** Each post-norm layer's attention output before its norm, and the norm. */
+  private readonly attnPre: Value[] = [];
+  readonly attnPostNorm: ((x: Value) => Value)[] = [];
+  private readonly qkvPatch = new Map<number, Value[]>();
+  readonly taps: Tap[] = [];
+
+  constructor(
+    private readonly b: GraphBuilder,
+    private readonly spec: ModelSpec,
+    private readonly o: InstrumentOptions,
+  ) {
+    const { nLayers: L, nHeads: H } = spec;
+    this.nF = 1 + L * (H + 1);
+    this.nB = L * (3 * H + 1) + 1;
+    if (o.patch === 'absolute') this.setupAbsolute();
+    else if (o.patch === 'relative') {
+      this.coef = b.input('coef', 'float32', [o.perRowCoef ? B : 1, 1, this.nB, this.nF]);
+      this.patchSrc = b.input('patch_src', 'float32', [B, P, this.nF, spec.dModel]);
+    }
+  }
+
+  /**
+   * Absolute mode: every destination's patch in one GEMM, which reads Δ once: [nB, nF] @ [nF, rows] =
+   * [nB, rows]. Split (whose VJP is a Concat) then hands each destination group its rows.
+   */
+  private setupAbsolute(): void {
+    const { b, o, nF, nB } = this;
+    const { nLayers: L, nHeads: H, dModel: d } = this.spec;
+    this.coef = o.zeroCoef ? b.constant(new Float32Array(nB * nF), [nB, nF]) : b.input('coef', 'float32', [nB, nF]);
     const delta = b.input(o.zeroCoef ? 'delta_bp' : 'delta', 'float32', [B, P, nF, d]);
-    deltaAbs = delta;
-    // Every destination's patch in one GEMM, which reads Δ once: [nB, nF] @ [nF, rows] = [nB, rows].
-    // Split (whose VJP is a Concat) then hands each destination group its rows.
+    this.deltaAbs = delta;
     const deltaT = b.transpose(delta, [2, 0, 1, 3]); // [nF, batch, pos, d]
-    const all = b.matMul(coef, b.reshapeLike(deltaT, [nF, 'rows'], [nF, -1])); // [nB, batch * pos * d]
+    const all = b.matMul(this.coef, b.reshapeLike(deltaT, [nF, 'rows'], [nF, -1])); // [nB, batch * pos * d]
     const sizes: number[] = [];
     for (let l = 0; l < L; l++) sizes.push(3 * H, 1);
     sizes.push(1);
     const groups = b.opMulti('Split', [all, b.ints(sizes)], sizes.map((k) => ({ dtype: 'float32' as const, shape: [k, 'rows'] })), { axis: { kind: 'int', value: 0 } });
     const runtimeShape = b.slice(b.op('Shape', [deltaT], 'int64', [4]), 0, 1, 4); // [batch, pos, d]
-    groupPatch = (c0, k) => {
+    this.groupPatch = (c0, k) => {
       const gi = c0 === nB - 1 ? 2 * L : 2 * Math.floor(c0 / (3 * H + 1)) + (c0 % (3 * H + 1) === 0 ? 0 : 1);
       if (sizes[gi] !== k) throw new Error(`internal: destination group at column ${c0} has ${sizes[gi]} rows, asked for ${k}`);
       const shape = b.concat([b.ints([k]), runtimeShape], 0); // [k, batch, pos, d]
       return b.transpose(b.op('Reshape', [groups[gi], shape], 'float32', [k, B, P, d]), [1, 2, 0, 3]); // [batch, pos, k, d]
     };
-  } else if (o.patch === 'relative') {
-    coef = b.input('coef', 'float32', [rows, 1, nB, nF]);
-    patchSrc = b.input('patch_src', 'float32', [B, P, nF, d]);
   }
 
-  /** Node outputs in forward-index order, each [batch, pos, k, d]. */
-  const outputs: Value[] = [];
-  let outputCount = 0;
-  const record = (v: Value, k: number) => {
-    outputs.push(v);
-    outputCount += k;
-  };
+  private record(v: Value, k: number): void {
+    this.outputs.push(v);
+    this.outputCount += k;
+  }
+
   /** The current outputs of the first n nodes, stacked: [batch, pos, n, d]. */
-  const stackFirst = (n: number): Value => {
+  stackFirst(n: number): Value {
     const parts: Value[] = [];
     let have = 0;
-    for (const v of outputs) {
+    for (const v of this.outputs) {
       if (have >= n) break;
       const k = v.shape[2] as number;
-      parts.push(have + k <= n ? v : b.slice(v, 2, 0, n - have));
+      parts.push(have + k <= n ? v : this.b.slice(v, 2, 0, n - have));
       have += Math.min(k, n - have);
     }
     if (have !== n) throw new Error(`internal: ${have} node outputs recorded, ${n} needed`);
-    return parts.length === 1 ? parts[0] : b.concat(parts, 2);
-  };
+    return parts.length === 1 ? parts[0] : this.b.concat(parts, 2);
+  }
 
   /**
    * Σ_u coef[v, u] Δ_u for the destinations in backward columns [c0, c0 + k), fed by the first n
    * forward slots: [batch, pos, k, d].
    */
-  const linearPatch = (c0: number, k: number, n: number): Value => {
-    if (groupPatch) return groupPatch(c0, k);
-    let c = b.slice(coef!, 2, c0, c0 + k); // [rows, 1, k, nF]
+  private linearPatch(c0: number, k: number, n: number): Value {
+    const b = this.b;
+    if (this.groupPatch) return this.groupPatch(c0, k);
+    let c = b.slice(this.coef!, 2, c0, c0 + k); // [rows, 1, k, nF]
     c = b.slice(c, 3, 0, n); // [rows, 1, k, n]
-    const dl = b.sub(b.slice(patchSrc!, 2, 0, n), stackFirst(n)); // [batch, pos, n, d]
+    const dl = b.sub(b.slice(this.patchSrc!, 2, 0, n), this.stackFirst(n)); // [batch, pos, n, d]
     return b.matMul(c, dl); // [batch, pos, k, d]
-  };
+  }
 
   /** Σ_{u in forward slots [f0, f1)} coef[v, u] Δ_u for destinations [c0, c0 + k): [batch, pos, k, d]. */
-  const slotPatch = (c0: number, k: number, f0: number, f1: number): Value => {
-    if (deltaAbs) return b.matMul(b.slice(b.slice(coef!, 0, c0, c0 + k), 1, f0, f1), b.slice(deltaAbs, 2, f0, f1)); // [k, n] @ [batch, pos, n, d]
-    const c = b.slice(b.slice(coef!, 2, c0, c0 + k), 3, f0, f1); // [rows, 1, k, n]
-    return b.matMul(c, b.sub(b.slice(patchSrc!, 2, f0, f1), b.slice(stackFirst(f1), 2, f0, f1)));
-  };
-
-  /** Each post-norm layer's attention output before its norm, and the norm. */
-  const attnPre: Value[] = [];
-  const attnPostNorm: ((x: Value) => Value)[] = [];
+  private slotPatch(c0: number, k: number, f0: number, f1: number): Value {
+    const b = this.b;
+    if (this.deltaAbs) return b.matMul(b.slice(b.slice(this.coef!, 0, c0, c0 + k), 1, f0, f1), b.slice(this.deltaAbs, 2, f0, f1)); // [k, n] @ [batch, pos, n, d]
+    const c = b.slice(b.slice(this.coef!, 2, c0, c0 + k), 3, f0, f1); // [rows, 1, k, n]
+    return b.matMul(c, b.sub(b.slice(this.patchSrc!, 2, f0, f1), b.slice(this.stackFirst(f1), 2, f0, f1)));
+  }
 
   /**
    * The patch of destinations [c0, c0 + k) fed by the first n forward slots. With a norm after
@@ -149,122 +216,95 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
    * N_l′(A_l′), so their share is N_l′(A_l′ + Σ_h coef·Δ_h) − N_l′(A_l′) with A_l′ the layer's
    * attention output in this pass: patching every edge gives N_l′(A_corrupted), the corrupted run.
    */
-  const patch = (c0: number, k: number, n: number): Value => {
-    let out = linearPatch(c0, k, n);
-    if (!spec.postNorm) return out;
+  private patch(c0: number, k: number, n: number): Value {
+    const b = this.b;
+    const H = this.spec.nHeads;
+    let out = this.linearPatch(c0, k, n);
+    if (!this.spec.postNorm) return out;
     for (let l = 0; 1 + l * (H + 1) + H <= n; l++) {
       const h0 = 1 + l * (H + 1);
-      const heads = slotPatch(c0, k, h0, h0 + H); // [batch, pos, k, d]
-      const A = b.unsqueeze(attnPre[l], [2]); // [batch, pos, 1, d]
-      out = b.add(b.sub(out, heads), b.sub(attnPostNorm[l](b.add(A, heads)), attnPostNorm[l](A)));
+      const heads = this.slotPatch(c0, k, h0, h0 + H); // [batch, pos, k, d]
+      const A = b.unsqueeze(this.attnPre[l], [2]); // [batch, pos, 1, d]
+      out = b.add(b.sub(out, heads), b.sub(this.attnPostNorm[l](b.add(A, heads)), this.attnPostNorm[l](A)));
     }
     return out;
-  };
+  }
 
-  const qkvPatch = new Map<number, Value[]>();
-  const taps: Tap[] = [];
-  const tapping = o.patch === 'taps';
-  const hook = (name: string, v: Value): Value => {
+  /** A tap: the destination's own input value, whose gradient is that destination's alone. */
+  private tap(column: number, v: Value): Value {
+    const t = this.b.unary('Identity', v);
+    this.taps.push({ column, value: t });
+    return t;
+  }
+
+  /** The hook passed to the compiler: records node outputs and patches or taps destination inputs. */
+  hook(name: string, v: Value): Value {
+    const b = this.b;
     if (name === 'hook_embed') {
-      record(b.unsqueeze(v, [2]), 1);
+      this.record(b.unsqueeze(v, [2]), 1);
       return v;
     }
     const m = /^blocks\.(\d+)\.(hook_q_input|hook_k_input|hook_v_input|attn\.hook_result|hook_attn_pre_norm|hook_mlp_in|hook_mlp_out|hook_resid_post)$/.exec(name);
     if (!m) return v;
     const l = Number(m[1]);
+    const { nLayers: L, nHeads: H } = this.spec;
     const base = l * (3 * H + 1);
     const nPrevAttn = 1 + l * (H + 1);
+    const tapping = this.o.patch === 'taps';
     switch (m[2]) {
       case 'hook_q_input':
       case 'hook_k_input':
-      case 'hook_v_input': {
-        if (tapping) {
-          // Each letter gets its own materialized copy of the residual per head, [batch, pos, H, d].
-          const shape = b.concat([b.slice(b.op('Shape', [v], 'int64', [4]), 0, 0, 2), b.ints([H, d])], 0);
-          const tap = b.op('Expand', [v, shape], 'float32', [B, P, H, d]);
-          taps.push({ column: base + { hook_q_input: 0, hook_k_input: 1, hook_v_input: 2 }[m[2]] * H, value: tap });
-          return tap;
-        }
-        if (!coef) return v;
-        if (outputCount !== nPrevAttn) throw new Error(`internal: layer ${l} heads see ${outputCount} outputs, expected ${nPrevAttn}`);
-        let parts = qkvPatch.get(l);
-        if (!parts) {
-          const all = patch(base, 3 * H, nPrevAttn); // [batch, pos, 3H, d]
-          // Split rather than three Slices: Split's VJP is one Concat, a Slice's is a zero-padded copy.
-          parts = b.opMulti('Split', [all, b.ints([H, H, H])], [0, 1, 2].map(() => ({ dtype: 'float32' as const, shape: [B, P, H, d] })), {
-            axis: { kind: 'int', value: 2 },
-          });
-          qkvPatch.set(l, parts);
-        }
-        const j = { hook_q_input: 0, hook_k_input: 1, hook_v_input: 2 }[m[2]];
-        return b.add(v, parts[j]); // [batch, pos, H, d]
-      }
+      case 'hook_v_input':
+        return this.qkvInput(l, letters[m[2]], v);
       case 'attn.hook_result':
-        record(v, H);
+        this.record(v, H);
         return v;
       case 'hook_attn_pre_norm':
-        attnPre[l] = v;
+        this.attnPre[l] = v;
         return v;
-      case 'hook_mlp_in': {
-        if (tapping) {
-          // An Identity gives the MLP its own input value, whose gradient is the MLP input's alone.
-          const tap = b.unary('Identity', v);
-          taps.push({ column: base + 3 * H, value: tap });
-          return tap;
-        }
-        if (!coef) return v;
-        const n = parallel ? nPrevAttn : nPrevAttn + H;
-        return b.add(v, b.squeeze(patch(base + 3 * H, 1, n), [2])); // [batch, pos, d]
-      }
+      case 'hook_mlp_in':
+        if (tapping) return this.tap(base + 3 * H, v);
+        if (!this.coef) return v;
+        return b.add(v, b.squeeze(this.patch(base + 3 * H, 1, this.spec.parallelAttnMlp ? nPrevAttn : nPrevAttn + H), [2])); // [batch, pos, d]
       case 'hook_mlp_out':
-        record(b.unsqueeze(v, [2]), 1);
+        this.record(b.unsqueeze(v, [2]), 1);
         return v;
       case 'hook_resid_post':
-        if (tapping && l === L - 1) {
-          const tap = b.unary('Identity', v);
-          taps.push({ column: nB - 1, value: tap });
-          return tap;
-        }
-        if (!coef || l !== L - 1) return v;
-        if (outputCount !== nF) throw new Error(`internal: logits see ${outputCount} outputs, expected ${nF}`);
-        return b.add(v, b.squeeze(patch(nB - 1, 1, nF), [2]));
+        if (l !== L - 1) return v;
+        if (tapping) return this.tap(this.nB - 1, v);
+        if (!this.coef) return v;
+        if (this.outputCount !== this.nF) throw new Error(`internal: logits see ${this.outputCount} outputs, expected ${this.nF}`);
+        return b.add(v, b.squeeze(this.patch(this.nB - 1, 1, this.nF), [2]));
     }
     return v;
-  };
-
-  let embedTokens: ((WE: Value, tokens: Value) => Value) | undefined;
-  if (o.interpolateEmbeddings) {
-    const tokensCorr = b.input('tokens_corr', 'int64', [B, P]);
-    const alpha = b.input('alpha', 'float32', [1]);
-    embedTokens = (WE, tokens) => {
-      const corr = b.gather(WE, tokensCorr, 0); // [batch, pos, d]
-      return b.add(corr, b.mul(alpha, b.sub(b.gather(WE, tokens, 0), corr)));
-    };
   }
 
-  const onAttnPostNorm = (l: number, norm: (x: Value) => Value) => (attnPostNorm[l] = norm);
-  const logits = buildTransformer(b, spec, w, { split: true, hook, embedTokens, onAttnPostNorm }); // [batch, 1, vocab]
-  const result: { logits: Value; coef?: Value; metric?: Value; acts?: Value; taps?: Tap[] } = { logits, coef, taps: tapping ? taps : undefined };
-  if (o.outputActivations) result.acts = stackFirst(nF); // [batch, pos, nF, d]
-  if (o.metric) {
-    const mw = b.input('metric_w', 'float32', [B, 1, spec.vocabSize]);
-    let f: Value;
-    switch (o.metric) {
-      case 'logit-diff':
-        f = logits;
-        break;
-      case 'prob':
-        f = b.softmax(logits, -1);
-        break;
-      case 'logprob': {
-        // log softmax = x − log Σ exp(x); logits of these models stay far below exp's float32 range.
-        f = b.sub(logits, b.unary('Log', b.reduceSum(b.unary('Exp', logits), [-1])));
-        break;
-      }
+  /** Layer l's q, k or v inputs (letter 0, 1, 2) of every head, [batch, pos, H, d]. */
+  private qkvInput(l: number, letter: number, v: Value): Value {
+    const b = this.b;
+    const { nHeads: H, dModel: d } = this.spec;
+    const base = l * (3 * H + 1);
+    if (this.o.patch === 'taps') {
+      // Each letter gets its own materialized copy of the residual per head, [batch, pos, H, d].
+      const shape = b.concat([b.slice(b.op('Shape', [v], 'int64', [4]), 0, 0, 2), b.ints([H, d])], 0);
+      const tap = b.op('Expand', [v, shape], 'float32', [B, P, H, d]);
+      this.taps.push({ column: base + letter * H, value: tap });
+      return tap;
     }
-    result.metric = b.reduceSum(b.mul(f, mw), [0, 1, 2], false); // []
+    if (!this.coef) return v;
+    const nPrevAttn = 1 + l * (H + 1);
+    if (this.outputCount !== nPrevAttn) throw new Error(`internal: layer ${l} heads see ${this.outputCount} outputs, expected ${nPrevAttn}`);
+    let parts = this.qkvPatch.get(l);
+    if (!parts) {
+      const all = this.patch(base, 3 * H, nPrevAttn); // [batch, pos, 3H, d]
+      // Split rather than three Slices: Split's VJP is one Concat, a Slice's is a zero-padded copy.
+      parts = b.opMulti('Split', [all, b.ints([H, H, H])], [0, 1, 2].map(() => ({ dtype: 'float32' as const, shape: [B, P, H, d] })), {
+        axis: { kind: 'int', value: 2 },
+      });
+      this.qkvPatch.set(l, parts);
+    }
+    return b.add(v, parts[letter]); // [batch, pos, H, d]
   }
-  return result;
 }
 
 /**
