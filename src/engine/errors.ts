@@ -3,10 +3,15 @@
  * file and the tensor or field at fault, and says what to do, so that the CLI and the extension can
  * show the message as it is.
  */
-import * as path from 'node:path';
 
 export class UserError extends Error {
   override name = 'UserError';
+}
+
+/** A field or tensor name for a message: quoted, on one line, not too long. */
+function showField(field: string): string {
+  const short = field.length > 120 ? field.slice(0, 117) + '...' : field;
+  return /[\u0000-\u001f\u007f']/.test(short) ? JSON.stringify(short) : `'${short}'`;
 }
 
 /** A problem with a checkpoint file or folder. */
@@ -17,7 +22,7 @@ export class CheckpointError extends UserError {
     readonly detail: string,
     readonly field?: string,
   ) {
-    super(`${path.basename(file) === file ? file : file}${field ? `: '${field}'` : ''}: ${detail}`);
+    super(`${file}${field ? `: ${showField(field)}` : ''}: ${detail}`);
   }
 }
 

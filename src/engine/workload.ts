@@ -52,7 +52,7 @@ export async function openWorkload(src: WorkloadSource, deps: WorkloadDeps = {})
   try {
     const set = readPromptSet(src.promptsFile, { template: src.template, tokenizer: model.tokenizer, readFile: deps.readFile });
     const bos = model.options.prependBos === false ? undefined : model.checkpoint.bosId;
-    const all = tokenizePairs(model.tokenizer, set, bos);
+    const all = tokenizePairs(model.tokenizer, set, bos, model.spec);
     const pairs = src.group === undefined ? all : all.filter((p) => groupOf(p) === src.group);
     if (pairs.length === 0 && src.group !== undefined) throw new UserError(`${src.promptsFile}: no prompt is in group '${src.group}'; the groups are ${groupsOf(all).join(', ')}`);
     return { model, set, pairs };

@@ -377,15 +377,59 @@ export class CircuitFormatError extends Error {
  * Reads either EAP-IG JSON format. Unknown edge or node names are errors (a file from another
  * model); edges missing from the file keep a null score and are out of the graph.
  */
-export function fromEapJson(json: unknown, source = 'circuit file'): { graph: CircuitGraph; data: CircuitData; format: 'old' | 'v2' } {
-  if (typeof json !== 'object' || json === null) throw new CircuitFormatError(`${source}: not a JSON object`);
-  const j = json as Record<string, unknown>;
+/** Largest graph a circuit file may claim: a few times the edges of a 70B model (80 layers × 64 heads). */
+export const maxCircuitEdges = 2e8;
+
+/** The number of edges of an L-layer, H-head graph, computed without building it. */
+export function edgeCount(nLayers: number, nHeads: number, parallelAttnMlp = false): number {
+  let n = 0;
+  for (let l = 0, residual = 1; l < nLayers; l++) {
+    n += residual * 3 * nHeads + (parallelAttnMlp ? residual : residual + nHeads);
+    residual += nHeads + 1;
+    if (n > maxCircuitEdges) return n;
+  }
+  return n + 1 + nLayers * (nHeads + 1);
+}
+
+/** The shape a circuit must have to be used on a model; checked before any graph is built. */
+export interface ExpectedShape {
+  readonly nLayers: number;
+  readonly nHeads: number;
+  readonly parallelAttnMlp: boolean;
+  /** The checkpoint and its architecture, for the message. */
+  readonly checkpoint: string;
+  readonly architecture: string;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v);
+
+export function fromEapJson(json: unknown, source = 'circuit file', expect?: ExpectedShape): { graph: CircuitGraph; data: CircuitData; format: 'old' | 'v2' } {
+  if (!isPlainObject(json)) throw new CircuitFormatError(`${source}: not a JSON object`);
+  const j = json;
   for (const key of ['cfg', 'nodes', 'edges']) {
-    if (typeof j[key] !== 'object' || j[key] === null) throw new CircuitFormatError(`${source}: missing '${key}' (not an EAP-IG graph file)`);
+    if (!isPlainObject(j[key])) throw new CircuitFormatError(`${source}: '${key}' is ${j[key] === undefined ? 'missing' : typeName(j[key])}; an EAP-IG graph file has 'cfg', 'nodes' and 'edges' objects`);
   }
   const cfgIn = j.cfg as Record<string, unknown>;
-  if (!Number.isInteger(cfgIn.n_layers) || !Number.isInteger(cfgIn.n_heads)) {
-    throw new CircuitFormatError(`${source}: 'cfg' needs integer n_layers and n_heads`);
+  for (const key of ['n_layers', 'n_heads']) {
+    const v = cfgIn[key];
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 4096) {
+      throw new CircuitFormatError(`${source}: 'cfg.${key}' must be an integer from 1 to 4096, got ${typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeName(v)}`);
+    }
+  }
+  const parallel = cfgIn.parallel_attn_mlp === true;
+  const shape = (L: unknown, H: unknown, p: boolean) => `${L}-layer, ${H}-head${p ? ', parallel' : ''}`;
+  if (expect && (cfgIn.n_layers !== expect.nLayers || cfgIn.n_heads !== expect.nHeads || parallel !== expect.parallelAttnMlp)) {
+    const prov = isPlainObject(j.circuitscope) && isPlainObject(j.circuitscope.checkpoint) ? j.circuitscope.checkpoint : undefined;
+    const from = prov && typeof prov.architecture === 'string' && typeof prov.path === 'string' ? ` (discovered on ${prov.architecture} at ${prov.path})` : '';
+    throw new CircuitFormatError(
+      `${source}: the circuit is for a ${shape(cfgIn.n_layers, cfgIn.n_heads, parallel)} model${from}, but ${expect.checkpoint} is a ${shape(expect.nLayers, expect.nHeads, expect.parallelAttnMlp)} ${expect.architecture}. ` +
+        'Use a circuit discovered on this architecture, or run discover on this checkpoint.',
+    );
+  }
+  const claimed = edgeCount(cfgIn.n_layers as number, cfgIn.n_heads as number, parallel);
+  if (claimed > maxCircuitEdges) {
+    throw new CircuitFormatError(`${source}: 'cfg' claims a ${shape(cfgIn.n_layers, cfgIn.n_heads, parallel)} graph with more than ${maxCircuitEdges} edges, more than any supported model has; the file is corrupt`);
   }
   const cfg: CircuitConfig = {
     nLayers: cfgIn.n_layers as number,
@@ -396,23 +440,30 @@ export function fromEapJson(json: unknown, source = 'circuit file'): { graph: Ci
   const graph = new CircuitGraph(cfg);
   const scores = new Float64Array(graph.edges.length).fill(NaN);
   const edgeIn = new Uint8Array(graph.edges.length);
-  for (const [name, v] of Object.entries(j.edges as Record<string, { score?: number | null; in_graph?: boolean }>)) {
+  const short = (name: string) => (name.length > 80 ? name.slice(0, 77) + '...' : name);
+  for (const [name, v] of Object.entries(j.edges as Record<string, unknown>)) {
     const i = graph.edgeByName(name);
     if (i === undefined) {
-      throw new CircuitFormatError(`${source}: edge '${name}' does not exist in a ${cfg.nLayers}-layer, ${cfg.nHeads}-head graph`);
+      throw new CircuitFormatError(`${source}: edge '${short(name)}' does not exist in a ${cfg.nLayers}-layer, ${cfg.nHeads}-head graph`);
     }
-    scores[i] = typeof v?.score === 'number' ? v.score : NaN;
-    edgeIn[i] = v?.in_graph ? 1 : 0;
+    if (!isPlainObject(v)) throw new CircuitFormatError(`${source}: edge '${short(name)}' is ${typeName(v)}; it must be an object with 'score' and 'in_graph'`);
+    if (v.score !== undefined && v.score !== null && typeof v.score !== 'number') throw new CircuitFormatError(`${source}: edge '${short(name)}': 'score' is ${typeName(v.score)}, not a number`);
+    if (v.in_graph !== undefined && typeof v.in_graph !== 'boolean') throw new CircuitFormatError(`${source}: edge '${short(name)}': 'in_graph' is ${typeName(v.in_graph)}, not true or false`);
+    scores[i] = typeof v.score === 'number' ? v.score : NaN;
+    edgeIn[i] = v.in_graph ? 1 : 0;
   }
   const nodeIn = new Map<string, boolean>();
   const nodeScores = new Map<string, number>();
   let format: 'old' | 'v2' = 'v2';
   for (const [name, v] of Object.entries(j.nodes as Record<string, unknown>)) {
-    if (!graph.nodes.includes(name)) throw new CircuitFormatError(`${source}: node '${name}' does not exist in a ${cfg.nLayers}-layer, ${cfg.nHeads}-head graph`);
+    if (!graph.parentEdges.has(name) && !graph.childEdges.has(name)) throw new CircuitFormatError(`${source}: node '${short(name)}' does not exist in a ${cfg.nLayers}-layer, ${cfg.nHeads}-head graph`);
     if (typeof v === 'boolean') {
       format = 'old';
       nodeIn.set(name, v);
     } else {
+      if (!isPlainObject(v) || (v.in_graph !== undefined && typeof v.in_graph !== 'boolean')) {
+        throw new CircuitFormatError(`${source}: node '${short(name)}' is ${typeName(v)}; it must be true, false, or an object with a boolean 'in_graph'`);
+      }
       const o = v as { in_graph?: boolean; score?: number };
       nodeIn.set(name, o.in_graph === true);
       if (typeof o.score === 'number') nodeScores.set(name, o.score);

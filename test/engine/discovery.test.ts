@@ -148,7 +148,7 @@ test('prompt problems name the file, line and fix', () => {
   fs.writeFileSync(bad, '{"prompt": "x", "target": " y"}\n');
   assert.throws(() => readPromptSet(bad), /p\.jsonl:1: missing field 'corruptedPrompt'/);
   fs.writeFileSync(bad, '{"prompt": \n');
-  assert.throws(() => readPromptSet(bad), /p\.jsonl:1: not valid JSON/);
+  assert.throws(() => readPromptSet(bad), /p\.jsonl:1: invalid JSON/);
   const kc = path.join(dir, 'mystery.jsonl');
   fs.writeFileSync(kc, JSON.stringify({ clean_subject: 'a', clean_label: ' b', corrupted_subject: 'c', corrupted_label: ' d' }));
   assert.throws(() => readPromptSet(kc), /needs a query template.*--template/);

@@ -18,9 +18,12 @@ function workspace() {
   const dir = writeCheckpoint(path.join(ws, 'model'), gpt2Tiny({ nLayer: 2, nHead: 2, nEmbd: 16, seed: 5 }), { tokenizerFrom: gpt2TokenizerDir });
   const promptsFile = path.join(ws, 'city.jsonl');
   const names = ['Alice', 'Bob', 'Carol', 'David'];
+  // Corrupted subjects outside the clean set: a rotation of the same names would make the clean and
+  // corrupted baselines equal, and faithfulness undefined (refused since #15).
+  const others = ['Eve', 'Frank', 'Grace', 'Henry'];
   fs.writeFileSync(
     promptsFile,
-    names.map((n, i) => JSON.stringify({ prompt: `The person ${n} lives in`, target: ' Paris', corruptedPrompt: `The person ${names[(i + 1) % 4]} lives in`, corruptedTarget: ' Rome', subject: n })).join('\n'),
+    names.map((n, i) => JSON.stringify({ prompt: `The person ${n} lives in`, target: ' Paris', corruptedPrompt: `The person ${others[i]} lives in`, corruptedTarget: ' Rome', subject: n })).join('\n'),
   );
   return { ws, dir, promptsFile };
 }

@@ -150,5 +150,5 @@ test('EAP-IG JSON: both formats round-trip; files from another model are refused
   });
   other.cfg.n_layers = 3; // Claims 3 layers but names layer-3 nodes.
   assert.throws(() => fromEapJson(other, 'x.json'), /x\.json: edge 'input->a3\.h0<q>' does not exist in a 3-layer, 2-head graph/);
-  assert.throws(() => fromEapJson({ nodes: {}, edges: {} }, 'y.json'), /y\.json: missing 'cfg'/);
+  assert.throws(() => fromEapJson({ nodes: {}, edges: {} }, 'y.json'), /y\.json: 'cfg' is missing/);
 });

@@ -19,6 +19,7 @@ import { UserError } from '../errors';
 import type { TokenizedPair } from '../circuits/prompts';
 import { chunks } from '../circuits/attribute';
 import { checkCircuitFits, type LoadedCircuit } from '../circuits/circuitFile';
+import { withSubjects, type SubjectReport } from '../circuits/subjects';
 import { logitLens, type LensResult } from './lens';
 
 import { classifyHead, headTypeProportions, type HeadRole } from '../../shared/analysis';
@@ -50,12 +51,14 @@ export interface HeadAnalysis {
   readonly prompts: number;
   /** Prompts skipped because their subject could not be found on tokens. */
   readonly skipped: number;
+  /** How the subjects were found: 'subject' fields, or inferred where clean and corrupted prompts differ. */
+  readonly subjects: SubjectReport;
   readonly heads: HeadStats[];
 }
 
 /**
  * Analyses the given heads (node names 'a{l}.h{h}'; all heads when omitted) over prompts that know
- * their subject span.
+ * their subject span: from a 'subject' field, or else the tokens where clean and corrupted differ.
  */
 export async function analyzeHeads(
   model: Model,
@@ -67,8 +70,11 @@ export async function analyzeHeads(
   const tau = opts.tau ?? 10;
   const topK = opts.topK ?? 5;
   const WU = model.weights.WU ?? transposed(model.weights.WE, V, d); // [d, V]
-  const usable = pairs.filter((p) => p.subjectSpan);
-  if (usable.length === 0) throw new UserError('no prompt has a subject that could be found on its tokens; head roles need "subject" fields');
+  const { pairs: located, subjects } = withSubjects(pairs);
+  const usable = located.filter((p) => p.subjectSpan);
+  if (usable.length === 0) {
+    throw new UserError(`no prompt has a subject span (${subjects.note}); head roles need a "subject" field found on the prompt's tokens, or a corrupted prompt that differs from the clean one where the subject is`);
+  }
   const wanted = (opts.heads ?? Array.from({ length: L * H }, (_, i) => `a${Math.floor(i / H)}.h${i % H}`)).map((n) => {
     const m = /^a(\d+)\.h(\d+)$/.exec(n);
     if (!m || Number(m[1]) >= L || Number(m[2]) >= H) throw new UserError(`'${n}' is not a head of this ${L}-layer, ${H}-head model`);
@@ -170,7 +176,7 @@ export async function analyzeHeads(
       suppresses: order.slice(-topK).reverse().map(tok),
     };
   });
-  return { formula, tau, prompts: n, skipped: pairs.length - n, heads };
+  return { formula, tau, prompts: n, skipped: pairs.length - n, subjects, heads };
 }
 
 function transposed(WE: Float32Array, V: number, d: number): Float32Array {
@@ -204,8 +210,11 @@ export async function circuitHeads(
   checkCircuitFits(circuit, model.spec, circuitFile, model.checkpoint.dir);
   const inCircuit = circuit.graph.nodes.filter((n) => circuit.data.nodeIn.get(n));
   const heads = opts.allHeads ? undefined : inCircuit.filter((n) => n.startsWith('a'));
+  if (heads !== undefined && heads.length === 0) {
+    throw new UserError(`${circuitFile}: the circuit has no attention head, so there is no head to classify; use --all-heads to classify every head of the model, or a larger circuit (discover --top-n)`);
+  }
   const analysis = await analyzeHeads(model, pairs, { heads, formula: opts.formula, tau: opts.tau });
-  const lens = await logitLens(model, pairs);
+  const lens = await logitLens(model, withSubjects(pairs).pairs);
   const roles = new Map(analysis.heads.filter((h) => inCircuit.includes(h.node)).map((h) => [h.node, h.role]));
   const counts = { mover: 0, relation: 0, mixture: 0 };
   for (const r of roles.values()) counts[r]++;

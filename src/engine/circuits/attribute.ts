@@ -153,6 +153,34 @@ export class CircuitSessions {
   }
 }
 
+/** Where a prompt pair came from, for messages ("prompts.jsonl:3"). */
+export function pairWhere(p: TokenizedPair): string {
+  return p.where ?? `prompt line ${p.pair.line}`;
+}
+
+/**
+ * Refuses logits that cannot be right (NaN, ±Inf) for the prompts of a batch: they would propagate
+ * into scores and metrics silently. `phase` says which run gave them.
+ */
+export function checkFiniteLogits(logits: Float32Array, V: number, batch: readonly TokenizedPair[], phase: string): void {
+  for (let i = 0; i < batch.length; i++) {
+    for (let v = i * V; v < (i + 1) * V; v++) {
+      if (!Number.isFinite(logits[v])) {
+        throw new UserError(
+          `${pairWhere(batch[i])}: the ${phase} gives logits that are not finite (${logits[v]}); the checkpoint's weights overflow float32 on this prompt or training diverged. Check it with 'circuitscope logits', or use another checkpoint`,
+        );
+      }
+    }
+  }
+}
+
+/** Refuses a metric or score that is not a finite number, naming the prompts and the phase. */
+export function checkFinite(x: number, what: string, batch: readonly TokenizedPair[], phase: string): void {
+  if (Number.isFinite(x)) return;
+  const lines = batch.length === 1 ? pairWhere(batch[0]) : `${pairWhere(batch[0])} to ${pairWhere(batch[batch.length - 1])}`;
+  throw new UserError(`${lines}: the ${phase} gives a ${what} that is not finite (${x}); the checkpoint's weights overflow float32 on these prompts or training diverged. Use another checkpoint`);
+}
+
 /** Runs clean and corrupted prompts of a batch: node outputs [batch, pos, nF, d] and logits. */
 export async function runActivations(
   s: CircuitSessions,
@@ -171,6 +199,8 @@ export async function runActivations(
   const rf = batchFeeds(spec, batch.map((p) => p.corrupted));
   const c = await sess.run(cf.feeds, ['acts', 'logits_sel']);
   const r = await sess.run(rf.feeds, ['acts', 'logits_sel']);
+  checkFiniteLogits(c.logits_sel.data as Float32Array, spec.vocabSize, batch, 'clean run');
+  checkFiniteLogits(r.logits_sel.data as Float32Array, spec.vocabSize, batch, 'corrupted run');
   return {
     clean: c.acts,
     corrupted: r.acts,
@@ -244,6 +274,9 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
       });
     }
     phase.gradients += (Date.now() - tg) / 1000;
+    let sum = 0;
+    for (let i = 0; i < dense.length; i++) sum += dense[i];
+    checkFinite(sum, 'edge score', batch, `attribution (${opts.method})`);
   }
   const scores = new Float64Array(g.edges.length);
   g.edges.forEach((e, i) => (scores[i] = dense[e.bwd * nF + e.fwd]));

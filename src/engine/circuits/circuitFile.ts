@@ -4,12 +4,13 @@
  * paper pipeline's older one and v2) are read back.
  */
 import * as fs from 'node:fs';
-import { fromEapJson, toEapJsonV2, type CircuitData, type CircuitGraph } from '../../shared/circuit';
+import { CircuitFormatError, fromEapJson, toEapJsonV2, type CircuitData, type CircuitGraph, type ExpectedShape } from '../../shared/circuit';
 import type { IgConvention, SelectionKind } from '../../shared/methods';
 import type { ModelSpec } from '../model/config';
 import { UserError } from '../errors';
 import { shortHash } from '../util/hash';
 import { writeFileAtomic } from '../util/atomicWrite';
+import { isObject, jsonType, parseJson, readFileBounded } from '../util/jsonText';
 import type { CurvePoint } from './evaluate';
 
 /** Everything needed to reproduce and judge a circuit. */
@@ -59,31 +60,65 @@ export interface LoadedCircuit {
   readonly provenance?: Provenance;
 }
 
-export function readCircuitFile(file: string): LoadedCircuit {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`${file}: cannot read the circuit file (${(e as Error).message})`);
+/** The model shape a circuit must fit, for `readCircuitFile`: checked before any graph is built. */
+export function expectedShape(spec: ModelSpec, checkpointDir: string): ExpectedShape {
+  return { nLayers: spec.nLayers, nHeads: spec.nHeads, parallelAttnMlp: spec.parallelAttnMlp, checkpoint: checkpointDir, architecture: spec.architecture };
+}
+
+/** Largest circuit file accepted (a 70B model's full graph with scores is about this size). */
+const maxCircuitBytes = 1024 * 1024 * 1024;
+
+/**
+ * Reads a circuit file. With `expect` (from `expectedShape`), a circuit of another shape is refused
+ * before its graph is built.
+ */
+export function readCircuitFile(file: string, expect?: ExpectedShape): LoadedCircuit {
+  const text = readFileBounded(file, (d) => {
+    throw new UserError(`${file}: the circuit file ${d}`);
+  }, maxCircuitBytes).toString('utf8');
+  return parseCircuitJson(text, file, expect);
+}
+
+const isNum = (v: unknown) => typeof v === 'number' || v === null;
+
+/** What is wrong with a `circuitscope` provenance key, in the parts the engine and the views read. */
+function provenanceProblem(p: unknown): string | undefined {
+  if (!isObject(p)) return `is ${jsonType(p)}, not an object`;
+  const ck = p.checkpoint;
+  if (!isObject(ck) || typeof ck.path !== 'string' || typeof ck.architecture !== 'string') return "'checkpoint' needs string 'path' and 'architecture'";
+  if (ck.step !== undefined && typeof ck.step !== 'number') return "'checkpoint.step' must be a number";
+  const pr = p.prompts;
+  if (!isObject(pr) || typeof pr.path !== 'string' || typeof pr.count !== 'number') return "'prompts' needs a string 'path' and a number 'count'";
+  const sel = p.selection;
+  if (!isObject(sel) || typeof sel.kind !== 'string' || typeof sel.value !== 'number') return "'selection' needs a string 'kind' and a number 'value'";
+  if (typeof p.method !== 'string') return "'method' must be a string";
+  for (const k of ['faithfulness', 'hit10', 'edges', 'nodes']) if (p[k] !== undefined && !isNum(p[k])) return `'${k}' must be a number`;
+  if (p.curve !== undefined && (!Array.isArray(p.curve) || !p.curve.every((c) => isObject(c) && typeof c.topN === 'number' && typeof c.edges === 'number' && isNum(c.faithfulness)))) {
+    return "'curve' must be a list of {topN, edges, faithfulness}";
   }
-  return parseCircuitJson(text, file);
+  return undefined;
 }
 
 /** A circuit file's text (as circuitJson writes it) read back, with `file` named in errors. */
-export function parseCircuitJson(text: string, file: string): LoadedCircuit {
-  let json: unknown;
+export function parseCircuitJson(text: string, file: string, expect?: ExpectedShape): LoadedCircuit {
+  const json = parseJson(text, (d) => {
+    throw new UserError(`${file}: the circuit file is ${d}`);
+  }, { maxDepth: 16 });
+  let loaded: { graph: CircuitGraph; data: CircuitData; format: 'old' | 'v2' };
   try {
-    json = JSON.parse(text);
+    loaded = fromEapJson(json, file, expect);
   } catch (e) {
-    throw new UserError(`${file}: cannot read the circuit file (${(e as Error).message})`);
+    if (e instanceof CircuitFormatError) throw new UserError(e.message);
+    throw e;
   }
-  try {
-    const { graph, data, format } = fromEapJson(json, file);
-    const provenance = (json as { circuitscope?: Provenance }).circuitscope;
-    return { graph, data, format, provenance };
-  } catch (e) {
-    throw new UserError((e as Error).message);
+  const raw = (json as { circuitscope?: unknown }).circuitscope;
+  if (raw !== undefined) {
+    const problem = provenanceProblem(raw);
+    if (problem) {
+      throw new UserError(`${file}: 'circuitscope' (the provenance Circuitscope writes): ${problem}. The key was edited or comes from another tool; remove it to use the circuit without provenance`);
+    }
   }
+  return { ...loaded, provenance: raw as Provenance | undefined };
 }
 
 /** Refuses a circuit whose graph does not fit the model (a file from another model). */

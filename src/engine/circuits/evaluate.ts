@@ -5,12 +5,12 @@
  * A circuit is run by making every edge outside it read the patch source's output of its parent
  * instead of the current one: the corrupted run's output (patching) or zero (zero ablation).
  */
-import { CancelledError } from '../errors';
+import { CancelledError, UserError } from '../errors';
 import { countIn, pruneDeadNodes, topN, edgeEntropy, type CircuitGraph, type Selection } from '../../shared/circuit';
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
-import { chunks, CircuitSessions, metricOf, runActivations, type Baselines } from './attribute';
+import { checkFiniteLogits, chunks, CircuitSessions, metricOf, runActivations, type Baselines } from './attribute';
 import { discoverDefaults, type MetricKind } from '../../shared/methods';
 import type { TokenizedPair } from './prompts';
 
@@ -79,9 +79,17 @@ export async function evaluatePatching(
     for (let k = 0; k < selections.length; k++) {
       const out = await sess.run({ ...acts.feeds, patch_src: acts.corrupted, coef: coefs[k] }, ['logits_sel']);
       const logits = out.logits_sel.data as Float32Array;
+      checkFiniteLogits(logits, V, batch, 'patched circuit run');
       batch.forEach((p, i) => (circuitSums[k] += metricOf(s.metric, logits, V, i, p.cleanLabel, p.corruptedLabel) / N));
       opts.onProgress?.(++done, batches.length * selections.length);
     }
+  }
+  // Equal baselines leave faithfulness undefined (0/0 or x/0): refused, not written as NaN.
+  if (clean === corrupted) {
+    throw new UserError(
+      `${pairs[0].where?.replace(/:\d+$/, '') ?? 'the prompt set'}: the clean and the corrupted prompts give the same mean metric (${clean.toFixed(6)}), so faithfulness (circuit − corrupted) / (clean − corrupted) is undefined. ` +
+        'Use corruptions that change the answer (another subject with another target)',
+    );
   }
   return selections.map((sel, k) => ({
     baselines: { clean, corrupted },
@@ -115,6 +123,7 @@ export async function evaluateZero(
     const zeros = f32(new Float32Array(batch.length * nPos * g.nForward * model.spec.dModel), [batch.length, nPos, g.nForward, model.spec.dModel]);
     const out = await sess.run({ ...feeds, patch_src: zeros, coef }, ['logits_sel']);
     const logits = out.logits_sel.data as Float32Array;
+    checkFiniteLogits(logits, V, batch, 'zero-ablated circuit run');
     batch.forEach((p, i) => {
       const r = rankAndProb(logits.subarray(i * V, (i + 1) * V), p.cleanLabel);
       ranks.push(r.rank);

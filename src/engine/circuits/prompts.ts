@@ -17,6 +17,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
+import { brief } from '../model/configReader';
+import { isObject, jsonProblem, jsonType, parseJson } from '../util/jsonText';
 import type { TextTokenizer } from '../model/tokenizer';
 import { shortHash } from '../util/hash';
 import { mulberry32 } from '../util/random';
@@ -77,15 +79,15 @@ function fail(file: string, line: number | undefined, msg: string): never {
   throw new UserError(`${file}${line === undefined ? '' : `:${line}`}: ${msg}`);
 }
 
+/** Deepest nesting a prompt row may have (rows are flat objects of strings and numbers). */
+const maxRowDepth = 8;
+
 function firstLineParses(text: string): boolean {
   const first = text.split('\n').find((l) => l.trim() !== '');
   if (first === undefined) return true;
-  try {
-    JSON.parse(first);
-    return true;
-  } catch {
-    return false;
-  }
+  // A line nested too deep is still a JSON line (and is refused as such).
+  const problem = jsonProblem(first, { maxDepth: maxRowDepth });
+  return problem === undefined || problem.includes('nested more than');
 }
 
 function parseJsonl(file: string, text: string): { line: number; row: Record<string, unknown> }[] {
@@ -93,13 +95,8 @@ function parseJsonl(file: string, text: string): { line: number; row: Record<str
   text.split('\n').forEach((raw, i) => {
     const s = raw.trim();
     if (s === '' || s.startsWith('//')) return;
-    let v: unknown;
-    try {
-      v = JSON.parse(s);
-    } catch (e) {
-      fail(file, i + 1, `not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(file, i + 1, 'each line must be a JSON object');
+    const v = parseJson(s, (d) => fail(file, i + 1, d.replace(/ at line 1, column (\d+)/, ' at column $1')), { maxDepth: maxRowDepth });
+    if (!isObject(v)) fail(file, i + 1, `the line is ${jsonType(v)}; each line must be a JSON object`);
     rows.push({ line: i + 1, row: v as Record<string, unknown> });
   });
   return rows;
@@ -136,20 +133,33 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
+/** True when a CSV text ends inside a quoted field. */
+function unclosedQuote(text: string): boolean {
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') i++;
+      else if (ch === '"') quoted = false;
+    } else if (ch === '"') quoted = true;
+  }
+  return quoted;
+}
+
 const str = (file: string, line: number, row: Record<string, unknown>, key: string, optional = false): string | undefined => {
   const v = row[key];
   if (v === undefined || v === null) {
     if (optional) return undefined;
     fail(file, line, `missing field '${key}'`);
   }
-  if (typeof v !== 'string') fail(file, line, `field '${key}' must be a string, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') fail(file, line, `field '${key}' must be a string, got ${brief(v)}`);
   return v;
 };
 
 function fillTemplate(template: string, subject: string, file: string): string {
   if (template.includes('{subject}')) return template.replaceAll('{subject}', subject);
   if (template.includes('{}')) return template.replaceAll('{}', subject);
-  return fail(file, undefined, `template '${template}' has no {subject} or {} placeholder`);
+  return fail(file, undefined, `template ${brief(template)} has no {subject} or {} placeholder`);
 }
 
 function groupOf(row: Record<string, unknown>): string | undefined {
@@ -184,15 +194,18 @@ function parsePromptSet(file: string, text: string, opts: ReadOptions): ParsedSe
   // .json holds one JSON document; .jsonl one object per line; anything else is tried as JSONL first.
   const whole = ext === '.json' || (ext !== '.jsonl' && !firstLineParses(text));
   if (whole) {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      fail(file, undefined, `not valid JSON (${(e as Error).message})`);
+    const json = parseJson(text, (d) => fail(file, undefined, d), { maxDepth: maxRowDepth + 1 });
+    if (isObject(json) && Array.isArray(json.samples)) return readLre(file, json, opts);
+    if (Array.isArray(json)) {
+      return readRows(
+        file,
+        json.map((row, i) => {
+          if (!isObject(row)) fail(file, undefined, `row ${i + 1} is ${jsonType(row)}; each row of the array must be a JSON object`);
+          return { line: i + 1, row };
+        }),
+        opts,
+      );
     }
-    const j = json as { samples?: unknown };
-    if (Array.isArray(j.samples)) return readLre(file, j, opts);
-    if (Array.isArray(json)) return readRows(file, (json as unknown[]).map((row, i) => ({ line: i + 1, row: row as Record<string, unknown> })), opts);
     fail(file, undefined, 'a .json prompt set must be an array of rows or an LRE relation file with "samples"');
   }
   return readRows(file, parseJsonl(file, text), opts);
@@ -256,29 +269,37 @@ function readRows(file: string, rows: { line: number; row: Record<string, unknow
     });
     return corruptFacts(file, 'facts', facts, opts);
   }
-  return fail(file, rows[0].line, `unrecognized prompt row: expected "prompt" (Circuitscope), "clean_subject" (knowledge circuits) or "subject"+"object" (facts); got keys ${Object.keys(first).join(', ')}`);
+  const keys = Object.keys(first);
+  return fail(
+    file,
+    rows[0].line,
+    `unrecognized prompt row: expected "prompt" (Circuitscope), "clean_subject" (knowledge circuits) or "subject"+"object" (facts); got keys ${keys.slice(0, 8).map((k) => brief(k)).join(', ')}${keys.length > 8 ? ', ...' : ''}`,
+  );
 }
 
 function readCsv(file: string, text: string): ParsedSet {
   const rows = parseCsv(text);
+  if (unclosedQuote(text)) fail(file, undefined, 'a quoted field is not closed (a " is missing); the rows after it run together');
   if (rows.length < 2) fail(file, undefined, 'the CSV needs a header row and at least one prompt row');
   const header = rows[0].map((h) => h.trim());
   const col = (names: string[]) => names.map((n) => header.indexOf(n)).find((i) => i >= 0) ?? -1;
   const clean = col(['clean', 'clean_prompt']);
   const corrupted = col(['corrupted', 'corrupted_prompt']);
-  if (clean < 0 || corrupted < 0) fail(file, 1, `the header needs 'clean' and 'corrupted' columns; it has ${header.join(', ')}`);
+  const has = () => header.slice(0, 12).map((h) => brief(h)).join(', ') + (header.length > 12 ? ', ...' : '');
+  if (clean < 0 || corrupted < 0) fail(file, 1, `the header needs 'clean' and 'corrupted' columns; it has ${has()}`);
   const target = col(['target', 'answer', 'label', 'clean_target']);
   const corrTarget = col(['corrupted_target', 'corrupted_answer', 'corrupted_label', 'wrong_answer']);
   const correctIdx = col(['correct_idx']);
   const incorrectIdx = col(['incorrect_idx']);
   if (!((target >= 0 && corrTarget >= 0) || (correctIdx >= 0 && incorrectIdx >= 0))) {
-    fail(file, 1, `the header needs target columns: 'target' and 'corrupted_target' (text), or 'correct_idx' and 'incorrect_idx' (token ids); it has ${header.join(', ')}`);
+    fail(file, 1, `the header needs target columns: 'target' and 'corrupted_target' (text), or 'correct_idx' and 'incorrect_idx' (token ids); it has ${has()}`);
   }
   const pairs = rows.slice(1).map((r, i): PromptPair => {
     const line = i + 2;
+    if (r.length !== header.length) fail(file, line, `the row has ${r.length} columns but the header has ${header.length} columns; check for a missing comma or an unbalanced quote`);
     const id = (c: number) => {
-      const n = Number(r[c]);
-      if (!Number.isInteger(n) || n < 0) fail(file, line, `'${header[c]}' must be a token id, got '${r[c]}'`);
+      const n = /^\s*\d{1,9}\s*$/.test(r[c]) ? Number(r[c]) : NaN;
+      if (!Number.isInteger(n)) fail(file, line, `'${header[c]}' must be a token id (a non-negative integer), got ${brief(r[c])}`);
       return n;
     };
     const byText = target >= 0 && corrTarget >= 0;
@@ -341,9 +362,13 @@ function corruptFacts(file: string, format: 'facts' | 'lre', facts: Fact[], opts
       continue;
     }
     for (const f of group) {
-      let other: Fact;
-      do other = group[Math.floor(random() * group.length)];
-      while (other === f || other.subject === f.subject);
+      // Another subject: facts that share this one's subject are no corruption of it.
+      const others = group.filter((o) => o.subject !== f.subject);
+      if (others.length === 0) {
+        dropped++;
+        continue;
+      }
+      const other = others[Math.floor(random() * others.length)];
       pairs.push({
         prompt: fillTemplate(f.template, f.subject, file),
         target: ' ' + f.object.trimStart(),
@@ -360,7 +385,7 @@ function corruptFacts(file: string, format: 'facts' | 'lre', facts: Fact[], opts
   }
   pairs.sort((a, b) => a.line - b.line);
   if (pairs.length === 0) {
-    fail(file, undefined, `no fact has more than 5 other subjects of the same token length (${dropped} dropped); add more facts per relation`);
+    fail(file, undefined, `no fact has more than 5 other facts with a different subject of the same token length under its template (${dropped} dropped); add facts with more subjects per relation`);
   }
   return { file, format, pairs, dropped };
 }
@@ -374,6 +399,8 @@ export interface TokenizedPair {
   /** Token positions [start, end) of the subject in the clean prompt, when known. */
   readonly subjectSpan?: [number, number];
   readonly pair: PromptPair;
+  /** "file:line" of the pair, for messages. */
+  readonly where?: string;
 }
 
 /**
@@ -383,7 +410,7 @@ export interface TokenizedPair {
 export function firstTargetToken(tok: TextTokenizer, prompt: string, target: string): number {
   const alone = tok.encode(prompt);
   const joint = tok.encode(prompt + target);
-  if (joint.length <= alone.length) throw new UserError(`target ${JSON.stringify(target)} adds no token after prompt ${JSON.stringify(prompt)}`);
+  if (joint.length <= alone.length) throw new UserError(`target ${brief(target)} adds no token after prompt ${brief(prompt)}`);
   return joint[alone.length];
 }
 
@@ -405,18 +432,40 @@ export function findSubjectSpan(tok: TextTokenizer, ids: readonly number[], subj
  * Tokenizes pairs; `bos` is prepended when given. Clean and corrupted prompts must have the same
  * length: the clean attention mask is reused for the corrupted run, as in the reference code.
  */
-export function tokenizePairs(tok: TextTokenizer, set: PromptSet, bos: number | undefined): TokenizedPair[] {
+export interface ModelLimits {
+  readonly vocabSize: number;
+  readonly maxPositions: number;
+}
+
+/**
+ * Tokenizes pairs; `bos` is prepended when given. Clean and corrupted prompts must have the same
+ * length: the clean attention mask is reused for the corrupted run, as in the reference code. With
+ * the model's `limits`, every pair is checked here, with its file and line, against what would
+ * otherwise fail (or silently mean nothing) during a run: an empty prompt, a prompt longer than the
+ * context, a target outside the vocabulary, a corruption identical to the clean prompt.
+ */
+export function tokenizePairs(tok: TextTokenizer, set: PromptSet, bos: number | undefined, limits?: ModelLimits): TokenizedPair[] {
   const pre = bos === undefined ? [] : [bos];
+  const file = set.file;
   return set.pairs.map((p, i) => {
     const clean = [...pre, ...tok.encode(p.prompt)];
     const corrupted = [...pre, ...tok.encode(p.corruptedPrompt)];
-    const where = `${set.file}:${p.line} (prompt ${i + 1})`;
+    const where = `${file}:${p.line} (prompt ${i + 1})`;
+    if (clean.length === 0) {
+      throw new UserError(`${where}: the prompt is empty and BOS is off, so there is no position to predict from; give a non-empty prompt or leave BOS on`);
+    }
     if (clean.length !== corrupted.length) {
       throw new UserError(
         `${where}: the clean prompt has ${clean.length} tokens but the corrupted prompt has ${corrupted.length} ` +
-          `(${JSON.stringify(p.prompt)} vs ${JSON.stringify(p.corruptedPrompt)}); corrupted prompts must tokenize to the same length. ` +
+          `(${brief(p.prompt)} vs ${brief(p.corruptedPrompt)}); corrupted prompts must tokenize to the same length. ` +
           'Pick a corrupted subject with the same number of tokens.',
       );
+    }
+    if (limits && clean.length > limits.maxPositions) {
+      throw new UserError(`${where}: the prompt is ${clean.length} tokens, longer than the model's context of ${limits.maxPositions} (config.json max positions); shorten it`);
+    }
+    if (clean.every((t, j) => t === corrupted[j])) {
+      throw new UserError(`${where}: the corrupted prompt is the same as the clean prompt (${brief(p.prompt)}), so patching it changes nothing; give a corruption that differs, such as another subject`);
     }
     let cleanLabel: number;
     let corruptedLabel: number;
@@ -431,7 +480,17 @@ export function tokenizePairs(tok: TextTokenizer, set: PromptSet, bos: number | 
         throw new UserError(`${where}: ${(e as Error).message}`);
       }
     }
+    if (limits) {
+      for (const [label, what] of [
+        [cleanLabel, p.targetId !== undefined ? "'correct_idx'" : 'the target'],
+        [corruptedLabel, p.corruptedTargetId !== undefined ? "'incorrect_idx'" : 'the corrupted target'],
+      ] as const) {
+        if (label >= limits.vocabSize) throw new UserError(`${where}: ${what} is token ${label}, outside the model's vocabulary of ${limits.vocabSize} tokens; use token ids of this model's tokenizer`);
+      }
+      const tooBig = [...clean, ...corrupted].find((t) => t >= limits.vocabSize);
+      if (tooBig !== undefined) throw new UserError(`${where}: the tokenizer gives token ${tooBig}, outside the model's vocabulary of ${limits.vocabSize} tokens (config.json vocab_size); the tokenizer does not belong to this checkpoint`);
+    }
     const subjectSpan = p.subject ? findSubjectSpan(tok, clean, p.subject, pre.length) : undefined;
-    return { clean, corrupted, cleanLabel, corruptedLabel, subjectSpan, pair: p };
+    return { clean, corrupted, cleanLabel, corruptedLabel, subjectSpan, pair: p, where: `${file}:${p.line}` };
   });
 }

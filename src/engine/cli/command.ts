@@ -9,7 +9,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { discoverDefaults, igConventions, methodNames, methodTable, metricKinds } from '../../shared/methods';
 import { CancelledError, UserError } from '../errors';
 import type { ModelOptions } from '../model/runner';
-import { writeFileAtomic } from '../util/atomicWrite';
+import { outputPathProblem, writeFileAtomic } from '../util/atomicWrite';
 import { interruptSignal, StderrProgress } from '../util/progress';
 import { openWorkload, type Workload } from '../workload';
 
@@ -42,37 +42,75 @@ export const discoverFlags = {
   'batch-size': { type: 'string' },
 } as const;
 
+/** A flag's value for a message: short, on one line. */
+export function shown(v: unknown): string {
+  const s = String(v);
+  return JSON.stringify(s.length > 40 ? s.slice(0, 37) + '...' : s);
+}
+
+/** Ranges of the integer flags, checked before any work starts. */
+export const flagRanges: Record<string, { readonly min: number; readonly max: number; readonly hint?: string }> = {
+  threads: { min: 0, max: 256, hint: '0: one per core' },
+  steps: { min: 1, max: 1000 },
+  'batch-size': { min: 1, max: 4096 },
+  'top-n': { min: 1, max: 1e9 },
+  'max-new-tokens': { min: 1, max: 100_000 },
+  top: { min: 1, max: 1_000_000 },
+  seed: { min: 0, max: 2 ** 32 - 1 },
+};
+
+/** An integer flag within its range (`flagRanges`, else 0 to 2^31 − 1). */
 export function intFlag(values: Values, name: string, fallback: number): number {
   const v = values[name];
   if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`--${name} must be a non-negative integer, got '${v}'`);
+  const { min, max, hint } = flagRanges[name] ?? { min: 0, max: 2 ** 31 - 1 };
+  const n = typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UserError(`--${name} must be an integer from ${min} to ${max}${hint ? ` (${hint})` : ''}, got ${shown(v)}`);
+  }
   return n;
 }
 
-export function floatFlag(values: Values, name: string): number | undefined {
+/** A number flag; `positive` refuses 0 and negative values. */
+export function floatFlag(values: Values, name: string, opts: { positive?: boolean } = {}): number | undefined {
   const v = values[name];
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UserError(`--${name} must be a number, got '${v}'`);
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  if (!Number.isFinite(n)) throw new UserError(`--${name} must be a number, got ${shown(v)}`);
+  if (opts.positive && !(n > 0)) throw new UserError(`--${name} must be greater than 0, got ${shown(v)}`);
   return n;
+}
+
+/**
+ * The file of an output flag (--out), checked before any work: not a folder, and its folder exists
+ * or can be made (no part of the path is a file) and is writable. With `usage`, the flag is required.
+ */
+export function outFlag(values: Values, name: string): string | undefined;
+export function outFlag(values: Values, name: string, usage: string): string;
+export function outFlag(values: Values, name: string, usage?: string): string | undefined {
+  const out = usage === undefined ? values[name] : required(values, name, usage);
+  if (out === undefined) return undefined;
+  if (typeof out !== 'string' || out === '') throw new UserError(`--${name} needs a file name`);
+  const problem = outputPathProblem(out);
+  if (problem) throw new UserError(`--${name} ${shown(out)}: ${problem}`);
+  return out;
 }
 
 export function oneOf<T extends string>(values: Values, name: string, allowed: readonly T[], fallback: T): T {
   const v = values[name];
   if (v === undefined) return fallback;
-  if (!allowed.includes(v as T)) throw new UserError(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
+  if (!allowed.includes(v as T)) throw new UserError(`--${name} must be one of ${allowed.join(', ')}; got ${shown(v)}`);
   return v as T;
 }
 
 export function required(values: Values, name: string, usage: string): string {
   const v = values[name];
-  if (typeof v !== 'string' || v === '') throw new UserError(`missing --${name}\nusage: ${usage}`);
+  if (typeof v !== 'string' || v === '') throw new UserError(`missing --${name} (usage: ${usage})`);
   return v;
 }
 
 export function needCheckpoint(positionals: string[], usage: string): string {
-  if (positionals.length < 1) throw new UserError(`missing <checkpoint>\nusage: ${usage}`);
+  if (positionals.length < 1) throw new UserError(`missing <checkpoint> (usage: ${usage})`);
   return positionals[0];
 }
 

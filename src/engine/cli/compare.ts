@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { defaultCacheDirName } from '../analysis/cache';
 import { compareCheckpoints, type CompareResult } from '../analysis/evolve';
 import { UserError } from '../errors';
-import { common, discoverFlags, discoverHelp, discoverOptions, modelOptions, promptOptions, required, runAnalysis, type Command } from './command';
+import { common, discoverFlags, discoverHelp, discoverOptions, modelOptions, outFlag, promptOptions, required, runAnalysis, type Command } from './command';
 
 export const compare: Command = {
   summary: 'Compare the circuits of two checkpoints (discovering what is not cached yet)',
@@ -11,9 +11,9 @@ export const compare: Command = {
   details: discoverHelp(),
   options: { ...common, ...promptOptions, ...discoverFlags, out: { type: 'string' }, cache: { type: 'string' } },
   async run(pos, values) {
-    if (pos.length < 2) throw new UserError(`give two checkpoints\nusage: ${this.usage}`);
+    if (pos.length < 2) throw new UserError(`give two checkpoints (usage: ${this.usage})`);
     const promptsFile = required(values, 'prompts', this.usage);
-    const out = required(values, 'out', this.usage);
+    const out = outFlag(values, 'out', this.usage);
     const cacheDir = (values.cache as string | undefined) ?? path.join(path.dirname(path.resolve(out)), defaultCacheDirName);
     const opts = { ...discoverOptions(values), promptsFile, template: values.template as string | undefined, cacheDir, model: modelOptions(values) };
     await runAnalysis(out, (signal, onProgress) => compareCheckpoints(pos[0], pos[1], { ...opts, signal, onProgress }), summary);

@@ -4,7 +4,7 @@ import { discoverDefaults, igConventions, methodNames, metricKinds, selectionKin
 import { discoverWorkload, type DiscoveredCircuit } from '../circuits/discover';
 import { UserError } from '../errors';
 import { writeFileAtomic } from '../util/atomicWrite';
-import { cancellable, common, discoverFlags, discoverHelp, discoverOptions, floatFlag, needCheckpoint, oneOf, openWorkloadOf, promptOptions, required, type Command } from './command';
+import { cancellable, common, discoverFlags, discoverHelp, discoverOptions, floatFlag, needCheckpoint, oneOf, openWorkloadOf, outFlag, promptOptions, required, type Command } from './command';
 
 export const discover: Command = {
   summary: 'Find the circuit of a prompt set by edge attribution, and evaluate it',
@@ -17,7 +17,7 @@ export const discover: Command = {
   async run(pos, values) {
     const dir = needCheckpoint(pos, this.usage);
     required(values, 'prompts', this.usage);
-    const out = required(values, 'out', this.usage);
+    const out = outFlag(values, 'out', this.usage);
     const opts = {
       ...discoverOptions(values),
       selection: oneOf(values, 'selection', selectionKinds, discoverDefaults.selection),

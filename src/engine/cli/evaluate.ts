@@ -1,6 +1,6 @@
 /** `circuitscope evaluate`: a circuit file evaluated on a checkpoint, by patching or zero ablation. */
 import { discoverDefaults } from '../../shared/methods';
-import { checkCircuitFits, readCircuitFile } from '../circuits/circuitFile';
+import { expectedShape, readCircuitFile } from '../circuits/circuitFile';
 import { evaluateCircuit } from '../circuits/evaluate';
 import { interruptSignal } from '../util/progress';
 import { common, intFlag, needCheckpoint, oneOf, openWorkloadOf, promptOptions, required, type Command } from './command';
@@ -14,13 +14,12 @@ export const evaluate: Command = {
     const circuitFile = required(values, 'circuit', this.usage);
     required(values, 'prompts', this.usage);
     const ablation = oneOf(values, 'ablation', ['patch', 'zero'] as const, 'patch');
-    const circuit = readCircuitFile(circuitFile);
+    const batchSize = intFlag(values, 'batch-size', discoverDefaults.batchSize);
     const w = await openWorkloadOf(values, dir);
     const { signal, dispose } = interruptSignal();
     try {
-      checkCircuitFits(circuit, w.model.spec, circuitFile, w.model.checkpoint.dir);
+      const circuit = readCircuitFile(circuitFile, expectedShape(w.model.spec, w.model.checkpoint.dir));
       const sel = { edgeIn: circuit.data.edgeIn, nodeIn: circuit.data.nodeIn };
-      const batchSize = intFlag(values, 'batch-size', discoverDefaults.batchSize);
       const result = await evaluateCircuit(w.model, w.pairs, sel, { ablation, batchSize, signal });
       if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
       else for (const [k, v] of Object.entries(result)) if (!Array.isArray(v)) process.stdout.write(`${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}\n`);

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { defaultCacheDirName } from '../analysis/cache';
 import { evolve as evolveRun, evolvePerGroup, type EvolveResult, type PerGroupEvolveResult } from '../analysis/evolve';
 import { UserError } from '../errors';
-import { common, discoverFlags, discoverHelp, discoverOptions, modelOptions, needCheckpoint, promptOptions, required, runAnalysis, type Command, type Values } from './command';
+import { common, discoverFlags, discoverHelp, discoverOptions, modelOptions, needCheckpoint, outFlag, promptOptions, required, runAnalysis, shown, type Command, type Values } from './command';
 
 export const evolve: Command = {
   summary: 'Circuits across the checkpoints of a run folder: Jaccard to final, phase shift, heads, logit lens, transplants',
@@ -22,7 +22,7 @@ export const evolve: Command = {
   async run(pos, values) {
     const runDir = needCheckpoint(pos, this.usage);
     const promptsFile = required(values, 'prompts', this.usage);
-    const out = required(values, 'out', this.usage);
+    const out = outFlag(values, 'out', this.usage);
     const cacheDir = (values.cache as string | undefined) ?? path.join(path.resolve(runDir), defaultCacheDirName);
     const transplant = transplantFlag(values);
     const opts = { ...discoverOptions(values), promptsFile, template: values.template as string | undefined, cacheDir, model: modelOptions(values), transplant, group: values.group as string | undefined };
@@ -42,7 +42,7 @@ function transplantFlag(values: Values): number[] | undefined {
     .split(',')
     .map((x) => {
       const n = Number(x);
-      if (!Number.isInteger(n) || n < 0) throw new UserError(`--transplant takes checkpoint indices such as 0,3,7; got '${values.transplant}'`);
+      if (!Number.isInteger(n) || n < 0) throw new UserError(`--transplant takes checkpoint indices such as 0,3,7; got ${shown(values.transplant)}`);
       return n;
     });
 }

@@ -1,4 +1,5 @@
 /** `circuitscope generate`: greedy generation from a prompt. */
+import { UserError } from '../errors';
 import { Model } from '../model/runner';
 import { common, intFlag, modelOptions, needCheckpoint, type Command } from './command';
 
@@ -9,9 +10,17 @@ export const generate: Command = {
   async run(pos, values) {
     const maxNew = intFlag(values, 'max-new-tokens', 64);
     const model = await Model.load(needCheckpoint(pos, this.usage), modelOptions(values));
-    const ids = model.encodePrompt((values.prompt as string | undefined) ?? '');
-    const out = await model.generate(ids, maxNew);
-    process.stdout.write(model.tokenizer.decode(out) + '\n');
-    await model.dispose();
+    try {
+      const ids = model.encodePrompt((values.prompt as string | undefined) ?? '');
+      if (ids.length >= model.spec.maxPositions) {
+        throw new UserError(
+          `--prompt is ${ids.length} tokens${model.options.prependBos === false ? '' : ' with BOS'}, and the model's context is ${model.spec.maxPositions} (config.json max positions): there is no room for a new token; shorten the prompt`,
+        );
+      }
+      const out = await model.generate(ids, maxNew);
+      process.stdout.write(model.tokenizer.decode(out) + '\n');
+    } finally {
+      await model.dispose();
+    }
   },
 };

@@ -1,8 +1,8 @@
 /** `circuitscope heads`: the specialized heads of a circuit (mover, relation, mixture) and the logit lens. */
 import { circuitHeads, type CircuitHeadReport } from '../analysis/heads';
-import { readCircuitFile } from '../circuits/circuitFile';
+import { expectedShape, readCircuitFile } from '../circuits/circuitFile';
 import { writeFileAtomic } from '../util/atomicWrite';
-import { common, floatFlag, needCheckpoint, oneOf, openWorkloadOf, promptOptions, required, type Command } from './command';
+import { common, floatFlag, needCheckpoint, oneOf, openWorkloadOf, outFlag, promptOptions, required, type Command } from './command';
 
 export const heads: Command = {
   summary: 'Specialized heads of a circuit (mover, relation, mixture) and the logit lens',
@@ -22,13 +22,14 @@ export const heads: Command = {
     const circuitFile = required(values, 'circuit', this.usage);
     required(values, 'prompts', this.usage);
     const formula = oneOf(values, 'formula', ['paper', 'per-source'] as const, 'paper');
-    const tau = floatFlag(values, 'tau') ?? 10;
-    const circuit = readCircuitFile(circuitFile);
+    const tau = floatFlag(values, 'tau', { positive: true }) ?? 10;
+    const out = outFlag(values, 'out');
     const w = await openWorkloadOf(values, dir);
     try {
+      const circuit = readCircuitFile(circuitFile, expectedShape(w.model.spec, w.model.checkpoint.dir));
       const report = await circuitHeads(w.model, w.pairs, circuit, circuitFile, { formula, tau, allHeads: values['all-heads'] === true });
       const text = JSON.stringify(report, null, 1) + '\n';
-      if (values.out) writeFileAtomic(values.out as string, text);
+      if (out) writeFileAtomic(out, text);
       process.stdout.write(values.json ? text : summary(report));
     } finally {
       await w.model.dispose();
@@ -39,6 +40,7 @@ export const heads: Command = {
 function summary(r: CircuitHeadReport): string {
   const { counts } = r;
   return [
+    r.subjects.note,
     `heads in the circuit: ${r.heads.length} (mover ${counts.mover}, relation ${counts.relation}, mixture ${counts.mixture}; proportions of ${r.circuitNodes} circuit nodes)`,
     ...r.heads.map(
       (h) =>

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig, type ModelSpec } from './config';
 import { CheckpointError } from '../errors';
+import { isObject, jsonType, readJsonFile } from '../util/jsonText';
 import { hasTokenizer, TextTokenizer } from './tokenizer';
 import { CanonicalWeights, TensorIndex } from './weights';
 
@@ -63,13 +64,10 @@ export function tokenizerDirFor(dir: string): string {
 export function readModelSpec(dir: string): ModelSpec {
   const file = path.join(dir, 'config.json');
   if (!fs.existsSync(file)) throw new CheckpointError(dir, 'has no config.json; is this a Hugging Face model folder?');
-  let cfg: unknown;
-  try {
-    cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new CheckpointError(file, `not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new CheckpointError(file, 'is not a JSON object');
+  const cfg = readJsonFile(file, (d) => {
+    throw new CheckpointError(file, d);
+  }, { maxBytes: 16 * 1024 * 1024 });
+  if (!isObject(cfg)) throw new CheckpointError(file, `is ${jsonType(cfg)}, not a JSON object; is it a Hugging Face config.json?`);
   return parseConfig(cfg as Record<string, unknown>, file);
 }
 

@@ -43,6 +43,11 @@ const computeFields = [
   'position_embedding_type',
 ];
 
+/** Fields that count layers: tables are sized by them before any weight is read. */
+const layerCountKeys = ['num_hidden_layers', 'n_layer', 'num_layers'];
+/** Largest size any integer field may have (vocabularies, widths, context lengths). */
+const maxSize = 1 << 27;
+
 /** Writes a value for a message, briefly, without ever failing (deep or cyclic values included). */
 export function brief(v: unknown): string {
   if (v === null || typeof v !== 'object') return typeof v === 'string' ? JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v) : String(v);
@@ -93,6 +98,9 @@ export class ConfigReader {
   int(key: string, fallback?: number): number {
     const v = this.num(key, fallback);
     if (!Number.isInteger(v) || v <= 0) throw this.error(key, `must be a positive integer, got ${v}`);
+    // Checked before anything is sized by it (per-layer tables, rope tables, weights).
+    const max = layerCountKeys.includes(key) ? 4096 : maxSize;
+    if (v > max) throw this.error(key, `is ${v}, more than any model has (at most ${max}); the config is corrupt`);
     return v;
   }
 

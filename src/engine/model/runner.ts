@@ -41,9 +41,9 @@ export function attentionBias(nPos: number, window?: number): Float32Array {
 export function batchFeeds(spec: ModelSpec, seqs: readonly (readonly number[])[], padId = 0): BatchFeeds {
   if (seqs.length === 0) throw new UserError('empty batch');
   const nPos = Math.max(...seqs.map((s) => s.length));
-  if (nPos === 0) throw new UserError('a prompt tokenized to zero tokens; turn on BOS or give a non-empty prompt');
+  if (seqs.some((s) => s.length === 0)) throw new UserError('the prompt is empty and BOS is off, so there is no position to predict from; give a non-empty prompt or leave BOS on');
   if (nPos > spec.maxPositions) {
-    throw new UserError(`a sequence of ${nPos} tokens is longer than the model's context of ${spec.maxPositions} (config.json max positions)`);
+    throw new UserError(`the prompt is ${nPos} tokens, longer than the model's context of ${spec.maxPositions} (config.json max positions); shorten the prompt`);
   }
   const nB = seqs.length;
   const tokens = new BigInt64Array(nB * nPos).fill(BigInt(padId));
@@ -154,7 +154,14 @@ export class Model {
     const s = await this.session('last', {});
     const { feeds } = batchFeeds(this.spec, seqs);
     const out = await s.run(feeds, ['logits_sel']);
-    return out.logits_sel.data as Float32Array;
+    const logits = out.logits_sel.data as Float32Array;
+    const bad = logits.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) {
+      throw new UserError(
+        `${this.checkpoint.dir}: the forward pass gives logits that are not finite (${logits[bad]}); the weights overflow float32 on this prompt or training diverged. Use another checkpoint`,
+      );
+    }
+    return logits;
   }
 
   /** Logits at every position: [batch, pos, vocab] (padded positions included). */

@@ -7,8 +7,9 @@
  * to which the offsets are relative.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { CheckpointError } from '../errors';
+import { brief } from './configReader';
+import { fsProblem, isObject, parseJson } from '../util/jsonText';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -27,14 +28,21 @@ export interface TensorEntry {
 /** Largest header the reader accepts: a header describes tensors, it never needs this much. */
 const maxHeaderBytes = 100 * 1024 * 1024;
 
-/** Opens one .safetensors file and validates its header against the file size. */
+/**
+ * Opens one .safetensors file and validates its header as the reference implementation does: the
+ * length against the file size, JSON without duplicate names, dtypes, shapes, and offsets that cover
+ * the data section exactly, tensor after tensor (so a header length that is off by a few bytes, which
+ * would shift every tensor, is caught).
+ */
 export function readSafetensorsHeader(file: string): { entries: Map<string, TensorEntry>; metadata: Record<string, string> } {
-  const name = path.basename(file);
   let fd: number;
   try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new CheckpointError(file, `is ${st.isDirectory() ? 'a folder' : 'not a regular file'}; it must be a safetensors file`);
     fd = fs.openSync(file, 'r');
   } catch (e) {
-    throw new CheckpointError(file, `cannot open: ${(e as Error).message}`);
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(file, fsProblem(e));
   }
   try {
     const size = fs.fstatSync(fd).size;
@@ -49,51 +57,61 @@ export function readSafetensorsHeader(file: string): { entries: Map<string, Tens
     const n = Number(headerLen);
     const hdr = Buffer.alloc(n);
     fs.readSync(fd, hdr, 0, n, 8);
-    let json: unknown;
-    try {
-      json = JSON.parse(hdr.toString('utf8'));
-    } catch (e) {
-      throw new CheckpointError(file, `header is not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new CheckpointError(file, 'header is not a JSON object');
+    const text = hdr.toString('utf8');
+    if (!text.startsWith('{')) throw new CheckpointError(file, 'the header does not start with \'{\'; the file is corrupt or not safetensors');
+    const json = parseJson(text, (d) => {
+      throw new CheckpointError(file, `header is ${d}; the file is corrupt or not safetensors`);
+    }, { maxDepth: 4, uniqueTopKeys: true });
+    if (!isObject(json)) throw new CheckpointError(file, 'header is not a JSON object');
     const dataStart = 8 + n;
     const dataLen = size - dataStart;
     const entries = new Map<string, TensorEntry>();
     let metadata: Record<string, string> = {};
-    for (const [key, raw] of Object.entries(json as Record<string, unknown>)) {
+    for (const [key, raw] of Object.entries(json)) {
       if (key === '__metadata__') {
-        metadata = (raw ?? {}) as Record<string, string>;
+        if (raw === null) continue;
+        if (!isObject(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+          throw new CheckpointError(file, `must map names to strings, got ${brief(raw)}`, '__metadata__');
+        }
+        metadata = raw as Record<string, string>;
         continue;
       }
+      if (!isObject(raw)) throw new CheckpointError(file, `header entry is ${brief(raw)}, not an object`, key);
       const r = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      if (typeof r !== 'object' || r === null) throw new CheckpointError(file, 'header entry is not an object', key);
-      if (typeof r.dtype !== 'string' || !(r.dtype in elemSize)) {
-        throw new CheckpointError(file, `unsupported dtype ${JSON.stringify(r.dtype)} (supported: ${Object.keys(elemSize).join(', ')})`, key);
+      if (typeof r.dtype !== 'string' || !Object.hasOwn(elemSize, r.dtype)) {
+        throw new CheckpointError(file, `unsupported dtype ${brief(r.dtype)} (supported: ${Object.keys(elemSize).join(', ')})`, key);
       }
       const dtype = r.dtype as StDType;
-      if (!Array.isArray(r.shape) || !r.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-        throw new CheckpointError(file, `shape ${JSON.stringify(r.shape)} is not a list of non-negative integers`, key);
+      if (!Array.isArray(r.shape) || r.shape.length > 8 || !r.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+        throw new CheckpointError(file, `shape ${Array.isArray(r.shape) && r.shape.length <= 8 ? `[${r.shape.map(brief).join(', ')}]` : brief(r.shape)} is not a list of at most 8 non-negative integers`, key);
       }
       const offs = r.data_offsets;
       if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]) {
-        throw new CheckpointError(file, `data_offsets ${JSON.stringify(offs)} must be [begin, end] with 0 <= begin <= end`, key);
+        throw new CheckpointError(file, `data_offsets ${Array.isArray(offs) && offs.length <= 4 ? `[${offs.map(brief).join(', ')}]` : brief(offs)} must be [begin, end] with 0 <= begin <= end`, key);
       }
       if (offs[1] > dataLen) {
         throw new CheckpointError(file, `data_offsets [${offs[0]}, ${offs[1]}] are out of range: the data section is ${dataLen} bytes; the file is truncated or corrupt`, key);
       }
       const numel = (r.shape as number[]).reduce((a, b) => a * b, 1);
       if (offs[1] - offs[0] !== numel * elemSize[dtype]) {
-        throw new CheckpointError(file, `data_offsets span ${offs[1] - offs[0]} bytes but ${dtype}[${r.shape}] needs ${numel * elemSize[dtype]}`, key);
+        throw new CheckpointError(file, `data_offsets span ${offs[1] - offs[0]} bytes but ${dtype}[${r.shape.join(', ')}] needs ${numel * elemSize[dtype]}`, key);
       }
       entries.set(key, { name: key, dtype, shape: r.shape as number[], begin: dataStart + offs[0], end: dataStart + offs[1], file });
     }
-    const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin);
-    for (let i = 1; i < sorted.length; i++) {
-      if (sorted[i].begin < sorted[i - 1].end) {
-        throw new CheckpointError(file, `data of tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap; the file is corrupt`, sorted[i].name);
+    // As the reference reader requires: the tensors tile the data section, in order, with no gap.
+    const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
+    let at = dataStart;
+    for (const e of sorted) {
+      if (e.begin < at) {
+        const prev = sorted[sorted.indexOf(e) - 1];
+        throw new CheckpointError(file, `data of tensors '${prev.name}' and '${e.name}' overlap; the file is corrupt`, e.name);
       }
+      if (e.begin > at) throw new CheckpointError(file, `the data section has a gap of ${e.begin - at} bytes before this tensor; the header length or offsets are wrong, the file is corrupt`, e.name);
+      at = e.end;
     }
-    void name;
+    if (at !== size) {
+      throw new CheckpointError(file, `the tensors cover ${at - dataStart} bytes of a ${dataLen}-byte data section; the header length or offsets are wrong, the file is corrupt`);
+    }
     return { entries, metadata };
   } finally {
     fs.closeSync(fd);
@@ -114,7 +132,12 @@ function halfToFloat(h: number): number {
 export function readTensorF32(entry: TensorEntry): Float32Array {
   const bytes = entry.end - entry.begin;
   const buf = Buffer.allocUnsafe(bytes);
-  const fd = fs.openSync(entry.file, 'r');
+  let fd: number;
+  try {
+    fd = fs.openSync(entry.file, 'r');
+  } catch (e) {
+    throw new CheckpointError(entry.file, `${fsProblem(e)} (it was readable when the checkpoint was opened)`, entry.name);
+  }
   try {
     let got = 0;
     while (got < bytes) {
@@ -145,6 +168,15 @@ export function readTensorF32(entry: TensorEntry): Float32Array {
     }
     default:
       throw new CheckpointError(entry.file, `tensor has integer dtype ${entry.dtype}; model weights must be floating point`, entry.name);
+  }
+  for (let i = 0; i < numel; i++) {
+    if (!Number.isFinite(out[i])) {
+      throw new CheckpointError(
+        entry.file,
+        `holds a non-finite value (${out[i]}) at element ${i}${entry.dtype === 'F64' ? ' (or a value beyond the float32 range)' : ''}; the weights are corrupt or training diverged. Use another checkpoint`,
+        entry.name,
+      );
+    }
   }
   return out;
 }

@@ -9,6 +9,8 @@ import { familyDef } from './families';
 import { detectPrefix, loadCanonical, loadLayer, type FamilyDef, type LayerWeights, type LoadedWeights, type TensorSource } from './families/table';
 import { CheckpointError } from '../errors';
 import { readSafetensorsHeader, readTensorF32, type TensorEntry } from './safetensors';
+import { brief } from './configReader';
+import { isObject, jsonType, readJsonFile } from '../util/jsonText';
 
 export type { LayerWeights, LoadedWeights };
 export { transpose2d } from './families/table';
@@ -18,34 +20,51 @@ export class TensorIndex implements TensorSource {
   private constructor(
     readonly dir: string,
     readonly entries: Map<string, TensorEntry>,
+    /** The file that lists the tensors: model.safetensors, or the shard index. */
+    readonly listFile: string,
   ) {}
+
+  /** The file a missing tensor should have been in, for messages. */
+  fileFor(_name: string): string {
+    return this.listFile;
+  }
 
   static open(dir: string): TensorIndex {
     const single = path.join(dir, 'model.safetensors');
     const index = path.join(dir, 'model.safetensors.index.json');
     if (fs.existsSync(index)) {
-      let json: { weight_map?: Record<string, string> };
-      try {
-        json = JSON.parse(fs.readFileSync(index, 'utf8'));
-      } catch (e) {
-        throw new CheckpointError(index, `not valid JSON (${(e as Error).message})`);
+      const fail = (d: string): never => {
+        throw new CheckpointError(index, d);
+      };
+      const json = readJsonFile(index, fail, { maxBytes: 64 * 1024 * 1024, maxDepth: 8 });
+      if (!isObject(json)) fail(`is ${jsonType(json)}, not a JSON object with a 'weight_map'`);
+      const map = (json as { weight_map?: unknown }).weight_map;
+      if (!isObject(map)) throw new CheckpointError(index, `must be an object mapping tensor names to shard files, got ${jsonType(map)}`, 'weight_map');
+      const files = new Set<string>();
+      for (const [name, f] of Object.entries(map)) {
+        if (typeof f !== 'string' || f === '') throw new CheckpointError(index, `names its shard by ${brief(f)}; it must be a file name such as "model-00001-of-00002.safetensors"`, `weight_map.${name}`);
+        if (path.basename(f) !== f || f === '.' || f === '..') throw new CheckpointError(index, `names shard ${brief(f)}, which is not a file name in the checkpoint folder`, `weight_map.${name}`);
+        files.add(f);
       }
-      if (!json.weight_map || typeof json.weight_map !== 'object') throw new CheckpointError(index, 'has no weight_map object', 'weight_map');
-      const files = new Set(Object.values(json.weight_map));
+      if (files.size === 0) throw new CheckpointError(index, 'is empty; the checkpoint has no tensors', 'weight_map');
       const entries = new Map<string, TensorEntry>();
       for (const f of files) {
         const shard = path.join(dir, f);
-        if (!fs.existsSync(shard)) throw new CheckpointError(index, `names shard '${f}', which does not exist in ${dir}`, 'weight_map');
+        if (!fs.existsSync(shard)) throw new CheckpointError(index, `names shard ${brief(f)}, which does not exist in ${dir}`, 'weight_map');
         const h = readSafetensorsHeader(shard);
-        for (const [name, e] of h.entries) entries.set(name, e);
+        for (const [name, e] of h.entries) {
+          const before = entries.get(name);
+          if (before) throw new CheckpointError(shard, `is also in ${path.basename(before.file)}; a tensor must be in one shard`, name);
+          entries.set(name, e);
+        }
       }
-      for (const [name, f] of Object.entries(json.weight_map)) {
+      for (const [name, f] of Object.entries(map)) {
         const e = entries.get(name);
-        if (!e) throw new CheckpointError(path.join(dir, f), `weight_map says this shard holds the tensor, but it does not`, name);
+        if (!e || path.basename(e.file) !== f) throw new CheckpointError(path.join(dir, f as string), `weight_map says this shard holds the tensor, but it does not`, name);
       }
-      return new TensorIndex(dir, entries);
+      return new TensorIndex(dir, entries, index);
     }
-    if (fs.existsSync(single)) return new TensorIndex(dir, readSafetensorsHeader(single).entries);
+    if (fs.existsSync(single)) return new TensorIndex(dir, readSafetensorsHeader(single).entries, single);
     const pickled = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'model.pt', 'model.pth'].find((f) => fs.existsSync(path.join(dir, f)));
     if (pickled) {
       throw new CheckpointError(
@@ -65,7 +84,7 @@ export class TensorIndex implements TensorSource {
   /** Reads a tensor as float32 after checking its shape. */
   read(name: string, shape: readonly number[]): Float32Array {
     const e = this.entries.get(name);
-    if (!e) throw new CheckpointError(this.dir, `tensor is missing from the checkpoint (expected shape [${shape}])`, name);
+    if (!e) throw new CheckpointError(this.listFile, `tensor is missing from the checkpoint (expected shape [${shape}])`, name);
     if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
       throw new CheckpointError(e.file, `has shape [${e.shape}], but config.json implies [${shape}]`, name);
     }

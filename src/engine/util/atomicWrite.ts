@@ -6,9 +6,89 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** The temporary files of `file`'s writers: `.<name>.<pid>.<time>.tmp` beside it. */
+function tempFilesOf(dir: string, base: string): { name: string; pid: number }[] {
+  const prefix = `.${base}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const out: { name: string; pid: number }[] = [];
+  for (const n of names) {
+    if (!n.startsWith(prefix) || !n.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-z]+\.tmp$/.exec(n.slice(prefix.length));
+    if (m) out.push({ name: n, pid: Number(m[1]) });
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that killed writers of `file` left behind (their process is gone).
+ * A writer that is still running keeps its file. Called before every atomic write of `file`.
+ */
+export function removeStaleTempFiles(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  for (const t of tempFilesOf(dir, path.basename(file))) {
+    if (t.pid !== process.pid && !alive(t.pid)) fs.rmSync(path.join(dir, t.name), { force: true });
+  }
+}
+
+/**
+ * Why `file` cannot be written, or undefined: checked before a long run so that it fails at once.
+ * The file may exist (it is replaced), but not as a folder; its folder may be missing (it is
+ * created), but no part of the path may be a file, and the nearest existing folder must be writable.
+ */
+export function outputPathProblem(file: string): string | undefined {
+  const abs = path.resolve(file);
+  try {
+    const st = fs.statSync(abs);
+    if (st.isDirectory()) return 'is a folder; give a file name (for example a name inside that folder)';
+    if (!st.isFile()) return 'exists and is not a regular file';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') return 'a part of the path is a file, not a folder';
+    if (code !== 'ENOENT') return `cannot be checked (${code})`;
+  }
+  let dir = path.dirname(abs);
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') return 'a part of the path is a file, not a folder';
+      if (code !== 'ENOENT') return `its folder cannot be checked (${code})`;
+    }
+    if (st) {
+      if (!st.isDirectory()) return `${dir} is a file, not a folder`;
+      try {
+        fs.accessSync(dir, fs.constants.W_OK);
+      } catch {
+        return `the folder ${dir} is not writable`;
+      }
+      return undefined;
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return 'no folder of the path exists';
+    dir = up;
+  }
+}
+
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const dir = path.dirname(path.resolve(file));
   fs.mkdirSync(dir, { recursive: true });
+  removeStaleTempFiles(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const fd = fs.openSync(tmp, 'w');
   try {

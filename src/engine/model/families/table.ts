@@ -219,6 +219,8 @@ function fromCanonical(s: ModelSpec, w: Float32Array, shape: readonly number[], 
 /** Reads tensors by name, checking shapes (a TensorIndex). */
 export interface TensorSource {
   readonly dir: string;
+  /** The file a missing tensor should have been in, for messages (default: the folder). */
+  fileFor?(name: string): string;
   has(name: string): boolean;
   read(name: string, shape: readonly number[]): Float32Array;
 }
@@ -232,7 +234,7 @@ function readRows<F extends string>(def: FamilyDef, s: ModelSpec, src: TensorSou
     const name = nameOf(row, prefix, l);
     const shape = row.shape(s);
     if (!src.has(name)) {
-      throw new CheckpointError(src.dir, `tensor is missing from the checkpoint (expected shape [${shape}] for ${s.architecture})${row.missingHint ? `; ${row.missingHint}` : ''}`, name);
+      throw new CheckpointError(src.fileFor?.(name) ?? src.dir, `tensor is missing from the checkpoint (expected shape [${shape}] for ${s.architecture})${row.missingHint ? `; ${row.missingHint}` : ''}`, name);
     }
     const data = src.read(name, shape);
     for (const slot of row.slots) out[slot.field] = toCanonical(s, data, shape, slot.layout);
