@@ -21,6 +21,7 @@ import { Model, type ModelOptions } from './model/runner';
 import { CancelledError } from './errors';
 import { writeFileAtomic } from './util/atomicWrite';
 import { openWorkload, type Workload, type WorkloadDeps } from './workload';
+import { withSubjects } from './circuits/subjects';
 
 /** Progress of a request; a discovery's first notification carries its cost estimate. */
 export type Progress = (message: string, fraction?: number, cost?: CostEstimate) => void;
@@ -193,7 +194,7 @@ export async function circuitViewData(p: ViewDataParams, deps: WorkloadDeps = {}
 async function headInfo(w: Workload, c: LoadedCircuit): Promise<Record<string, HeadInfo>> {
   const heads: Record<string, HeadInfo> = {};
   const inCircuit = c.graph.nodes.filter((n) => c.data.nodeIn.get(n) && n.startsWith('a'));
-  if (inCircuit.length > 0 && w.pairs.some((x) => x.subjectSpan)) {
+  if (inCircuit.length > 0 && withSubjects(w.pairs).pairs.some((x) => x.subjectSpan)) {
     const a = await analyzeHeads(w.model, w.pairs, { heads: inCircuit });
     for (const h of a.heads) {
       heads[h.node] = { role: h.role, ratio: round(h.ratio) ?? undefined, attnSubj: round(h.attnSubj) ?? undefined, attnRel: round(h.attnRel) ?? undefined, promotes: h.promotes.map((t) => t.token), suppresses: h.suppresses.map((t) => t.token) };

@@ -152,6 +152,33 @@ test('heads with a known role by construction get it, under both formulas; ratio
   await m.dispose();
 });
 
+test('without subject fields, subjects are the tokens where clean and corrupted differ, and heads get the same roles', async () => {
+  const model = constructedModel();
+  const dir = writeCheckpoint(path.join(tmpDir(), 'roles-inferred'), model, { tokenizerFrom: stories260K });
+  const m = await Model.load(dir);
+  const explicit = constructedPrompts();
+  // The same prompts with another subject of the same length in the corrupted prompt, and no subject field or span.
+  const bare: TokenizedPair[] = explicit.map((p) => ({
+    ...p,
+    corrupted: p.clean.map((t, i) => (i >= p.subjectSpan![0] && i < p.subjectSpan![1] ? t + 20 : t)),
+    subjectSpan: undefined,
+  }));
+  const a = await analyzeHeads(m, explicit);
+  const b = await analyzeHeads(m, bare);
+  assert.deepEqual(b.subjects, { field: 0, inferred: 3, notFound: 0, note: b.subjects.note });
+  assert.match(b.subjects.note, /3 inferred as the tokens where the clean and corrupted prompts differ/);
+  assert.deepEqual(a.subjects.field, 3);
+  assert.equal(b.prompts, 3);
+  assert.deepEqual(
+    b.heads.map((h) => [h.role, h.ratioSubj, h.ratioRel]),
+    a.heads.map((h) => [h.role, h.ratioSubj, h.ratioRel]),
+  );
+  // A 'subject' field that is not found on the tokens is not replaced by a guess.
+  const given = bare.map((p) => ({ ...p, pair: { ...p.pair, subject: 'nowhere' } }));
+  await assert.rejects(analyzeHeads(m, given), /3 skipped \('subject' field not found/);
+  await m.dispose();
+});
+
 test('head roles follow the thresholds of the method (|R| > 10 mover, < 0.1 relation)', () => {
   assert.equal(headRole(0.5, 0.04), 'mover');
   assert.equal(headRole(0.5, -0.04), 'mover');

@@ -33,6 +33,7 @@ import { groupOf, groupsOf, openWorkload, type Workload } from '../workload';
 import { cacheEntry, cacheKey, readCacheEntry, writeCacheEntry, type CachedResult, type CheckpointAnalysis } from './cache';
 import { analyzeHeads } from './heads';
 import { logitLens } from './lens';
+import { withSubjects } from '../circuits/subjects';
 
 export type { CheckpointAnalysis } from './cache';
 
@@ -103,7 +104,7 @@ async function computeCheckpoint(w: Workload, opts: EvolveOptions): Promise<Cach
   );
   const inCircuit = r.attribution.graph.nodes.filter((n) => r.selection.nodeIn.get(n));
   const heads = inCircuit.filter((n) => n.startsWith('a'));
-  const ha = pairs.some((p) => p.subjectSpan) && heads.length > 0 ? await analyzeHeads(model, pairs, { heads }) : undefined;
+  const ha = withSubjects(pairs).pairs.some((p) => p.subjectSpan) && heads.length > 0 ? await analyzeHeads(model, pairs, { heads }) : undefined;
   const lens = await logitLens(model, pairs);
   const analysis: CheckpointAnalysis = {
     hit10ByGroup: Object.fromEntries([...byGroup].map(([k, v]) => [String(k), v.value])),
