@@ -249,12 +249,20 @@ export class BpeTokenizer {
  */
 export function trainBpe(texts: Iterable<string>, opts: BpeTrainOptions): BpeTokenizer {
   const specials = opts.specialTokens ?? [endOfText];
-  const minFrequency = opts.minFrequency ?? 2;
   if (!Number.isInteger(opts.vocabSize) || opts.vocabSize < 256 + specials.length) {
     throw new RangeError(`vocabSize must be an integer of at least ${256 + specials.length} (256 bytes + special tokens), got ${opts.vocabSize}`);
   }
+  const { vocab, merges, idOf } = learnMerges(countWords(texts, specials), opts.vocabSize - specials.length, opts.minFrequency ?? 2);
+  for (const s of specials) {
+    if (idOf.has(s)) throw new Error(`special token ${JSON.stringify(s)} collides with a learned token`);
+    idOf.set(s, vocab.length);
+    vocab.push(s);
+  }
+  return new BpeTokenizer(vocab, merges, specials);
+}
 
-  // Distinct pre-tokenized words with their counts; merges are learned over these, not the raw text.
+/** Distinct pre-tokenized words (as byte characters) with their counts; merges are learned over these. */
+function countWords(texts: Iterable<string>, specials: readonly string[]): Map<string, number> {
   const wordCounts = new Map<string, number>();
   // Special tokens in the corpus (documents joined by '<|endoftext|>') are cut out first, so their
   // characters are not learned as ordinary merges.
@@ -265,7 +273,11 @@ export function trainBpe(texts: Iterable<string>, opts: BpeTrainOptions): BpeTok
       wordCounts.set(w, (wordCounts.get(w) ?? 0) + 1);
     }
   }
+  return wordCounts;
+}
 
+/** Learns merges until the vocabulary has `budget` tokens or no pair occurs `minFrequency` times. */
+function learnMerges(wordCounts: Map<string, number>, budget: number, minFrequency: number): { vocab: string[]; merges: [string, string][]; idOf: Map<string, number> } {
   const vocab: string[] = gpt2ByteOrder.map((b) => byteToChar[b]);
   const idOf = new Map<string, number>(vocab.map((t, i) => [t, i]));
   const merges: [string, string][] = [];
@@ -293,7 +305,6 @@ export function trainBpe(texts: Iterable<string>, opts: BpeTrainOptions): BpeTok
   };
   for (let wi = 0; wi < words.length; wi++) addWord(wi, 1);
 
-  const budget = opts.vocabSize - specials.length;
   while (vocab.length < budget) {
     let bestKey = -1;
     let bestCount = 0;
@@ -318,27 +329,23 @@ export function trainBpe(texts: Iterable<string>, opts: BpeTrainOptions): BpeTok
     const affected = [...where.get(bestKey)!].sort((x, y) => x - y);
     where.delete(bestKey);
     for (const wi of affected) {
-      const w = words[wi];
-      let has = false;
-      for (let i = 0; i + 1 < w.length && !has; i++) has = w[i] === a && w[i + 1] === b;
-      if (!has) continue;
+      if (!words[wi].some((t, i) => t === a && words[wi][i + 1] === b)) continue;
       addWord(wi, -1);
-      const next: number[] = [];
-      for (let i = 0; i < w.length; i++) {
-        if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
-          next.push(id);
-          i++;
-        } else next.push(w[i]);
-      }
-      words[wi] = next;
+      words[wi] = mergePair(words[wi], a, b, id);
       addWord(wi, 1);
     }
   }
+  return { vocab, merges, idOf };
+}
 
-  for (const s of specials) {
-    if (idOf.has(s)) throw new Error(`special token ${JSON.stringify(s)} collides with a learned token`);
-    idOf.set(s, vocab.length);
-    vocab.push(s);
+/** A word with every non-overlapping (a, b) replaced by `id`, left to right. */
+function mergePair(w: readonly number[], a: number, b: number, id: number): number[] {
+  const next: number[] = [];
+  for (let i = 0; i < w.length; i++) {
+    if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
+      next.push(id);
+      i++;
+    } else next.push(w[i]);
   }
-  return new BpeTokenizer(vocab, merges, specials);
+  return next;
 }

@@ -9,14 +9,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { defaultCacheDirName } from '../../engine/analysis/cache';
 import { evolve, type EvolveResult } from '../../engine/analysis/evolve';
-import { writeCircuitFile } from '../../engine/circuits/circuitFile';
-import { buildProvenance, discoverCircuit } from '../../engine/circuits/discover';
+import { discoverWorkload, type DiscoveredCircuit } from '../../engine/circuits/discover';
 import { evaluatePatching } from '../../engine/circuits/evaluate';
-import { readPromptSet, tokenizePairs } from '../../engine/circuits/prompts';
+import { groupOf, groupsOf, openWorkload, type Workload } from '../../engine/workload';
+import { discoverDefaults } from '../../shared/methods';
 import { makeGpt2Series, makeStoriesSeries, readLossHistory, resolveThreads, type Gpt2SeriesOptions, type SeriesResult, type StoriesSeriesOptions } from '../demoLab';
 import { UserError } from '../../engine/errors';
-import { Model } from '../../engine/model/runner';
 import { writeFileAtomic } from '../../engine/util/atomicWrite';
 import { writeLabReport, type Findings, type SeriesReportInput } from './labReport';
 import { lineChart } from './svg';
@@ -58,99 +58,110 @@ export async function runCircuitDemo(opts: CircuitDemoOptions): Promise<CircuitD
     throw new UserError(`${ckpt}: the demo checkpoint is missing; the demo expects the shared folder beside the repository (or set CIRCUITSCOPE_SHARED)`);
   }
   const promptsFile = path.join(packageRoot(), 'demo/prompts/stories260k.jsonl');
-  const model = await Model.load(ckpt, { threads: opts.threads });
+  const w = await openWorkload({ dir: ckpt, promptsFile, model: { threads: opts.threads } });
   try {
-    const set = readPromptSet(promptsFile);
-    const pairs = tokenizePairs(model.tokenizer, set, model.checkpoint.bosId);
-    const dopts = { method: 'eap-ig-inputs' as const, steps: 5, curve: true, onProgress: opts.onProgress, signal: opts.signal };
-    const r = await discoverCircuit(model, pairs, dopts);
-    const g = r.attribution.graph;
+    const dopts = { method: discoverDefaults.method, steps: discoverDefaults.steps, curve: true, onProgress: opts.onProgress, signal: opts.signal };
+    const d = await discoverWorkload(w, dopts);
     const out = path.resolve(opts.outDir);
     fs.mkdirSync(out, { recursive: true });
-    const provenance = buildProvenance(model, set, pairs, dopts, r);
     const circuitFile = path.join(out, 'stories260k-circuit.json');
-    writeCircuitFile(circuitFile, g, { cfg: g.cfg, scores: r.attribution.scores, edgeIn: r.selection.edgeIn, nodeIn: r.selection.nodeIn }, provenance);
-
+    writeFileAtomic(circuitFile, d.text);
     // The same circuit on each prompt group on its own.
-    const groups = [...new Set(pairs.map((p) => p.pair.group ?? 'all'))];
-    const perGroup = [];
-    for (const grp of groups) {
-      const sub = pairs.filter((p) => (p.pair.group ?? 'all') === grp);
-      const [e] = await evaluatePatching(model, sub, [r.selection], { signal: opts.signal });
-      perGroup.push({ group: grp, prompts: sub.length, faithfulness: e.faithfulness, clean: e.baselines.clean, corrupted: e.baselines.corrupted });
+    const perGroup: GroupFigures[] = [];
+    for (const group of groupsOf(w.pairs)) {
+      const sub = w.pairs.filter((p) => groupOf(p) === group);
+      const [e] = await evaluatePatching(w.model, sub, [d.result.selection], { signal: opts.signal });
+      perGroup.push({ group, prompts: sub.length, faithfulness: e.faithfulness, clean: e.baselines.clean, corrupted: e.baselines.corrupted });
     }
-    const curve = r.curve ?? [];
     const chartFile = path.join(out, 'faithfulness.svg');
-    writeFileAtomic(
-      chartFile,
-      lineChart({
-        title: 'stories260K: faithfulness of the top-N circuit',
-        xLabel: 'edges in the pruned circuit (log scale)',
-        yLabel: 'faithfulness',
-        logX: true,
-        yRange: [Math.min(0, ...curve.map((c) => c.faithfulness)), 1],
-        series: [{ name: 'EAP-IG, 5 steps', points: curve.filter((c) => c.edges > 0).map((c) => [c.edges, c.faithfulness] as [number, number]) }],
-        markers: [{ x: Math.max(1, provenance.edges), label: `N = ${provenance.selection.value}` }],
-      }),
-    );
-    const nodesIn = g.nodes.filter((n) => r.selection.nodeIn.get(n));
-    const topEdges = Array.from(g.edges.keys())
-      .filter((i) => r.selection.edgeIn[i])
-      .sort((a, b) => Math.abs(r.attribution.scores[b]) - Math.abs(r.attribution.scores[a]))
-      .slice(0, 10);
-    const f4 = (x: number) => (Object.is(Math.round(x * 1e4), -0) ? 0 : x).toFixed(4);
-    const markdown = [
-      '## A single circuit in stories260K',
-      '',
-      `Checkpoint: \`${path.relative(packageRoot(), ckpt)}\` (${model.spec.architecture}, ${model.spec.nLayers} layers × ${model.spec.nHeads} heads, ${model.spec.nKvHeads} key/value heads), as pretrained.`,
-      `Prompts: \`${path.relative(packageRoot(), promptsFile)}\`, ${pairs.length} TinyStories-style facts (object and name recall) with same-length corruptions.`,
-      `Method: EAP-IG over input embeddings, 5 steps (α = k/5, k = 1..5, as in the paper), loss = −mean logit difference.`,
-      '',
-      `| figure | value |`,
-      `|---|---|`,
-      `| edges in the graph | ${g.edges.length} |`,
-      `| selection | top ${provenance.selection.value} by \\|score\\| (the paper's share of GPT-2 small's edges), pruned |`,
-      `| circuit edges / nodes | ${provenance.edges} / ${provenance.nodes} |`,
-      `| clean / corrupted logit difference | ${f4(provenance.baselines.clean)} / ${f4(provenance.baselines.corrupted)} |`,
-      `| circuit logit difference (patching) | ${f4(provenance.circuitPerformance)} |`,
-      `| faithfulness | ${f4(provenance.faithfulness)} |`,
-      `| Hit@10 with the rest zero-ablated | ${f4(provenance.hit10)} |`,
-      `| edge entropy | ${f4(provenance.edgeEntropy)} |`,
-      '',
-      'Faithfulness per prompt group:',
-      '',
-      '| group | prompts | clean LD | corrupted LD | faithfulness |',
-      '|---|---|---|---|---|',
-      ...perGroup.map((p) => `| ${p.group} | ${p.prompts} | ${f4(p.clean)} | ${f4(p.corrupted)} | ${f4(p.faithfulness)} |`),
-      '',
-      '![faithfulness curve](faithfulness.svg)',
-      '',
-      '| N | edges after pruning | faithfulness |',
-      '|---|---|---|',
-      ...curve.map((c) => `| ${c.topN} | ${c.edges} | ${f4(c.faithfulness)} |`),
-      '',
-      'Strongest edges in the circuit:',
-      '',
-      '| edge | score |',
-      '|---|---|',
-      ...topEdges.map((i) => `| \`${g.edges[i].name}\` | ${r.attribution.scores[i].toExponential(3)} |`),
-      '',
-      `Nodes in the circuit: ${nodesIn.map((n) => `\`${n}\``).join(', ')}.`,
-      '',
-      'The circuit file `stories260k-circuit.json` is EAP-IG v2 JSON (load it in Python with',
-      '`eap.graph.Graph.from_json`), with provenance under the key `circuitscope` (which records timings and',
-      'absolute paths, so unlike the report it differs between runs).',
-      '',
-    ];
+    writeFileAtomic(chartFile, faithfulnessChart(d));
     return {
-      markdown,
+      markdown: circuitSection(w, d, perGroup, ckpt, promptsFile),
       files: [circuitFile, chartFile],
-      attributionSeconds: provenance.timings.attributionSeconds,
-      evaluationSeconds: provenance.timings.evaluationSeconds,
+      attributionSeconds: d.provenance.timings.attributionSeconds,
+      evaluationSeconds: d.provenance.timings.evaluationSeconds,
     };
   } finally {
-    await model.dispose();
+    await w.model.dispose();
   }
+}
+
+interface GroupFigures {
+  readonly group: string;
+  readonly prompts: number;
+  readonly faithfulness: number;
+  readonly clean: number;
+  readonly corrupted: number;
+}
+
+function faithfulnessChart(d: DiscoveredCircuit): string {
+  const curve = d.result.curve ?? [];
+  return lineChart({
+    title: 'stories260K: faithfulness of the top-N circuit',
+    xLabel: 'edges in the pruned circuit (log scale)',
+    yLabel: 'faithfulness',
+    logX: true,
+    yRange: [Math.min(0, ...curve.map((c) => c.faithfulness)), 1],
+    series: [{ name: 'EAP-IG, 5 steps', points: curve.filter((c) => c.edges > 0).map((c) => [c.edges, c.faithfulness] as [number, number]) }],
+    markers: [{ x: Math.max(1, d.provenance.edges), label: `N = ${d.provenance.selection.value}` }],
+  });
+}
+
+/** The report section of the single circuit, free of timings and absolute paths. */
+function circuitSection(w: Workload, d: DiscoveredCircuit, perGroup: readonly GroupFigures[], ckpt: string, promptsFile: string): string[] {
+  const { result: r, provenance } = d;
+  const g = r.attribution.graph;
+  const curve = r.curve ?? [];
+  const spec = w.model.spec;
+  const nodesIn = g.nodes.filter((n) => r.selection.nodeIn.get(n));
+  const topEdges = Array.from(g.edges.keys())
+    .filter((i) => r.selection.edgeIn[i])
+    .sort((a, b) => Math.abs(r.attribution.scores[b]) - Math.abs(r.attribution.scores[a]))
+    .slice(0, 10);
+  const f4 = (x: number) => (Object.is(Math.round(x * 1e4), -0) ? 0 : x).toFixed(4);
+  return [
+    '## A single circuit in stories260K',
+    '',
+    `Checkpoint: \`${path.relative(packageRoot(), ckpt)}\` (${spec.architecture}, ${spec.nLayers} layers × ${spec.nHeads} heads, ${spec.nKvHeads} key/value heads), as pretrained.`,
+    `Prompts: \`${path.relative(packageRoot(), promptsFile)}\`, ${w.pairs.length} TinyStories-style facts (object and name recall) with same-length corruptions.`,
+    `Method: EAP-IG over input embeddings, 5 steps (α = k/5, k = 1..5, as in the paper), loss = −mean logit difference.`,
+    '',
+    `| figure | value |`,
+    `|---|---|`,
+    `| edges in the graph | ${g.edges.length} |`,
+    `| selection | top ${provenance.selection.value} by \\|score\\| (the paper's share of GPT-2 small's edges), pruned |`,
+    `| circuit edges / nodes | ${provenance.edges} / ${provenance.nodes} |`,
+    `| clean / corrupted logit difference | ${f4(provenance.baselines.clean)} / ${f4(provenance.baselines.corrupted)} |`,
+    `| circuit logit difference (patching) | ${f4(provenance.circuitPerformance)} |`,
+    `| faithfulness | ${f4(provenance.faithfulness)} |`,
+    `| Hit@10 with the rest zero-ablated | ${f4(provenance.hit10)} |`,
+    `| edge entropy | ${f4(provenance.edgeEntropy)} |`,
+    '',
+    'Faithfulness per prompt group:',
+    '',
+    '| group | prompts | clean LD | corrupted LD | faithfulness |',
+    '|---|---|---|---|---|',
+    ...perGroup.map((p) => `| ${p.group} | ${p.prompts} | ${f4(p.clean)} | ${f4(p.corrupted)} | ${f4(p.faithfulness)} |`),
+    '',
+    '![faithfulness curve](faithfulness.svg)',
+    '',
+    '| N | edges after pruning | faithfulness |',
+    '|---|---|---|',
+    ...curve.map((c) => `| ${c.topN} | ${c.edges} | ${f4(c.faithfulness)} |`),
+    '',
+    'Strongest edges in the circuit:',
+    '',
+    '| edge | score |',
+    '|---|---|',
+    ...topEdges.map((i) => `| \`${g.edges[i].name}\` | ${r.attribution.scores[i].toExponential(3)} |`),
+    '',
+    `Nodes in the circuit: ${nodesIn.map((n) => `\`${n}\``).join(', ')}.`,
+    '',
+    'The circuit file `stories260k-circuit.json` is EAP-IG v2 JSON (load it in Python with',
+    '`eap.graph.Graph.from_json`), with provenance under the key `circuitscope` (which records timings and',
+    'absolute paths, so unlike the report it differs between runs).',
+    '',
+  ];
 }
 
 export interface DemoOptions {
@@ -216,7 +227,6 @@ const seriesText: Record<string, { title: string; about: (r: SeriesResult) => st
 /** The demo lab: series, evolutions, the report. */
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const out = path.resolve(opts.outDir);
-  const work = path.resolve(opts.workDir ?? path.join(out, 'work'));
   const threads = resolveThreads(opts.threads ?? 0);
   const seed = opts.seed ?? 20;
   const progress = opts.onProgress ?? (() => undefined);
@@ -234,27 +244,17 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const base = path.join(sharedDir(), 'models/stories260K');
   const haveBase = fs.existsSync(path.join(base, 'config.json'));
   const skipped: string[] = [];
-
-  const series: SeriesResult[] = [];
-  const common = { seed, threads, onProgress: opts.onProgress, signal: opts.signal };
-  series.push(await timed('series gpt2-synthetic', () => makeGpt2Series(work, { ...opts.gpt2, ...common })));
-  if (opts.stories !== false) {
-    if (haveBase) {
-      const s = await timed('series stories260k-cpt', () => makeStoriesSeries(work, { ...(opts.stories || {}), ...common, baseModel: base }));
-      if (s) series.push(s);
-    } else skipped.push(`series (b), stories260K continually pre-trained: the base model ${path.relative(packageRoot(), base)} is not there.`);
-  }
-
+  const series = await makeSeries(opts, { seed, threads, haveBase, base, timed, skipped });
   const evolutions: EvolveResult[] = [];
   for (const s of series) {
     const e = await timed(`evolve ${s.name}`, () =>
       evolve(s.runDir, {
-        method: 'eap-ig-inputs',
-        steps: 5,
+        method: discoverDefaults.method,
+        steps: discoverDefaults.steps,
         batchSize: opts.evolve?.batchSize ?? 32,
         topN: opts.evolve?.topN,
         promptsFile: s.promptsFile,
-        cacheDir: path.join(s.runDir, '.circuitscope-cache'),
+        cacheDir: path.join(s.runDir, defaultCacheDirName),
         model: { threads },
         signal: opts.signal,
         onProgress: (d, t, m) => progress(d, t, `evolve ${s.name}: ${m}`),
@@ -280,15 +280,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     loss: readLossHistory(s.runDir),
     typesNominal: seriesText[s.name].typesNominal,
   }));
-  const preamble = [
-    'This report follows Ou et al. 2025 (*How Do LLMs Acquire New Knowledge? A Knowledge Circuits Perspective on Continual Pre-Training*) in miniature: ' +
-      'checkpoint series small enough to train and analyse on a laptop CPU in minutes, each analysed with EAP-IG circuits per checkpoint (method spec §5). ' +
-      'It states for each of the paper\'s three findings whether the miniature reproduces it, by a rule written out under [Findings](#findings); a finding that does not reproduce is reported as such.',
-    '',
-    `Made by \`npm run demo\` (\`circuitscope demo --seed ${seed} --threads ${threads}\`). The same seed and thread count give byte-identical checkpoints and this report again; ` +
-      'the series are kept in the work folder (default `demo-output/work`) and reused while their settings match.',
-  ];
-  const { report, findings, files } = writeLabReport(out, { series: inputs, preamble, appendix, skipped });
+  const { report, findings, files } = writeLabReport(out, { series: inputs, preamble: preamble(seed, threads), appendix, skipped });
   timings.total = Math.round((performance.now() - t0) / 100) / 10;
   const timingsFile = path.join(out, 'timings.json');
   writeFileAtomic(
@@ -296,4 +288,39 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     JSON.stringify({ seconds: timings, reused: Object.fromEntries(series.map((s) => [s.name, s.reused])), evolveCacheHits: Object.fromEntries(series.map((s, i) => [s.name, evolutions[i].cacheHits])), threads, seed }, null, 1) + '\n',
   );
   return { report, findings, files: [...files, ...extraFiles, timingsFile], series, evolutions, timings };
+}
+
+/** Series (a), and (b) when the base model is there: trained, or reused when their settings match. */
+async function makeSeries(
+  opts: DemoOptions,
+  c: {
+    seed: number;
+    threads: number;
+    haveBase: boolean;
+    base: string;
+    timed: <T>(name: string, f: () => Promise<T>) => Promise<T>;
+    skipped: string[];
+  },
+): Promise<SeriesResult[]> {
+  const work = path.resolve(opts.workDir ?? path.join(path.resolve(opts.outDir), 'work'));
+  const common = { seed: c.seed, threads: c.threads, onProgress: opts.onProgress, signal: opts.signal };
+  const series: SeriesResult[] = [];
+  series.push(await c.timed('series gpt2-synthetic', () => makeGpt2Series(work, { ...opts.gpt2, ...common })));
+  if (opts.stories === false) return series;
+  if (c.haveBase) {
+    const s = await c.timed('series stories260k-cpt', () => makeStoriesSeries(work, { ...(opts.stories || {}), ...common, baseModel: c.base }));
+    if (s) series.push(s);
+  } else c.skipped.push(`series (b), stories260K continually pre-trained: the base model ${path.relative(packageRoot(), c.base)} is not there.`);
+  return series;
+}
+
+function preamble(seed: number, threads: number): string[] {
+  return [
+    'This report follows Ou et al. 2025 (*How Do LLMs Acquire New Knowledge? A Knowledge Circuits Perspective on Continual Pre-Training*) in miniature: ' +
+      'checkpoint series small enough to train and analyse on a laptop CPU in minutes, each analysed with EAP-IG circuits per checkpoint (method spec §5). ' +
+      'It states for each of the paper\'s three findings whether the miniature reproduces it, by a rule written out under [Findings](#findings); a finding that does not reproduce is reported as such.',
+    '',
+    `Made by \`npm run demo\` (\`circuitscope demo --seed ${seed} --threads ${threads}\`). The same seed and thread count give byte-identical checkpoints and this report again; ` +
+      'the series are kept in the work folder (default `demo-output/work`) and reused while their settings match.',
+  ];
 }

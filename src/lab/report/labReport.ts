@@ -266,17 +266,39 @@ function downsample(points: readonly [number, number][], n: number): [number, nu
   return out;
 }
 
+/** What the parts of a series section share. */
+interface SeriesContext {
+  readonly s: SeriesReportInput;
+  readonly e: EvolveResult;
+  readonly m: SeriesManifest;
+  readonly epochs: number[];
+  readonly files: ReturnType<typeof chartFiles>;
+  readonly put: (name: string, svg: string) => void;
+  readonly poolCity: number;
+  readonly meanPool: number;
+}
+
 /** Writes one series' charts into outDir and returns its Markdown section. */
 function seriesSection(s: SeriesReportInput, outDir: string): string[] {
-  const e = s.evolve;
   const m = s.manifest;
-  const epochs = epochsOf(s);
-  const files = chartFiles(s.id);
-  const put = (name: string, svg: string) => writeFileAtomic(path.join(outDir, name), svg);
-  const poolCity = m.dataset.poolSizes.city;
-  const meanPool = mean(Object.values(m.dataset.poolSizes));
-  const stepPerEpoch = e.checkpoints.length && epochs[0] ? e.checkpoints[0].step / epochs[0] : 1;
+  const c: SeriesContext = {
+    s,
+    e: s.evolve,
+    m,
+    epochs: epochsOf(s),
+    files: chartFiles(s.id),
+    put: (name, svg) => writeFileAtomic(path.join(outDir, name), svg),
+    poolCity: m.dataset.poolSizes.city,
+    meanPool: mean(Object.values(m.dataset.poolSizes)),
+  };
+  trainingCharts(c);
+  componentCharts(c);
+  return [...overviewMarkdown(c), ...topologyMarkdown(c)];
+}
 
+/** Loss, circuit Hit@10 and first-token accuracy over the epochs. */
+function trainingCharts(c: SeriesContext): void {
+  const { s, e, m, epochs, files, put, poolCity, meanPool } = c;
   put(
     files.loss,
     lineChart({
@@ -309,6 +331,11 @@ function seriesSection(s: SeriesReportInput, outDir: string): string[] {
       series: [...groupSeries(m.acquisition.top1, epochs), chance(1 / meanPool)],
     }),
   );
+}
+
+/** Jaccard to final, edge activation, logit lens and head types. */
+function componentCharts(c: SeriesContext): void {
+  const { s, e, epochs, files, put } = c;
   const ps = e.phaseShift;
   put(
     files.jaccard,
@@ -363,9 +390,14 @@ function seriesSection(s: SeriesReportInput, outDir: string): string[] {
     }),
   );
 
+}
+
+/** The section's data table, training and knowledge acquisition. */
+function overviewMarkdown(c: SeriesContext): string[] {
+  const { s, e, m, epochs, files, poolCity, meanPool } = c;
+  const stepPerEpoch = e.checkpoints.length && epochs[0] ? e.checkpoints[0].step / epochs[0] : 1;
   const acqAll = pooled(m.acquisition.top1, m.acquisition.counts, () => true);
   const acqH10 = pooled(m.acquisition.hit10, m.acquisition.counts, () => true);
-  const sourcesLabel = (src: number) => (src === 0 ? 'first' : src === e.checkpoints.length - 1 ? 'last' : ps && src === ps.index ? 'after shift' : ps && src === ps.index - 1 ? 'before shift' : '');
   const lossFirst = s.loss[0]?.loss ?? NaN;
   const lossLast = s.loss.at(-1)?.loss ?? NaN;
   return [
@@ -406,6 +438,17 @@ function seriesSection(s: SeriesReportInput, outDir: string): string[] {
     `|---|---|${epochs.map(() => '---').join('|')}|`,
     ...m.acquisition.groups.map((g) => `| ${g} | ${m.acquisition.counts[g]} | ${m.acquisition.top1.map((row) => f2(row[g])).join(' | ')} |`),
     '',
+  ];
+}
+
+/** The section's circuit topology and components. */
+function topologyMarkdown(c: SeriesContext): string[] {
+  const { e, epochs, files } = c;
+  const ps = e.phaseShift;
+  const L = e.checkpoints[0]?.edgeActivationByLayer.length ?? 0;
+  const lensRows = e.checkpoints[0]?.analysis.lens.rows ?? [];
+  const sourcesLabel = (src: number) => (src === 0 ? 'first' : src === e.checkpoints.length - 1 ? 'last' : ps && src === ps.index ? 'after shift' : ps && src === ps.index - 1 ? 'before shift' : '');
+  return [
     '### Circuit topology',
     '',
     `![Jaccard to final](${files.jaccard})`,
