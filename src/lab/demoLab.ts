@@ -433,6 +433,11 @@ export const gpt2Defaults = {
   learningRate: 3e-3,
 } as const;
 
+/** The training settings of a series, in the order its settings hash reads them. */
+function trainingOf(o: Pick<BuildSpec, 'checkpoints' | 'epochsPerCheckpoint' | 'firstEpoch' | 'batchSize' | 'blockSize' | 'learningRate'>) {
+  return { checkpoints: o.checkpoints, epochsPerCheckpoint: o.epochsPerCheckpoint, firstEpoch: o.firstEpoch, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate };
+}
+
 /**
  * Series (a): a small GPT-2 trained from scratch on the synthetic biographies, in `<dir>/gpt2-synthetic`.
  * The tokenizer is a byte-level BPE trained on the corpus; pools whose values collide on a first token
@@ -449,18 +454,13 @@ export async function makeGpt2Series(dir: string, opts: Gpt2SeriesOptions = {}):
     threads,
     data: { nNew: o.nNew, nRevised: o.nRevised, rate: o.rate, poolSize: o.poolSize, vocabSize: o.vocabSize },
     model: { nLayer: o.nLayer, nHead: o.nHead, nEmbd: o.nEmbd, nPositions: o.nPositions },
-    training: { checkpoints: o.checkpoints, epochsPerCheckpoint: o.epochsPerCheckpoint, firstEpoch: o.firstEpoch, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate },
+    training: trainingOf(o),
   };
   return buildSeries({
     name: 'gpt2-synthetic',
     runDir,
     settings,
-    checkpoints: o.checkpoints,
-    epochsPerCheckpoint: o.epochsPerCheckpoint,
-    firstEpoch: o.firstEpoch,
-    batchSize: o.batchSize,
-    blockSize: o.blockSize,
-    learningRate: o.learningRate,
+    ...settings.training,
     seed,
     threads,
     force: opts.force,
@@ -527,18 +527,13 @@ export async function makeStoriesSeries(dir: string, opts: StoriesSeriesOptions)
     threads,
     base: { name: path.basename(path.resolve(opts.baseModel)), contentHash: base.contentHash() },
     data: { nNew: o.nNew, nRevised: o.nRevised, rate: o.rate, poolSize: o.poolSize },
-    training: { checkpoints: o.checkpoints, epochsPerCheckpoint: o.epochsPerCheckpoint, firstEpoch: o.firstEpoch, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate },
+    training: trainingOf(o),
   };
   return buildSeries({
     name: 'stories260k-cpt',
     runDir,
     settings,
-    checkpoints: o.checkpoints,
-    epochsPerCheckpoint: o.epochsPerCheckpoint,
-    firstEpoch: o.firstEpoch,
-    batchSize: o.batchSize,
-    blockSize: o.blockSize,
-    learningRate: o.learningRate,
+    ...settings.training,
     seed,
     threads,
     force: opts.force,

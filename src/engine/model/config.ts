@@ -76,6 +76,18 @@ export interface ModelSpec {
 
 export { supportedArchitectures };
 
+/** What a family's block does unless its table says otherwise: a norm before attention and MLP only. */
+export const plainBlock = {
+  sharedBlockNorm: false,
+  preNorm: true,
+  postNorm: false,
+  qkNorm: 'none',
+  normWeights: true,
+  embedScale: 1,
+  unembedBias: false,
+  scaleByInverseLayer: false,
+} as const satisfies Partial<ModelSpec>;
+
 /** Parses config.json contents. `file` is used in messages. */
 export function parseConfig(cfg: Json, file: string): ModelSpec {
   const archs = cfg.architectures;

@@ -1,5 +1,5 @@
 /** GPT-2 (GPT2LMHeadModel): learned positions, Conv1D weights, fused c_attn. */
-import type { ModelSpec } from '../config';
+import { plainBlock, type ModelSpec } from '../config';
 import type { FamilyDef, NewModelShape } from './table';
 import { one, transposed, vec } from './table';
 
@@ -20,6 +20,7 @@ export const gpt2: FamilyDef = {
     if (r.raw('scale_attn_weights') === false) throw r.error('scale_attn_weights', 'scale_attn_weights=false is not supported');
     const nInner = r.raw('n_inner');
     return {
+      ...plainBlock,
       family: 'gpt2',
       architecture: r.label,
       nLayers: r.int('n_layer'),
@@ -37,19 +38,12 @@ export const gpt2: FamilyDef = {
       positional: 'learned',
       rotaryDim: 0,
       parallelAttnMlp: false,
-      sharedBlockNorm: false,
-      preNorm: true,
-      postNorm: false,
-      qkNorm: 'none',
-      normWeights: true,
       attnScale: 1 / Math.sqrt(d / h),
-      embedScale: 1,
       layerTypes: new Array(r.int('n_layer')).fill('full'),
       tiedEmbeddings: r.bool('tie_word_embeddings', true),
       qkvBias: true,
       oBias: true,
       mlpBias: true,
-      unembedBias: false,
       scaleByInverseLayer: r.bool('scale_attn_by_inverse_layer_idx', false),
       bosTokenId: r.optInt('bos_token_id') ?? 50256,
       eosTokenId: r.optInt('eos_token_id') ?? 50256,

@@ -1,5 +1,5 @@
 /** GPT-NeoX (Pythia) and Phi (phi-1, phi-1.5, phi-2): parallel attention and MLP, partial rotary. */
-import type { LayerType, ModelSpec } from '../config';
+import { plainBlock, type LayerType, type ModelSpec } from '../config';
 import { parseRope, rotaryDims } from '../rope';
 import type { FamilyDef } from './table';
 import { one, transposed, vec } from './table';
@@ -24,6 +24,7 @@ export const gptNeox: FamilyDef = {
     const bias = r.bool('attention_bias', true);
     const nLayers = r.int('num_hidden_layers');
     return {
+      ...plainBlock,
       family: 'gpt_neox',
       architecture: r.label,
       nLayers,
@@ -42,20 +43,12 @@ export const gptNeox: FamilyDef = {
       rotaryDim: rotaryDims(r, dHead, partial, 'rotary_pct'),
       rope,
       parallelAttnMlp: r.bool('use_parallel_residual', true),
-      sharedBlockNorm: false,
-      preNorm: true,
-      postNorm: false,
-      qkNorm: 'none',
-      normWeights: true,
       attnScale: 1 / Math.sqrt(dHead),
-      embedScale: 1,
       layerTypes: new Array<LayerType>(nLayers).fill('full'),
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
       qkvBias: bias,
       oBias: bias,
       mlpBias: true,
-      unembedBias: false,
-      scaleByInverseLayer: false,
       bosTokenId: r.optInt('bos_token_id'),
       eosTokenId: r.optInt('eos_token_id'),
     };
@@ -115,6 +108,7 @@ export const phi: FamilyDef = {
     const { rope, partial } = parseRope(r, { theta: 10000, partial: 0.5 });
     const nLayers = r.int('num_hidden_layers');
     return {
+      ...plainBlock,
       family: 'phi',
       architecture: r.label,
       nLayers,
@@ -134,19 +128,13 @@ export const phi: FamilyDef = {
       rope,
       parallelAttnMlp: true,
       sharedBlockNorm: true,
-      preNorm: true,
-      postNorm: false,
-      qkNorm: 'none',
-      normWeights: true,
       attnScale: 1 / Math.sqrt(dHead),
-      embedScale: 1,
       layerTypes: new Array<LayerType>(nLayers).fill('full'),
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
       qkvBias: true,
       oBias: true,
       mlpBias: true,
       unembedBias: true, // lm_head is a Linear with a bias, tied or not
-      scaleByInverseLayer: false,
       bosTokenId: r.optInt('bos_token_id'),
       eosTokenId: r.optInt('eos_token_id'),
     };

@@ -4,7 +4,7 @@
  * differ in norms, biases, q/k norms, soft-caps, embedding scale and which layers slide.
  * Defaults follow each family's configuration class in transformers (4.57 and 5.x).
  */
-import type { Family, LayerType, ModelSpec } from '../config';
+import { plainBlock, type Family, type LayerType, type ModelSpec } from '../config';
 import type { ConfigReader } from '../configReader';
 import { brief } from '../configReader';
 import { parseLayerTypeRopes, parseRope, rotaryDims, type ParsedRope } from '../rope';
@@ -46,6 +46,7 @@ function base(r: ConfigReader, family: Family, d: Defaults): Spec {
   const act = r.oneOf(d.actKey, d.act, family === 'llama' || family === 'qwen3' || family === 'olmo' || family === 'olmo2' ? { silu: 'silu' as const } : acts);
   const ropes: ParsedRope = d.localTheta === undefined ? parseRope(r, { theta: d.theta }) : parseLayerTypeRopes(r, { theta: d.theta, localTheta: d.localTheta });
   return {
+    ...plainBlock,
     family,
     architecture: r.label,
     nLayers,
@@ -65,20 +66,12 @@ function base(r: ConfigReader, family: Family, d: Defaults): Spec {
     rope: ropes.rope,
     ropeLocal: ropes.local,
     parallelAttnMlp: false,
-    sharedBlockNorm: false,
-    preNorm: true,
-    postNorm: false,
-    qkNorm: 'none',
-    normWeights: true,
     attnScale: 1 / Math.sqrt(dHead),
-    embedScale: 1,
     layerTypes: new Array<LayerType>(nLayers).fill('full'),
     tiedEmbeddings: r.bool('tie_word_embeddings', d.tied),
     qkvBias: false,
     oBias: false,
     mlpBias: false,
-    unembedBias: false,
-    scaleByInverseLayer: false,
     bosTokenId: r.optInt('bos_token_id'),
     eosTokenId: r.optInt('eos_token_id'),
   };
