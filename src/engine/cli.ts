@@ -4,6 +4,9 @@
  * User errors (bad files, fields, prompts) print their message alone; anything else is a bug and
  * prints its stack.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UserError } from './errors';
 import type { Command, Values } from './cli/command';
@@ -20,6 +23,11 @@ process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
 /** The engine's commands, in the order --help lists them (src/cli.ts adds the demo lab's). */
 export const engineCommands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, evaluate, export: exportCommand };
+
+/** A message on one line: Node's and V8's messages can span several. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').trim();
+}
 
 function mainHelp(commands: Record<string, Command>): string {
   const lines = ['usage: circuitscope <command> [options]', '', 'commands:'];
@@ -51,10 +59,18 @@ export async function main(argv: string[], commands: Record<string, Command> = e
   } catch (e) {
     const err = e as Error & { code?: string };
     if (e instanceof UserError || err.code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`circuitscope ${name}: ${err.message}\n`);
+      process.stderr.write(`circuitscope ${name}: ${oneLine(err.message)}\n`);
       return 1;
     }
-    process.stderr.write(`circuitscope ${name}: internal error: ${err.stack ?? err.message}\n`);
+    // A bug: one line on the terminal, the stack in a log file.
+    const log = path.join(os.tmpdir(), `circuitscope-internal-error-${process.pid}-${Date.now()}.log`);
+    let where = `details in ${log}`;
+    try {
+      fs.writeFileSync(log, `circuitscope ${argv.join(' ')}\n${err.stack ?? err.message}\n`);
+    } catch {
+      where = 'no log could be written';
+    }
+    process.stderr.write(`circuitscope ${name}: internal error (${oneLine(String(err.message)).slice(0, 200)}); please report it with the command you ran (${where})\n`);
     return 1;
   }
 }

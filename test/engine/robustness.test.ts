@@ -160,7 +160,7 @@ test('crash: model.safetensors that is a directory', () => {
 });
 
 test('crash and hang: --threads out of range, and other flags out of range, are refused before work starts', () => {
-  for (const t of ['99999999999', '100000', '1.5', 'x']) userError(runCliSync(['logits', stories260K, ...prompt, '--threads', t], { timeoutMs: 10_000 }), /--threads/);
+  for (const t of ['99999999999', '100000', '1.5', 'x', '-1']) userError(runCliSync(['logits', stories260K, ...prompt, '--threads', t], { timeoutMs: 10_000 }), /--threads/);
   const base = ['discover', stories260K, '--prompts', storiesPrompts, '--out', path.join(tmpDir(), 'o.json')];
   for (const [flag, v] of [
     ['--steps', '0'],
