@@ -22,6 +22,7 @@ import { CancelledError } from './errors';
 import { writeFileAtomic } from './util/atomicWrite';
 import { openWorkload, type Workload, type WorkloadDeps } from './workload';
 import { withSubjects } from './circuits/subjects';
+import { defaultSpotCheckEdges } from '../shared/trust';
 
 /** Progress of a request; a discovery's first notification carries its cost estimate. */
 export type Progress = (message: string, fraction?: number, cost?: CostEstimate) => void;
@@ -128,6 +129,9 @@ function discoverOptions(s: DiscoverSettings, signal: AbortSignal, progress: Pro
     topN: s.topN,
     batchSize: s.batchSize ?? discoverDefaults.batchSize,
     curve: true,
+    // The view shows MIB's figures beside its size slider and the trust checks in its header.
+    mib: true,
+    spotCheck: defaultSpotCheckEdges,
     signal,
     onProgress: (d: number, t: number, m: string) => progress(m, t > 0 ? d / t : undefined),
   };

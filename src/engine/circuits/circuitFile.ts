@@ -12,6 +12,8 @@ import { shortHash } from '../util/hash';
 import { writeFileAtomic } from '../util/atomicWrite';
 import { isObject, jsonType, parseJson, readFileBounded } from '../util/jsonText';
 import type { CurvePoint } from './evaluate';
+import type { MibResult } from '../../shared/mib';
+import type { TrustReport } from '../../shared/trust';
 
 /** Everything needed to reproduce and judge a circuit. */
 export interface Provenance {
@@ -36,6 +38,12 @@ export interface Provenance {
   readonly nodes: number;
   readonly edgeEntropy: number;
   readonly curve?: readonly CurvePoint[];
+  /** What edges outside the circuit carried in the faithfulness evaluations, when not the corrupted run. */
+  readonly ablation?: string;
+  /** MIB's faithfulness at fixed sizes, CPR and CMD (discover --mib). */
+  readonly mib?: MibResult;
+  /** Trust checks: spot check by exact patching, connectivity, low faithfulness, agreement. */
+  readonly trust?: TrustReport;
   readonly timings: { readonly attributionSeconds: number; readonly evaluationSeconds: number };
   readonly versions: { readonly node: string; readonly onnxruntime: string };
 }

@@ -14,6 +14,11 @@ import { circuitJson, type Provenance } from './circuitFile';
 import { defaultCurveSizes, evaluatePatching, evaluateZero, faithfulnessCurve, type CurvePoint, type PatchEvaluation, type ZeroEvaluation } from './evaluate';
 import type { PromptSet, TokenizedPair } from './prompts';
 import type { Workload } from '../workload';
+import type { MibResult } from '../../shared/mib';
+import type { TrustReport } from '../../shared/trust';
+import type { Ablation } from './ablation';
+import { mibEvaluation } from './mib';
+import { trustChecks } from './trust';
 
 export const toolVersion = '0.1.0';
 
@@ -26,6 +31,16 @@ export interface DiscoverOptions extends AttributeOptions {
   readonly threshold?: number;
   /** Circuit sizes for the faithfulness curve; true for a default log-spaced list. */
   readonly curve?: readonly number[] | boolean;
+  /** What edges outside the circuit carry in the faithfulness evaluations (default: the corrupted run). */
+  readonly ablation?: Ablation;
+  /** Seed of resample ablation's partners. */
+  readonly seed?: number;
+  /** MIB's faithfulness at fixed sizes, CPR and CMD. */
+  readonly mib?: boolean;
+  /** Edges the trust spot check re-scores by exact patching (0, the default here, skips it). */
+  readonly spotCheck?: number;
+  /** Faithfulness under which the trust checks flag the circuit. */
+  readonly faithfulnessThreshold?: number;
 }
 
 export interface DiscoverResult {
@@ -37,6 +52,8 @@ export interface DiscoverResult {
   readonly zero: ZeroEvaluation;
   readonly edgeEntropy: number;
   readonly curve?: CurvePoint[];
+  readonly mib?: MibResult;
+  readonly trust: TrustReport;
   readonly evaluationSeconds: number;
 }
 
@@ -61,7 +78,8 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
   const selection = select(g, attribution.scores, kind, value);
   const t0 = Date.now();
   opts.onProgress?.(0, 1, 'evaluating the circuit');
-  const [patch] = await evaluatePatching(model, pairs, [selection], { batchSize: opts.batchSize, metric: opts.metric, signal: opts.signal });
+  const ablation = { ablation: opts.ablation, seed: opts.seed };
+  const [patch] = await evaluatePatching(model, pairs, [selection], { batchSize: opts.batchSize, metric: opts.metric, signal: opts.signal, ...ablation });
   const zero = await evaluateZero(model, pairs, selection, { batchSize: opts.batchSize, signal: opts.signal });
   let curve: CurvePoint[] | undefined;
   if (opts.curve) {
@@ -70,9 +88,28 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
       batchSize: opts.batchSize,
       metric: opts.metric,
       signal: opts.signal,
+      ...ablation,
       onProgress: (d, t) => opts.onProgress?.(d, t, 'faithfulness curve'),
     });
   }
+  const mib = opts.mib
+    ? await mibEvaluation(model, pairs, g, attribution.scores, {
+        batchSize: opts.batchSize,
+        metric: opts.metric,
+        signal: opts.signal,
+        ...ablation,
+        onProgress: (d, t) => opts.onProgress?.(d, t, 'MIB faithfulness at 10 sizes, signed and absolute'),
+      })
+    : undefined;
+  opts.onProgress?.(0, 1, 'trust checks');
+  const trust = await trustChecks(model, pairs, g, attribution.scores, selection, {
+    k: opts.spotCheck ?? 0,
+    faithfulness: patch.faithfulness,
+    threshold: opts.faithfulnessThreshold,
+    batchSize: opts.batchSize,
+    metric: opts.metric,
+    signal: opts.signal,
+  });
   return {
     attribution,
     selection,
@@ -82,6 +119,8 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
     zero,
     edgeEntropy: edgeEntropy(attribution.scores, selection.edgeIn),
     curve,
+    mib,
+    trust,
     evaluationSeconds: (Date.now() - t0) / 1000,
   };
 }
@@ -128,6 +167,9 @@ export function buildProvenance(model: Model, set: PromptSet, pairs: readonly To
     nodes: r.patch.nodes,
     edgeEntropy: r.edgeEntropy,
     curve: r.curve,
+    ...(r.patch.ablation === 'patch' ? {} : { ablation: r.patch.ablation }),
+    ...(r.mib ? { mib: r.mib } : {}),
+    trust: r.trust,
     timings: { attributionSeconds: r.attribution.seconds, evaluationSeconds: r.evaluationSeconds },
     versions: { node: process.version, onnxruntime: onnxruntimeVersion },
   };

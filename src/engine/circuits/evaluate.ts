@@ -13,13 +13,23 @@ import { f32, type HostTensor } from '../runtime/session';
 import { checkFiniteLogits, chunks, CircuitSessions, metricOf, runActivations, type Baselines } from './attribute';
 import { discoverDefaults, type MetricKind } from '../../shared/methods';
 import type { TokenizedPair } from './prompts';
+import { patchSources, type Ablation } from './ablation';
+
+export { ablations, type Ablation } from './ablation';
 
 export interface PatchEvaluation {
   readonly baselines: Baselines;
   /** Mean metric of the patched circuit run. */
   readonly circuit: number;
-  /** (circuit − corrupted) / (clean − corrupted). */
+  /**
+   * (circuit − corrupted) / (clean − corrupted) under patching; under another ablation the empty
+   * circuit's metric takes the corrupted run's place (MIB).
+   */
   readonly faithfulness: number;
+  /** What edges outside the circuit carried. */
+  readonly ablation: Ablation;
+  /** Mean metric of the empty circuit (every edge ablated), for ablations other than patching. */
+  readonly empty?: number;
   readonly edges: number;
   readonly nodes: number;
 }
@@ -56,35 +66,50 @@ export async function evaluatePatching(
   model: Model,
   pairs: readonly TokenizedPair[],
   selections: readonly Selection[],
-  opts: { batchSize?: number; metric?: MetricKind; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  opts: { batchSize?: number; metric?: MetricKind; ablation?: Ablation; seed?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<PatchEvaluation[]> {
   const s = new CircuitSessions(model, opts.metric ?? discoverDefaults.metric);
   const g = s.graph;
   const V = model.spec.vocabSize;
   const N = pairs.length;
+  const ablation = opts.ablation ?? 'patch';
+  const batchSize = Math.max(1, opts.batchSize ?? discoverDefaults.batchSize);
   const sess = await s.patching(false);
-  const coefs = selections.map((sel) => outsideCoef(g, sel.edgeIn));
-  const circuitSums = selections.map(() => 0);
+  const sources = await patchSources(s, pairs, ablation, { batchSize, seed: opts.seed });
+  // Under another ablation than patching, the empty circuit (every edge ablated) runs last, as the baseline.
+  const withEmpty = ablation === 'patch' ? selections : [...selections, { edgeIn: new Uint8Array(g.edges.length), nodeIn: new Map<string, boolean>() }];
+  const coefs = withEmpty.map((sel) => outsideCoef(g, sel.edgeIn));
+  const circuitSums = withEmpty.map(() => 0);
   let clean = 0;
   let corrupted = 0;
-  const batches = chunks(pairs, Math.max(1, opts.batchSize ?? discoverDefaults.batchSize));
+  const batches = chunks(pairs, batchSize);
   let done = 0;
+  let start = 0;
   for (const batch of batches) {
     if (opts.signal?.aborted) throw new CancelledError();
     const acts = await runActivations(s, batch);
+    const patchSrc = await sources.forBatch(start, batch, acts.corrupted);
+    start += batch.length;
     batch.forEach((p, i) => {
       clean += metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel) / N;
       corrupted += metricOf(s.metric, acts.corruptedLogits, V, i, p.cleanLabel, p.corruptedLabel) / N;
     });
-    for (let k = 0; k < selections.length; k++) {
-      const out = await sess.run({ ...acts.feeds, patch_src: acts.corrupted, coef: coefs[k] }, ['logits_sel']);
+    for (let k = 0; k < withEmpty.length; k++) {
+      const out = await sess.run({ ...acts.feeds, patch_src: patchSrc, coef: coefs[k] }, ['logits_sel']);
       const logits = out.logits_sel.data as Float32Array;
-      checkFiniteLogits(logits, V, batch, 'patched circuit run');
+      checkFiniteLogits(logits, V, batch, `${ablation === 'patch' ? 'patched' : `${ablation}-ablated`} circuit run`);
       batch.forEach((p, i) => (circuitSums[k] += metricOf(s.metric, logits, V, i, p.cleanLabel, p.corruptedLabel) / N));
-      opts.onProgress?.(++done, batches.length * selections.length);
+      opts.onProgress?.(++done, batches.length * withEmpty.length);
     }
   }
+  const empty = ablation === 'patch' ? undefined : circuitSums[selections.length];
+  const base = empty ?? corrupted;
   // Equal baselines leave faithfulness undefined (0/0 or x/0): refused, not written as NaN.
+  if (empty !== undefined && clean === empty) {
+    throw new UserError(
+      `${pairs[0].where?.replace(/:\d+$/, '') ?? 'the prompt set'}: the clean run and the empty circuit under ${ablation} ablation give the same mean metric (${clean.toFixed(6)}), so faithfulness is undefined; use another ablation`,
+    );
+  }
   if (clean === corrupted) {
     throw new UserError(
       `${pairs[0].where?.replace(/:\d+$/, '') ?? 'the prompt set'}: the clean and the corrupted prompts give the same mean metric (${clean.toFixed(6)}), so faithfulness (circuit − corrupted) / (clean − corrupted) is undefined. ` +
@@ -94,7 +119,9 @@ export async function evaluatePatching(
   return selections.map((sel, k) => ({
     baselines: { clean, corrupted },
     circuit: circuitSums[k],
-    faithfulness: (circuitSums[k] - corrupted) / (clean - corrupted),
+    faithfulness: (circuitSums[k] - base) / (clean - base),
+    ablation,
+    ...(empty === undefined ? {} : { empty }),
     ...selectionCounts(sel),
   }));
 }
@@ -167,7 +194,7 @@ export async function faithfulnessCurve(
   g: CircuitGraph,
   scores: Float64Array,
   ns: readonly number[],
-  opts: { batchSize?: number; metric?: MetricKind; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  opts: { batchSize?: number; metric?: MetricKind; ablation?: Ablation; seed?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<CurvePoint[]> {
   const sels = ns.map((n) => pruneDeadNodes(g, topN(g, scores, n)));
   const evals = await evaluatePatching(model, pairs, sels, opts);
@@ -183,19 +210,35 @@ export function defaultCurveSizes(nEdges: number): number[] {
   return [...out].filter((n) => n >= 1 && n <= nEdges).sort((a, b) => a - b);
 }
 
-export type Ablation = 'patch' | 'zero';
-
 /** A circuit's evaluation as `circuitscope evaluate` reports it. */
 export type CircuitEvaluation =
-  | { readonly ablation: 'patch'; readonly edges: number; readonly nodes: number; readonly clean: number; readonly corrupted: number; readonly circuit: number; readonly faithfulness: number }
+  | {
+      readonly ablation: 'patch' | 'mean' | 'resample';
+      readonly edges: number;
+      readonly nodes: number;
+      readonly clean: number;
+      readonly corrupted: number;
+      /** The empty circuit's metric under mean or resample ablation: faithfulness's baseline there. */
+      readonly empty?: number;
+      readonly circuit: number;
+      readonly faithfulness: number;
+    }
   | { readonly ablation: 'zero'; readonly edges: number; readonly hit10: number; readonly meanTargetProb: number; readonly ranks: number[]; readonly probs: number[] };
 
-/** Evaluates one circuit on a prompt set: patching faithfulness, or zero-ablation ranks and Hit@10. */
-export async function evaluateCircuit(model: Model, pairs: readonly TokenizedPair[], sel: Selection, opts: { ablation: Ablation; batchSize?: number; signal?: AbortSignal }): Promise<CircuitEvaluation> {
+/**
+ * Evaluates one circuit on a prompt set: faithfulness under patching, mean or resample ablation, or
+ * zero-ablation ranks and Hit@10.
+ */
+export async function evaluateCircuit(
+  model: Model,
+  pairs: readonly TokenizedPair[],
+  sel: Selection,
+  opts: { ablation: Ablation; batchSize?: number; seed?: number; signal?: AbortSignal },
+): Promise<CircuitEvaluation> {
   const { ablation, batchSize, signal } = opts;
-  if (ablation === 'patch') {
-    const [e] = await evaluatePatching(model, pairs, [sel], { batchSize, signal });
-    return { ablation, edges: e.edges, nodes: e.nodes, clean: e.baselines.clean, corrupted: e.baselines.corrupted, circuit: e.circuit, faithfulness: e.faithfulness };
+  if (ablation !== 'zero') {
+    const [e] = await evaluatePatching(model, pairs, [sel], { batchSize, signal, ablation, seed: opts.seed });
+    return { ablation, edges: e.edges, nodes: e.nodes, clean: e.baselines.clean, corrupted: e.baselines.corrupted, ...(e.empty === undefined ? {} : { empty: e.empty }), circuit: e.circuit, faithfulness: e.faithfulness };
   }
   const z = await evaluateZero(model, pairs, sel, { batchSize, signal });
   return { ablation, edges: countIn(sel.edgeIn), hit10: z.hit10, meanTargetProb: z.meanProb, ranks: z.ranks, probs: z.probs };
