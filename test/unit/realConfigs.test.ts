@@ -80,3 +80,10 @@ test("absent fields take the configuration class's defaults", () => {
   assert.equal(v5.rope?.originalMaxPositions, 131072);
   assert.throws(() => parseConfig({ ...rest, rope_theta: theta, rope_scaling: params }, 'llama/config.json'), /rope_scaling\.original_max_position_embeddings/);
 });
+
+test('layer_types is accepted where every layer is full attention, and refused where a family has no sliding window', () => {
+  const llama = configs['meta-llama/Llama-3.2-1B'];
+  const full = new Array(16).fill('full_attention');
+  assert.equal(parseConfig({ ...llama, layer_types: full }, 'llama/config.json').layerTypes.every((t) => t === 'full'), true);
+  assert.throws(() => parseConfig({ ...llama, layer_types: ['sliding_attention', ...full.slice(1)] }, 'llama/config.json'), /'layer_types'/);
+});

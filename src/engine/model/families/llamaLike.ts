@@ -44,6 +44,9 @@ function base(r: ConfigReader, family: Family, d: Defaults): Spec {
   const dHead = r.int('head_dim', d.headDim ?? dModel / H);
   const nLayers = r.int('num_hidden_layers');
   const act = r.oneOf(d.actKey, d.act, family === 'llama' || family === 'qwen3' || family === 'olmo' || family === 'olmo2' ? { silu: 'silu' as const } : acts);
+  // transformers 5 may write layer_types for any family; all-full is what every family does anyway.
+  const given = r.cfg.layer_types;
+  if (Array.isArray(given) && given.length === nLayers && given.every((t) => t === 'full_attention')) r.raw('layer_types');
   const ropes: ParsedRope = d.localTheta === undefined ? parseRope(r, { theta: d.theta }) : parseLayerTypeRopes(r, { theta: d.theta, localTheta: d.localTheta });
   return {
     ...plainBlock,
