@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UserError } from './errors';
 import type { Command, Values } from './cli/command';
+import { agree } from './cli/agree';
 import { compare } from './cli/compare';
 import { discover } from './cli/discover';
 import { evaluate } from './cli/evaluate';
@@ -22,7 +23,7 @@ import { logits } from './cli/logits';
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
 /** The engine's commands, in the order --help lists them (src/cli.ts adds the demo lab's). */
-export const engineCommands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, evaluate, export: exportCommand };
+export const engineCommands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, evaluate, agree, export: exportCommand };
 
 /** A message on one line: Node's and V8's messages can span several. */
 function oneLine(message: string): string {

@@ -264,3 +264,20 @@ test('discover --mib writes MIB figures and trust checks into a circuit file tha
   const { graph } = fromEapJson(json, out);
   assert.equal(graph.edges.length, 2461);
 });
+
+test('agree: per-type correlations of a method with exact patching, over a partition of the edges', async () => {
+  const { agreementTable } = await import('../../src/engine/circuits/agree');
+  const { pearson } = await import('../../src/shared/analysis');
+  const m = await tinyModel();
+  const pairs = tinyPairs();
+  const t = await agreementTable(m, pairs, ['eap'], { batchSize: 64 });
+  const eap = await attribute(m, pairs, { method: 'eap' });
+  const exact = await attribute(m, pairs, { method: 'exact', batchSize: 64 });
+  const row = t.rows[0].byType;
+  assert.equal(row.input.edges + row.heads.edges + row.mlps.edges, row.all.edges);
+  assert.equal(row.all.edges, eap.graph.edges.length);
+  assert.ok(Math.abs(row.all.pearson - pearson(eap.scores, exact.scores)) < 1e-9);
+  const heads = eap.graph.edges.flatMap((e, i) => (e.parent.startsWith('a') ? [i] : []));
+  assert.ok(Math.abs(row.heads.pearson - pearson(heads.map((i) => eap.scores[i]), heads.map((i) => exact.scores[i]))) < 1e-9);
+  await m.dispose();
+});
