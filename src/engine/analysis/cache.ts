@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { HeadRole } from '../../shared/analysis';
 import type { Selection } from '../../shared/circuit';
 import { discoverDefaults } from '../../shared/methods';
-import { readCircuitFile, type Provenance } from '../circuits/circuitFile';
+import { parseCircuitJson, readCircuitFile, type LoadedCircuit, type Provenance } from '../circuits/circuitFile';
 import { toolVersion, type DiscoverOptions } from '../circuits/discover';
 import { UserError } from '../errors';
 import { writeFileAtomic } from '../util/atomicWrite';
@@ -61,6 +61,7 @@ export function cacheKey(k: CacheKeyParts): string {
 /** One checkpoint's files in a cache folder. */
 export interface CacheEntry {
   readonly cacheDir: string;
+  readonly key: string;
   readonly circuitFile: string;
   readonly analysisFile: string;
 }
@@ -68,7 +69,7 @@ export interface CacheEntry {
 /** The entry of `key` in `cacheDir`, which is made if missing. */
 export function cacheEntry(cacheDir: string, key: string): CacheEntry {
   fs.mkdirSync(cacheDir, { recursive: true });
-  return { cacheDir, circuitFile: path.join(cacheDir, key + circuitSuffix), analysisFile: path.join(cacheDir, key + analysisSuffix) };
+  return { cacheDir, key, circuitFile: path.join(cacheDir, key + circuitSuffix), analysisFile: path.join(cacheDir, key + analysisSuffix) };
 }
 
 /** A cached checkpoint result, as read back. */
@@ -82,20 +83,66 @@ export interface CachedResult {
 /** The entry's result, or undefined when it is not (completely) cached. */
 export function readCacheEntry(e: CacheEntry): CachedResult | undefined {
   if (!fs.existsSync(e.circuitFile) || !fs.existsSync(e.analysisFile)) return undefined;
-  const c = readCircuitFile(e.circuitFile);
+  return resultOf(e, readCircuitFile(e.circuitFile), fs.readFileSync(e.analysisFile, 'utf8'));
+}
+
+/**
+ * The result an entry holds once written with this circuit text and analysis, as a later read gives
+ * it (the circuit file rounds its figures): a fresh result reads the same as a cached one.
+ */
+export function asCached(e: CacheEntry, circuitText: string, analysis: CheckpointAnalysis): CachedResult {
+  return resultOf(e, parseCircuitJson(circuitText, e.circuitFile), JSON.stringify(analysis));
+}
+
+function resultOf(e: CacheEntry, c: LoadedCircuit, analysisText: string): CachedResult {
   if (!c.provenance) throw new UserError(`${e.circuitFile}: cached circuit without provenance; delete the cache folder ${e.cacheDir}`);
   return {
     provenance: c.provenance,
     scores: c.data.scores,
     selection: { edgeIn: c.data.edgeIn, nodeIn: c.data.nodeIn },
-    analysis: JSON.parse(fs.readFileSync(e.analysisFile, 'utf8')) as CheckpointAnalysis,
+    analysis: JSON.parse(analysisText) as CheckpointAnalysis,
   };
 }
 
-/** Writes an entry: the circuit file's text (circuitJson) and the analysis, each atomically. */
+/**
+ * Writes an entry: the circuit file's text (circuitJson) and the analysis, each atomically, the
+ * analysis last (an entry counts as cached when both are there). Processes sharing the folder
+ * (evolve --shard) may write one entry at once: both write the same results, and each file a reader
+ * sees is one writer's whole file.
+ */
 export function writeCacheEntry(e: CacheEntry, circuitText: string, analysis: CheckpointAnalysis): void {
   writeFileAtomic(e.circuitFile, circuitText);
   writeFileAtomic(e.analysisFile, JSON.stringify(analysis) + '\n');
+}
+
+/** One transplant evaluation: the circuit of one checkpoint (the source) run on another (the target). */
+export interface TransplantResult {
+  readonly faithfulness: number;
+  readonly hit10: number;
+}
+
+/**
+ * The file of a transplant evaluation: named by the target's key and the source's key, which fix the
+ * target checkpoint, the prompts, the settings and the source's circuit.
+ */
+export function transplantFile(cacheDir: string, targetKey: string, sourceKey: string): string {
+  fs.mkdirSync(cacheDir, { recursive: true });
+  return path.join(cacheDir, `${targetKey}.transplant-${sourceKey}.json`);
+}
+
+/** A cached transplant evaluation, or undefined. */
+export function readTransplant(file: string): TransplantResult | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as TransplantResult;
+}
+
+/**
+ * Writes a transplant evaluation atomically. Entries are content-addressed (the name fixes what is
+ * in them), so processes that share a cache folder may write the same entry at once: each renames a
+ * complete file of its own over it, and readers see one of them whole.
+ */
+export function writeTransplant(file: string, r: TransplantResult): void {
+  writeFileAtomic(file, JSON.stringify({ faithfulness: r.faithfulness, hit10: r.hit10 }) + '\n');
 }
 
 /** The cached analysis beside a circuit file of a cache entry; undefined for other circuit files. */

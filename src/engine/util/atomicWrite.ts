@@ -3,10 +3,19 @@
  * is renamed over the target. A reader sees the old file or the new one, never half of either, and a
  * crash or cancellation leaves the old file intact.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** The temporary files of `file`'s writers: `.<name>.<pid>.<time>.tmp` beside it. */
+/**
+ * This machine's tag in temporary file names. A folder shared between machines (a cluster's network
+ * file system, evolve --shard) holds temporary files of other machines' processes, whose ids mean
+ * nothing here: only this machine's are checked for staleness.
+ */
+const hostTag = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+
+/** The temporary files of `file`'s writers on this machine: `.<name>.<pid>.<time>.<host>.tmp` (or without `<host>`) beside it. */
 function tempFilesOf(dir: string, base: string): { name: string; pid: number }[] {
   const prefix = `.${base}.`;
   let names: string[];
@@ -18,8 +27,8 @@ function tempFilesOf(dir: string, base: string): { name: string; pid: number }[]
   const out: { name: string; pid: number }[] = [];
   for (const n of names) {
     if (!n.startsWith(prefix) || !n.endsWith('.tmp')) continue;
-    const m = /^(\d+)\.[0-9a-z]+\.tmp$/.exec(n.slice(prefix.length));
-    if (m) out.push({ name: n, pid: Number(m[1]) });
+    const m = /^(\d+)\.[0-9a-z]+(?:\.([0-9a-f]{8}))?\.tmp$/.exec(n.slice(prefix.length));
+    if (m && (m[2] === undefined || m[2] === hostTag)) out.push({ name: n, pid: Number(m[1]) });
   }
   return out;
 }
@@ -89,7 +98,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const dir = path.dirname(path.resolve(file));
   fs.mkdirSync(dir, { recursive: true });
   removeStaleTempFiles(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.${hostTag}.tmp`);
   const fd = fs.openSync(tmp, 'w');
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
