@@ -9,6 +9,8 @@ import type { ParseArgsConfig } from 'node:util';
 import { discoverDefaults, igConventions, methodNames, methodTable, metricKinds } from '../../shared/methods';
 import { CancelledError, UserError } from '../errors';
 import type { ModelOptions } from '../model/runner';
+import { parseDeviceRequest } from '../runtime/device';
+import { resolveDevice } from '../runtime/session';
 import { outputPathProblem, writeFileAtomic } from '../util/atomicWrite';
 import { interruptSignal, StderrProgress } from '../util/progress';
 import { openWorkload, type Workload } from '../workload';
@@ -27,6 +29,7 @@ export interface Command {
 export const common = {
   help: { type: 'boolean', short: 'h' },
   threads: { type: 'string' },
+  device: { type: 'string' },
   'no-bos': { type: 'boolean' },
 } as const;
 
@@ -115,7 +118,10 @@ export function needCheckpoint(positionals: string[], usage: string): string {
 }
 
 export function modelOptions(values: Values): ModelOptions {
-  return { threads: intFlag(values, 'threads', discoverDefaults.threads), prependBos: !values['no-bos'] };
+  const device = parseDeviceRequest(values.device);
+  // --device cuda without its provider fails here, before any work, with how to install it.
+  if (device === 'cuda') resolveDevice(device);
+  return { threads: intFlag(values, 'threads', discoverDefaults.threads), prependBos: !values['no-bos'], device };
 }
 
 /** The checkpoint `dir` and the prompt set of --prompts (and --template), opened once. */

@@ -3,6 +3,7 @@
  */
 import { GraphBuilder } from '../onnx/graphBuilder';
 import { f32, i64, Session, type HostTensor } from '../runtime/session';
+import type { DeviceRequest } from '../runtime/device';
 import { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { UserError } from '../errors';
@@ -18,6 +19,8 @@ export interface ModelOptions {
    * graph of the model. 'initializers': each session holds its own copy (lets onnxruntime prepack).
    */
   readonly weightsAs?: 'inputs' | 'initializers';
+  /** Where the graphs run: 'auto' (default; CUDA when onnxruntime-node's CUDA provider is installed), 'cpu' or 'cuda'. */
+  readonly device?: DeviceRequest;
 }
 
 /** Feeds for a right-padded batch of token sequences. */
@@ -134,7 +137,7 @@ export class Model {
     if (asInputs) {
       for (const [v, t] of b.tensors) if (v.kind === 'weight') constantFeeds[v.name!] = f32(t.data as Float32Array, t.shape);
     }
-    return Session.create(b.serialize({ weightsAsInputs: asInputs }), { threads: this.options.threads, constantFeeds });
+    return Session.create(b.serialize({ weightsAsInputs: asInputs }), { threads: this.options.threads, device: this.options.device, constantFeeds });
   }
 
   /** A compiled session for a custom graph over this model's weights (circuit instrumentation). */

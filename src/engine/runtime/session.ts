@@ -2,8 +2,11 @@
  * The one place that imports onnxruntime-node. Everything else hands it serialized graphs and plain
  * typed arrays and gets typed arrays back.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { DType, SerializedModel } from '../onnx/graphBuilder';
+import { chooseDevice, executionProviders, type Device, type DeviceProbe, type DeviceRequest } from './device';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
@@ -36,6 +39,36 @@ export interface SessionOptions {
    * `weightsAsInputs`. They are passed by reference, so sessions of one model share one copy.
    */
   readonly constantFeeds?: Record<string, HostTensor>;
+  /** Where the graph runs (`runtime/device.ts`); default 'auto': CUDA when its provider is installed, else the CPU. */
+  readonly device?: DeviceRequest;
+}
+
+/** What onnxruntime-node offers here: its backends, and whether the CUDA provider library is installed beside the binding. */
+export function probeDevices(): DeviceProbe {
+  let backends: DeviceProbe['backends'] = [{ name: 'cpu', bundled: true }];
+  try {
+    backends = ort.listSupportedBackends();
+  } catch {
+    // An older binding without the listing: the CPU only.
+  }
+  let cudaProviderFile = false;
+  try {
+    const bin = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
+    cudaProviderFile = fs.readdirSync(bin).some((f) => /onnxruntime_providers_cuda\.(so|dll)$/.test(f));
+  } catch {
+    // Not found: not installed.
+  }
+  return { backends, cudaProviderFile, platform: process.platform, arch: process.arch };
+}
+
+let probed: DeviceProbe | undefined;
+/** An `auto` CUDA session that failed to start (a missing driver or CUDA library): later ones use the CPU. */
+let cudaFailed: string | undefined;
+
+/** The device of a request on this machine (UserError for 'cuda' without its provider). */
+export function resolveDevice(request: DeviceRequest = 'auto'): Device {
+  if (request === 'auto' && cudaFailed) return 'cpu';
+  return chooseDevice(request, (probed ??= probeDevices()));
 }
 
 function toOrt(t: HostTensor): ort.Tensor {
@@ -63,8 +96,9 @@ export class Session {
   ) {}
 
   static async create(model: SerializedModel, opts: SessionOptions = {}): Promise<Session> {
+    const device = resolveDevice(opts.device);
     const options: ort.InferenceSession.SessionOptions & { externalData?: unknown } = {
-      executionProviders: ['cpu'],
+      executionProviders: executionProviders(device),
       graphOptimizationLevel: opts.noOptimizations ? 'disabled' : 'all',
       intraOpNumThreads: opts.threads ?? 0,
       interOpNumThreads: 1,
@@ -74,7 +108,16 @@ export class Session {
       ...(process.env.CIRCUITSCOPE_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.CIRCUITSCOPE_ORT_PROFILE } : {}),
       externalData: model.externalData.map((e) => ({ path: e.path, data: e.data })),
     };
-    const s = await ort.InferenceSession.create(model.bytes, options);
+    let s: ort.InferenceSession;
+    try {
+      s = await ort.InferenceSession.create(model.bytes, options);
+    } catch (e) {
+      // 'auto' chose CUDA, whose provider is installed but cannot start here: the CPU, from now on.
+      if (device !== 'cuda' || (opts.device ?? 'auto') !== 'auto') throw e;
+      cudaFailed = (e as Error).message;
+      process.emitWarning(`CUDA could not be used (${cudaFailed}); running on the CPU`);
+      s = await ort.InferenceSession.create(model.bytes, { ...options, executionProviders: executionProviders('cpu') });
+    }
     const constant: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(opts.constantFeeds ?? {})) constant[k] = toOrt(v);
     return new Session(s, s.inputNames, s.outputNames, constant);
