@@ -10,6 +10,7 @@ import { readModelSpec, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
 import { CancelledError, UserError } from './errors';
 import * as service from './service';
+import { checkCheckpoint } from './validate';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
@@ -67,6 +68,7 @@ connection.onRequest(
 );
 
 connection.onRequest(protocol.scanWorkspace, handle((p) => service.scanWorkspace(p)));
+connection.onRequest(protocol.checkCheckpoint, handle((p) => ({ problems: checkCheckpoint(p.dir).problems })));
 connection.onRequest(protocol.discover, handle((p, signal) => service.discover(p, signal, progressFor(p.token))));
 connection.onRequest(protocol.estimateCost, handle((p) => service.estimateCost(p)));
 connection.onRequest(protocol.circuitViewData, handle((p) => service.circuitViewData(p)));

@@ -2,20 +2,17 @@
  * What the engine process does for the extension, independent of the transport: scanning the
  * workspace, discovery, circuit view data and comparisons. main.ts wires these to JSON-RPC.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CircuitGraph, countIn } from '../shared/circuit';
-import type { CheckpointEntry, CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, PromptSetEntry, ScanWorkspaceParams, ScanWorkspaceResult, ViewDataParams } from '../shared/engineProtocol';
+import type { CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, ViewDataParams } from '../shared/engineProtocol';
 import { attributionPasses, discoverDefaults } from '../shared/methods';
 import type { CircuitViewData, HeadInfo } from '../shared/webviewProtocol';
-import { cachedAnalysisOf, defaultCacheDirName } from './analysis/cache';
+import { cachedAnalysisOf } from './analysis/cache';
 import { compareCheckpoints } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
-import { parseCircuitJson, readCircuitFile, type LoadedCircuit, type Provenance } from './circuits/circuitFile';
+import { parseCircuitJson, readCircuitFile, type LoadedCircuit } from './circuits/circuitFile';
 import { defaultTopN, discoverWorkload, type DiscoverOptions } from './circuits/discover';
-import { readPromptSet } from './circuits/prompts';
-import { isModelDir, listRunCheckpoints, readModelSpec, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
 import { Model, type ModelOptions } from './model/runner';
 import { CancelledError } from './errors';
@@ -27,81 +24,8 @@ import { defaultSpotCheckEdges } from '../shared/trust';
 /** Progress of a request; a discovery's first notification carries its cost estimate. */
 export type Progress = (message: string, fraction?: number, cost?: CostEstimate) => void;
 
-const skipDirs = new Set(['node_modules', '.git', 'dist', 'out', defaultCacheDirName, '.vscode-test', 'test-output']);
-
-function describe(dir: string): CheckpointEntry {
-  try {
-    const s = readModelSpec(dir);
-    return {
-      dir,
-      step: stepOf(dir),
-      summary: { dir, architecture: s.architecture, nLayers: s.nLayers, nHeads: s.nHeads, nKvHeads: s.nKvHeads, dModel: s.dModel, vocabSize: s.vocabSize, parameters: parameterCount(s), step: stepOf(dir) },
-    };
-  } catch (e) {
-    return { dir, step: stepOf(dir), problem: (e as Error).message };
-  }
-}
-
-function promptSetEntry(file: string): PromptSetEntry | undefined {
-  try {
-    if (fs.statSync(file).size > 20 * 1024 * 1024) return undefined;
-    const set = readPromptSet(file);
-    return { file, format: set.format, prompts: set.pairs.slice(0, 500).map((p) => ({ line: p.line, prompt: p.prompt, target: p.target, group: p.group })) };
-  } catch (e) {
-    const msg = (e as Error).message;
-    // Facts get their corruptions from a model's tokenizer; they are prompt sets all the same.
-    if (/need the model tokenizer/.test(msg)) return { file, format: 'facts', prompts: [], problem: 'facts: corrupted prompts are made when a model is chosen' };
-    return undefined;
-  }
-}
-
-/** Walks the workspace for model folders, run folders and prompt-set files. */
-export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
-  const exclude = new Set([...skipDirs, ...(p.exclude ?? [])]);
-  const maxDepth = p.maxDepth ?? 5;
-  const result: ScanWorkspaceResult = { runs: [], checkpoints: [], promptSets: [], results: [] };
-  const walk = (dir: string, depth: number) => {
-    if (isModelDir(dir)) {
-      result.checkpoints.push(describe(dir));
-      return;
-    }
-    const run = listRunCheckpoints(dir);
-    if (run.length > 0) result.runs.push({ dir, checkpoints: run.map((r) => describe(r.dir)) });
-    if (depth >= maxDepth) return;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) {
-        if (exclude.has(e.name) || e.name.startsWith('.')) continue;
-        if (run.some((r) => r.dir === full)) continue;
-        walk(full, depth + 1);
-      } else if (/\.(jsonl|csv)$/i.test(e.name)) {
-        const entry = promptSetEntry(full);
-        if (entry) result.promptSets.push(entry);
-      }
-    }
-  };
-  for (const root of p.roots) walk(path.resolve(root), 0);
-  if (p.resultsDir && fs.existsSync(p.resultsDir)) {
-    for (const f of fs.readdirSync(p.resultsDir).filter((n) => n.endsWith('.json')).sort()) {
-      const file = path.join(p.resultsDir, f);
-      try {
-        const prov = (JSON.parse(fs.readFileSync(file, 'utf8')) as { circuitscope?: Provenance }).circuitscope;
-        if (prov) {
-          result.results.push({ file, checkpoint: prov.checkpoint.path, prompts: prov.prompts.path, method: prov.method, faithfulness: prov.faithfulness, edges: prov.edges, createdAt: prov.createdAt });
-        }
-      } catch {
-        // Not a circuit file; the results folder may hold other things.
-      }
-    }
-  }
-  return result;
-}
+/** The workspace scan lives in scan.ts; the engine's entry point serves it from here with the rest. */
+export { scanWorkspace } from './scan';
 
 /** One loaded model at a time, keyed by folder and settings that change the compiled graphs. */
 let cached: { key: string; model: Promise<Model> } | undefined;

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CheckpointEntry, PromptSetEntry, ResultEntry, ScanWorkspaceResult } from '../shared/engineProtocol';
+import { shortReason, smallPromptSetNote, type FileProblem } from '../shared/problems';
 
 export type TreeNode =
   | { readonly kind: 'section'; readonly section: 'checkpoints' | 'prompts' }
@@ -14,7 +15,13 @@ export type TreeNode =
   | { readonly kind: 'result'; readonly result: ResultEntry }
   | { readonly kind: 'promptSet'; readonly entry: PromptSetEntry }
   | { readonly kind: 'prompt'; readonly file: string; readonly line: number; readonly prompt: string; readonly target: string; readonly group?: string }
-  | { readonly kind: 'message'; readonly text: string };
+  | { readonly kind: 'message'; readonly text: string; readonly command?: vscode.Command };
+
+/** The status while the first scan runs; the tree is empty then, so the welcome view shows. */
+const scanning = 'Scanning the workspace…';
+
+/** A problem as a tooltip line: where, then what. */
+const problemLine = (p: FileProblem) => `${path.basename(p.file)}${p.line ? `:${p.line}` : ''}: ${p.message}`;
 
 const sizeOf = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${(n / 1e3).toFixed(0)}K`);
 
@@ -22,7 +29,7 @@ export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private scan: ScanWorkspaceResult | undefined;
-  private status: string | undefined = 'Scanning the workspace…';
+  private status: string | undefined = scanning;
 
   /** Replaces what the tree shows. `status` replaces the content with a message (untrusted, errors). */
   update(scan: ScanWorkspaceResult | undefined, status?: string): void {
@@ -41,8 +48,21 @@ export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
     return [...this.scan.runs.flatMap((r) => r.checkpoints), ...this.scan.checkpoints];
   }
 
+  /** The scan's problems of one item (a checkpoint folder or a prompt file). */
+  problemsOf(item: string): FileProblem[] {
+    const key = path.resolve(item);
+    return (this.scan?.problems ?? []).filter((p) => path.resolve(p.item) === key);
+  }
+
   getChildren(node?: TreeNode): TreeNode[] {
-    if (!node) return [{ kind: 'section', section: 'checkpoints' }, { kind: 'section', section: 'prompts' }];
+    if (!node) {
+      // An empty tree shows the welcome view (Discover, Add a Prompt Set, the demo): while the
+      // workspace is scanned, and after, as long as there is nothing to list.
+      if (this.status) return this.status === scanning ? [] : [{ kind: 'message', text: this.status }];
+      const s = this.scan;
+      if (!s || s.runs.length + s.checkpoints.length + s.promptSets.length + s.results.length === 0) return [];
+      return [{ kind: 'section', section: 'checkpoints' }, { kind: 'section', section: 'prompts' }];
+    }
     const scan = this.scan;
     switch (node.kind) {
       case 'section':
@@ -51,7 +71,9 @@ export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
           const items: TreeNode[] = [...scan.runs.map((r) => ({ kind: 'run' as const, dir: r.dir, checkpoints: r.checkpoints })), ...scan.checkpoints.map((c) => ({ kind: 'checkpoint' as const, entry: c }))];
           return items.length ? items : [{ kind: 'message', text: 'No checkpoint folders (config.json + safetensors) in the workspace' }];
         }
-        return scan.promptSets.length ? scan.promptSets.map((p) => ({ kind: 'promptSet' as const, entry: p })) : [{ kind: 'message', text: 'No prompt sets (.jsonl, .csv) in the workspace' }];
+        return scan.promptSets.length
+          ? scan.promptSets.map((p) => ({ kind: 'promptSet' as const, entry: p }))
+          : [{ kind: 'message', text: 'No prompt sets yet: add one…', command: { command: 'circuits.addPromptSet', title: 'Add a Prompt Set' } }];
       case 'run':
         return node.checkpoints.map((c) => ({ kind: 'checkpoint' as const, entry: c }));
       case 'checkpoint':
@@ -84,19 +106,26 @@ export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
         const e = node.entry;
         const hasResults = (this.scan?.results ?? []).some((r) => path.resolve(r.checkpoint) === path.resolve(e.dir));
         const item = new vscode.TreeItem(path.basename(e.dir), hasResults ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
-        item.description = e.summary ? `${e.summary.architecture.replace(/ForCausalLM|LMHeadModel/, '')} · ${e.summary.nLayers}×${e.summary.nHeads} · ${sizeOf(e.summary.parameters)}` : e.problem ? 'unusable' : '';
-        item.tooltip = e.problem ? `${e.dir}\n${e.problem}` : e.dir;
+        const problems = this.problemsOf(e.dir).filter((p) => p.severity === 'error');
+        item.description = e.problem
+          ? `unusable: ${problems[0] ? shortReason(problems[0]) : 'see tooltip'}`
+          : e.summary
+            ? `${e.summary.architecture.replace(/ForCausalLM|LMHeadModel/, '')} · ${e.summary.nLayers}×${e.summary.nHeads} · ${sizeOf(e.summary.parameters)}`
+            : '';
+        item.tooltip = e.problem ? [e.dir, ...(problems.length ? problems.map(problemLine) : [e.problem])].join('\n') : e.dir;
         item.iconPath = new vscode.ThemeIcon(e.problem ? 'warning' : 'circuit-board');
         item.resourceUri = vscode.Uri.file(e.dir);
-        item.contextValue = e.problem ? 'checkpoint-unusable' : 'checkpoint';
+        item.contextValue = e.problem ? (problems.some((p) => p.fixCommand) ? 'checkpoint-unusable-pickled' : 'checkpoint-unusable') : 'checkpoint';
         return item;
       }
       case 'result': {
         const r = node.result;
         const item = new vscode.TreeItem(path.basename(r.file).replace(/\.circuit\.json$|\.json$/, ''), vscode.TreeItemCollapsibleState.None);
-        item.description = `${r.method ?? ''} · ${r.edges ?? '?'} edges · faithfulness ${r.faithfulness?.toFixed(3) ?? '?'}`;
-        item.tooltip = `${r.file}\nprompts: ${r.prompts ?? '?'}\n${r.createdAt ?? ''}`;
-        item.iconPath = new vscode.ThemeIcon('graph');
+        const small = r.promptCount !== undefined ? smallPromptSetNote(r.promptCount) : undefined;
+        item.description = `${r.edges ?? '?'} edges · F ${r.faithfulness?.toFixed(2) ?? '?'}${small ? ` · ⚠ ${r.promptCount} prompt${r.promptCount === 1 ? '' : 's'}` : ''}`;
+        const figures = `faithfulness ${r.faithfulness?.toFixed(3) ?? '?'}${r.hit10 !== undefined ? `, Hit@10 ${(100 * r.hit10).toFixed(0)} %` : ''}`;
+        item.tooltip = [r.file, `${r.method ?? '?'}: ${r.edges ?? '?'} edges, ${figures}`, `prompts: ${r.prompts ?? '?'}${r.promptCount !== undefined ? ` (${r.promptCount})` : ''}`, ...(small ? [`⚠ ${small}`] : []), r.createdAt ?? ''].join('\n');
+        item.iconPath = new vscode.ThemeIcon(small ? 'warning' : 'graph');
         item.contextValue = 'result';
         item.command = { command: 'circuits.openCircuit', title: 'Open Circuit', arguments: [vscode.Uri.file(r.file)] };
         return item;
@@ -104,11 +133,25 @@ export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
       case 'promptSet': {
         const e = node.entry;
         const item = new vscode.TreeItem(path.basename(e.file), e.prompts.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
-        item.description = e.problem ?? `${e.prompts.length} prompts · ${e.format}`;
-        item.tooltip = e.file;
-        item.iconPath = new vscode.ThemeIcon('list-unordered');
+        const problems = this.problemsOf(e.file);
+        const errors = problems.filter((p) => p.severity === 'error');
+        // Files of the same name are told apart by their folder, as editor tabs do.
+        const twin = (this.scan?.promptSets ?? []).some((o) => o.file !== e.file && path.basename(o.file) === path.basename(e.file));
+        const where = twin ? `${path.basename(path.dirname(e.file))} · ` : '';
+        const count = e.count ?? e.prompts.length;
+        item.description =
+          where +
+          (e.problem
+            ? `unusable: ${errors.length > 1 ? `${errors.length} problems` : errors[0]?.line ? `line ${errors[0].line}` : 'see tooltip'}`
+            : e.format === 'facts' && count === 0
+              ? 'facts'
+              : `${count} prompt${count === 1 ? '' : 's'}${e.note && problems.some((p) => p.code === 'small-prompt-set') ? ' ⚠ few' : ''}`);
+        item.tooltip = [e.file, ...(problems.length ? problems.map(problemLine) : e.note ? [e.note] : []), ...(e.format ? [`format: ${e.format}`] : [])].join('\n');
+        item.iconPath = new vscode.ThemeIcon(e.problem || problems.length ? 'warning' : 'list-unordered');
         item.resourceUri = vscode.Uri.file(e.file);
-        item.contextValue = 'promptSet';
+        item.contextValue = e.problem ? 'promptSet-unusable' : 'promptSet';
+        // An unusable file opens at its first problem.
+        if (e.problem) item.command = { command: 'vscode.open', title: 'Open at the Problem', arguments: [vscode.Uri.file(e.file), { selection: new vscode.Range((errors[0]?.line ?? 1) - 1, 0, (errors[0]?.line ?? 1) - 1, 0) }] };
         return item;
       }
       case 'prompt': {
@@ -119,8 +162,11 @@ export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
         item.command = { command: 'vscode.open', title: 'Open Prompt', arguments: [vscode.Uri.file(node.file), { selection: new vscode.Range(node.line - 1, 0, node.line - 1, 0) }] };
         return item;
       }
-      case 'message':
-        return new vscode.TreeItem(node.text, vscode.TreeItemCollapsibleState.None);
+      case 'message': {
+        const item = new vscode.TreeItem(node.text, vscode.TreeItemCollapsibleState.None);
+        item.command = node.command;
+        return item;
+      }
     }
   }
 }

@@ -6,10 +6,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import * as engineProtocol from '../shared/engineProtocol';
 import { describeModel } from '../shared/engineProtocol';
-import { CheckpointsTree } from './checkpointsTree';
+import { CheckpointsTree, type TreeNode } from './checkpointsTree';
 import { addPromptSetCommand, compareCommand, discoverCommand, openCircuitCommand, openDemoRunCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
 import { EngineClient, EngineError } from './engineClient';
 import { registerExports } from './exports';
+import { checkUsable, convertCheckpointCommand, ProblemsView } from './problems';
 
 /** What activate() returns: for tests and for other extensions. */
 export interface CircuitscopeApi {
@@ -28,8 +29,10 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
   const log = vscode.window.createOutputChannel('Circuitscope', { log: true });
   const engine = new EngineClient(context.asAbsolutePath(path.join('dist', 'engine.js')), log);
   const tree = new CheckpointsTree();
+  const problems = new ProblemsView();
   const view = vscode.window.createTreeView('circuits.checkpoints', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
-  context.subscriptions.push(log, engine, view);
+  context.subscriptions.push(log, engine, view, problems);
+  context.subscriptions.push(vscode.languages.registerCodeActionsProvider({ scheme: 'file' }, problems, { providedCodeActionKinds: ProblemsView.fixKinds }));
 
   const refresh = async (): Promise<void> => {
     if (!vscode.workspace.isTrusted) {
@@ -45,8 +48,10 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
     try {
       const scan = await engine.request(engineProtocol.scanWorkspace, { roots, resultsDir: resultsDir() });
       tree.update(scan);
-      // The Explorer shows Discover Circuits only on these folders.
-      const folders = [...scan.runs.map((r) => r.dir), ...scan.runs.flatMap((r) => r.checkpoints.map((c) => c.dir)), ...scan.checkpoints.map((c) => c.dir)];
+      problems.update(scan.problems);
+      // The Explorer shows Discover Circuits only on these folders: runs with a usable checkpoint, usable checkpoints.
+      const usable = (c: engineProtocol.CheckpointEntry) => !c.problem;
+      const folders = [...scan.runs.filter((r) => r.checkpoints.some(usable)).map((r) => r.dir), ...[...scan.runs.flatMap((r) => r.checkpoints), ...scan.checkpoints].filter(usable).map((c) => c.dir)];
       await vscode.commands.executeCommand('setContext', 'circuitscope.checkpointFolders', folders);
     } catch (e) {
       tree.update(undefined, `Scanning failed: ${(e as Error).message}`);
@@ -61,13 +66,28 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
     clearTimeout(timer);
     timer = setTimeout(() => void refresh(), 1000);
   };
-  const watcher = vscode.workspace.createFileSystemWatcher('**/{config.json,*.safetensors,*.safetensors.index.json,*.jsonl,*.csv,*.circuit.json}');
+  const watcher = vscode.workspace.createFileSystemWatcher('**/{config.json,*.safetensors,*.safetensors.index.json,pytorch_model.bin,pytorch_model.bin.index.json,model.pt,model.pth,tokenizer.json,vocab.json,merges.txt,*.jsonl,*.csv,*.circuit.json}');
   context.subscriptions.push(watcher, watcher.onDidCreate(soon), watcher.onDidDelete(soon), watcher.onDidChange(soon));
   context.subscriptions.push(vscode.workspace.onDidChangeWorkspaceFolders(soon), vscode.workspace.onDidGrantWorkspaceTrust(soon), { dispose: () => clearTimeout(timer) });
 
   context.subscriptions.push(
     // Explorer menus pass (uri, selectedUris); scripts and tests may pass (uri, options).
-    vscode.commands.registerCommand('circuits.discover', (arg?: unknown, opts?: unknown) => discoverCommand(ctx, arg, isOptions(opts) ? opts : {})),
+    vscode.commands.registerCommand('circuits.discover', async (arg?: unknown, opts?: unknown) => {
+      // An unusable checkpoint is refused with its reason before any prompt set is asked for.
+      const dir = checkpointArg(arg, tree);
+      if (dir && vscode.workspace.isTrusted && !(await checkUsable(engine, problems, dir).catch((e: unknown) => (showError(ctx, 'checking the checkpoint failed', e), false)))) return undefined;
+      return discoverCommand(ctx, arg, isOptions(opts) ? opts : {});
+    }),
+    vscode.commands.registerCommand('circuits.convertCheckpoint', (arg?: unknown) => convertCheckpointCommand(problems, arg)),
+    vscode.commands.registerCommand('circuits.revealInExplorer', (node?: unknown) => {
+      const file = pathOf(node);
+      return file ? vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(file)) : undefined;
+    }),
+    vscode.commands.registerCommand('circuits.copyPath', async (node?: unknown) => {
+      const file = pathOf(node);
+      if (file) await vscode.env.clipboard.writeText(file);
+      return file;
+    }),
     vscode.commands.registerCommand('circuits.openCircuit', (uri?: vscode.Uri) => openCircuitCommand(ctx, uri)),
     vscode.commands.registerCommand('circuits.compare', (arg?: unknown, many?: unknown, opts?: unknown) =>
       compareCommand(ctx, arg, Array.isArray(many) ? many : view.selection.length >= 2 ? [...view.selection] : undefined, isOptions(opts) ? opts : {}),
@@ -96,6 +116,32 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
   registerExports(ctx);
   void refresh();
   return { engine, tree, refresh, protocol: engineProtocol };
+}
+
+/** The file or folder of a tree node (or an Explorer URI): what Reveal in Explorer and Copy Path act on. */
+function pathOf(node: unknown): string | undefined {
+  if (node instanceof vscode.Uri) return node.fsPath;
+  const n = node as TreeNode | undefined;
+  switch (n?.kind) {
+    case 'checkpoint':
+      return n.entry.dir;
+    case 'run':
+      return n.dir;
+    case 'promptSet':
+      return n.entry.file;
+    case 'result':
+      return n.result.file;
+    default:
+      return undefined;
+  }
+}
+
+/** The checkpoint folder Discover was invoked on (not a run folder: its checkpoint is picked after). */
+function checkpointArg(arg: unknown, tree: CheckpointsTree): string | undefined {
+  const n = arg as TreeNode | undefined;
+  const dir = arg instanceof vscode.Uri ? arg.fsPath : n?.kind === 'checkpoint' ? n.entry.dir : undefined;
+  if (!dir || tree.current?.runs.some((r) => path.resolve(r.dir) === path.resolve(dir))) return undefined;
+  return dir;
 }
 
 function isOptions(x: unknown): x is CommandOptions {

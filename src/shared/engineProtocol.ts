@@ -5,6 +5,7 @@
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
 import type { Method } from './methods';
+import type { FileProblem } from './problems';
 
 /** Architecture summary of a checkpoint, for tree descriptions and cost estimates. */
 export interface ModelSummary {
@@ -87,7 +88,12 @@ export interface PromptSetEntry {
   readonly file: string;
   readonly format?: string;
   readonly prompts: { readonly line: number; readonly prompt: string; readonly target: string; readonly group?: string }[];
+  /** Why the file cannot be used as a prompt set, when it cannot (its first problem). */
   readonly problem?: string;
+  /** How many pairs the file has (`prompts` lists at most 500). */
+  readonly count?: number;
+  /** A warning that does not stop its use (a small set), or how a facts file gets its corruptions. */
+  readonly note?: string;
 }
 
 /** A circuit file found in the results folder. */
@@ -96,8 +102,11 @@ export interface ResultEntry {
   /** The checkpoint folder its provenance names. */
   readonly checkpoint: string;
   readonly prompts?: string;
+  /** How many prompt pairs the circuit was discovered on. */
+  readonly promptCount?: number;
   readonly method?: string;
   readonly faithfulness?: number;
+  readonly hit10?: number;
   readonly edges?: number;
   readonly createdAt?: string;
 }
@@ -116,6 +125,8 @@ export interface ScanWorkspaceResult {
   readonly checkpoints: CheckpointEntry[];
   readonly promptSets: PromptSetEntry[];
   readonly results: ResultEntry[];
+  /** Every problem of the checkpoints and prompt sets above, at its file and line. */
+  readonly problems: FileProblem[];
 }
 /** Finds checkpoints, runs and prompt sets under the workspace folders. */
 export const scanWorkspace = new RequestType<ScanWorkspaceParams, ScanWorkspaceResult, void>('workspace/scan');
@@ -199,3 +210,13 @@ export interface CompareResult {
 }
 /** Compares the circuits of two checkpoints, discovering what is not cached; cancellable. */
 export const compare = new RequestType<CompareParams, CompareResult, void>('analysis/compare');
+
+export interface CheckCheckpointParams {
+  readonly dir: string;
+}
+export interface CheckCheckpointResult {
+  /** Empty when the folder can be used: config.json, weights and tokenizer are all there and readable. */
+  readonly problems: FileProblem[];
+}
+/** Checks a checkpoint folder as a run would open it, without loading weights: Discover asks before anything else. */
+export const checkCheckpoint = new RequestType<CheckCheckpointParams, CheckCheckpointResult, void>('workspace/checkCheckpoint');

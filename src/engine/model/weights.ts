@@ -70,8 +70,7 @@ export class TensorIndex implements TensorSource {
       throw new CheckpointError(
         path.join(dir, pickled),
         'is a pickled PyTorch checkpoint, which can run arbitrary code when loaded, so Circuitscope does not read it. ' +
-          'Convert it to safetensors once with Python: `from transformers import AutoModelForCausalLM; ' +
-          `AutoModelForCausalLM.from_pretrained('${dir}').save_pretrained('${dir}', safe_serialization=True)\``,
+          `Convert it to safetensors once with Python: \`${safetensorsConversion(dir)}\``,
       );
     }
     throw new CheckpointError(dir, 'has no model.safetensors or model.safetensors.index.json');
@@ -113,4 +112,14 @@ export class CanonicalWeights {
   loadAll(): LoadedWeights {
     return loadCanonical(this.def, this.spec, this.index);
   }
+}
+
+/**
+ * The one-time conversion of a pickled checkpoint folder to safetensors, as a shell command (Python
+ * with transformers). Circuitscope never unpickles; the user runs this once, in their own Python.
+ */
+export function safetensorsConversion(dir: string): string {
+  const py = JSON.stringify(dir);
+  const code = `from transformers import AutoModelForCausalLM; AutoModelForCausalLM.from_pretrained(${py}).save_pretrained(${py}, safe_serialization=True)`;
+  return `python -c '${code.replaceAll("'", "'\\''")}'`;
 }

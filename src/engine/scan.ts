@@ -1,0 +1,96 @@
+/**
+ * The workspace scan: model folders, run folders of `checkpoint-N`, prompt-set files and the circuits
+ * already discovered, each checked as it is found (validate.ts). An item with problems stays in the
+ * result, marked with its first problem; every problem is also listed with its file and line, for the
+ * Problems panel.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { CheckpointEntry, PromptSetEntry, ScanWorkspaceParams, ScanWorkspaceResult } from '../shared/engineProtocol';
+import type { FileProblem } from '../shared/problems';
+import { defaultCacheDirName } from './analysis/cache';
+import type { Provenance } from './circuits/circuitFile';
+import { isModelDir, listRunCheckpoints, stepOf } from './model/checkpoint';
+import { parameterCount } from './model/config';
+import { checkCheckpoint, checkPromptFile, isOrphanWeightsDir } from './validate';
+
+const skipDirs = new Set(['node_modules', '.git', 'dist', 'out', defaultCacheDirName, '.vscode-test', 'test-output']);
+
+/** Prompts listed per prompt set in the tree. */
+const maxListedPrompts = 500;
+
+/** A checkpoint folder with its summary (when config.json reads) and its first problem (when it cannot be used). */
+export function describeCheckpoint(dir: string, problems: FileProblem[]): CheckpointEntry {
+  const checked = checkCheckpoint(dir);
+  problems.push(...checked.problems);
+  const s = checked.spec;
+  const problem = checked.problems.find((p) => p.severity === 'error')?.message;
+  if (!s) return { dir, step: stepOf(dir), problem: problem ?? 'cannot be read' };
+  return {
+    dir,
+    step: stepOf(dir),
+    problem,
+    summary: { dir, architecture: s.architecture, nLayers: s.nLayers, nHeads: s.nHeads, nKvHeads: s.nKvHeads, dModel: s.dModel, vocabSize: s.vocabSize, parameters: parameterCount(s), step: stepOf(dir) },
+  };
+}
+
+/** A prompt-set file with its prompts, or with its first problem when it cannot be read; undefined for files that are no prompt set. */
+export function describePromptSet(file: string, problems: FileProblem[]): PromptSetEntry | undefined {
+  const checked = checkPromptFile(file);
+  problems.push(...checked.problems);
+  if (checked.notPromptSet) return undefined;
+  // Facts get their corruptions from a model's tokenizer; they are prompt sets all the same.
+  if (checked.needsTokenizer) return { file, format: 'facts', prompts: [], note: 'corrupted prompts are made when a model is chosen' };
+  const set = checked.set;
+  if (!set) return { file, prompts: [], problem: checked.problems[0]?.message ?? 'cannot be read' };
+  const warning = checked.problems.find((p) => p.severity === 'warning');
+  return { file, format: set.format, prompts: set.pairs.slice(0, maxListedPrompts).map((p) => ({ line: p.line, prompt: p.prompt, target: p.target, group: p.group })), count: set.pairs.length, note: warning?.message };
+}
+
+/** Walks the workspace for model folders, run folders and prompt-set files, checking each. */
+export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
+  const exclude = new Set([...skipDirs, ...(p.exclude ?? [])]);
+  const maxDepth = p.maxDepth ?? 5;
+  const result: ScanWorkspaceResult = { runs: [], checkpoints: [], promptSets: [], results: [], problems: [] };
+  const walk = (dir: string, depth: number) => {
+    if (isModelDir(dir) || isOrphanWeightsDir(dir)) {
+      result.checkpoints.push(describeCheckpoint(dir, result.problems));
+      return;
+    }
+    const run = listRunCheckpoints(dir);
+    if (run.length > 0) result.runs.push({ dir, checkpoints: run.map((r) => describeCheckpoint(r.dir, result.problems)) });
+    if (depth >= maxDepth) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (exclude.has(e.name) || e.name.startsWith('.')) continue;
+        if (run.some((r) => r.dir === full)) continue;
+        walk(full, depth + 1);
+      } else if (/\.(jsonl|csv)$/i.test(e.name)) {
+        const entry = describePromptSet(full, result.problems);
+        if (entry) result.promptSets.push(entry);
+      }
+    }
+  };
+  for (const root of p.roots) walk(path.resolve(root), 0);
+  if (p.resultsDir && fs.existsSync(p.resultsDir)) {
+    for (const f of fs.readdirSync(p.resultsDir).filter((n) => n.endsWith('.json')).sort()) {
+      const file = path.join(p.resultsDir, f);
+      try {
+        const prov = (JSON.parse(fs.readFileSync(file, 'utf8')) as { circuitscope?: Provenance }).circuitscope;
+        if (prov) {
+          result.results.push({ file, checkpoint: prov.checkpoint.path, prompts: prov.prompts.path, promptCount: prov.prompts.count, method: prov.method, faithfulness: prov.faithfulness, hit10: prov.hit10, edges: prov.edges, createdAt: prov.createdAt });
+        }
+      } catch {
+        // Not a circuit file; the results folder may hold other things.
+      }
+    }
+  }
+  return result;
+}
