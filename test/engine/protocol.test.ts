@@ -58,10 +58,14 @@ test('engine process: scan a workspace, discover with progress, cancel, view dat
     const prompts = path.join(ws, 'prompts', 'city.jsonl');
     fs.mkdirSync(path.dirname(prompts), { recursive: true });
     const names = ['Alice', 'Bob', 'Carol', 'David'];
+    // Each name has its own city, so the corrupted runs (another name) change the answer.
+    const cities = [' Paris', ' Rome', ' Oslo', ' Berlin'];
     fs.writeFileSync(
       prompts,
       names
-        .map((n, i) => JSON.stringify({ prompt: `The person ${n} lives in`, target: ' Paris', corruptedPrompt: `The person ${names[(i + 1) % 4]} lives in`, corruptedTarget: ' Rome', subject: n }))
+        .map((n, i) =>
+          JSON.stringify({ prompt: `The person ${n} lives in`, target: cities[i], corruptedPrompt: `The person ${names[(i + 1) % 4]} lives in`, corruptedTarget: cities[(i + 1) % 4], subject: n }),
+        )
         .join('\n'),
     );
     fs.mkdirSync(path.join(ws, 'node_modules', 'x'), { recursive: true });
