@@ -118,6 +118,12 @@ interface CommonOptions {
   readonly batchSize?: number;
   readonly blockSize?: number;
   readonly learningRate?: number;
+  /**
+   * Train until first-token accuracy on the high-frequency groups plateaus, and keep checkpoints by
+   * `plateauCheckpoints` (the full profile); `checkpoints`, `epochsPerCheckpoint` and `firstEpoch`
+   * are then unused. Absent: the fixed schedule above.
+   */
+  readonly plateau?: PlateauSchedule;
   /** Rebuild even when the manifest matches. */
   readonly force?: boolean;
   readonly onProgress?: ProgressFn;
@@ -152,6 +158,83 @@ export interface Acquisition {
   readonly top1: Record<string, number>[];
   /** Per checkpoint: share of prompts whose target's first token has 0-based rank ≤ 9 (Hit@10 of the whole model). */
   readonly hit10: Record<string, number>[];
+  /**
+   * Per query prompt, in test.jsonl's order: its entity, its group and, per checkpoint, '1' when the
+   * target's first token ranks first (the unit of the report's permutation tests). Absent in
+   * manifests written before it was recorded.
+   */
+  readonly rows?: { readonly subject: string; readonly group: string; readonly top1: string }[];
+}
+
+/**
+ * The full profile's schedule: train until first-token accuracy on the high-frequency groups
+ * plateaus, then on well past it; keep checkpoints densely before the plateau and sparsely after.
+ * `plateauRule` states it in words.
+ */
+export interface PlateauSchedule {
+  /** The plateau is reached when the running maximum rose by less than `minRise` over the last `window` epochs... */
+  readonly window: number;
+  readonly minRise: number;
+  /** ...and has reached `minAccuracy` (knowledge counts as acquired at 0.5, the spec's level). */
+  readonly minAccuracy: number;
+  /** Training continues to epoch P + max(minAfter, ceil(afterFactor · P)) after the plateau epoch P... */
+  readonly afterFactor: number;
+  readonly minAfter: number;
+  /** ...and never past this epoch (the time budget); a series that reaches it without a plateau says so. */
+  readonly maxEpochs: number;
+  /** Checkpoints kept in 1..P (epoch 1 and evenly spaced up to P) and after P (evenly spaced up to the end). */
+  readonly formationCheckpoints: number;
+  readonly afterCheckpoints: number;
+}
+
+/** The plateau rule and the checkpoint schedule in words, for the report. */
+export function plateauRule(p: PlateauSchedule): string {
+  return (
+    `After every epoch, first-token accuracy is measured on the query prompts of the high-frequency groups (revised/high and new/high pooled, all three relations). ` +
+    `The plateau epoch P is the first epoch e > ${p.window} at which the running maximum of that accuracy has reached ${p.minAccuracy} and rose by less than ${p.minRise} over the last ${p.window} epochs ` +
+    `(max over epochs 1..e minus max over epochs 1..e−${p.window}). Training then continues to epoch P + max(${p.minAfter}, ⌈${p.afterFactor}·P⌉), at most to epoch ${p.maxEpochs}. ` +
+    `Checkpoints kept: epoch 1 and ${p.formationCheckpoints} evenly spaced epochs up to P (all of them when P is smaller), then ${p.afterCheckpoints} evenly spaced epochs after P up to the last; the others are deleted. ` +
+    `A series that reaches epoch ${p.maxEpochs} without a plateau keeps ${p.formationCheckpoints} evenly spaced epochs and says so.`
+  );
+}
+
+/** The plateau epoch of per-epoch accuracies (index 0 = epoch 1), or undefined. */
+export function plateauEpoch(acc: readonly number[], p: PlateauSchedule): number | undefined {
+  const run = runningMaxOf(acc);
+  for (let e = p.window + 1; e <= acc.length; e++) {
+    if (run[e - 1] >= p.minAccuracy && run[e - 1] - run[e - 1 - p.window] < p.minRise) return e;
+  }
+  return undefined;
+}
+
+/** The last epoch trained after a plateau at epoch P. */
+export function endEpoch(P: number, p: PlateauSchedule): number {
+  return Math.min(p.maxEpochs, P + Math.max(p.minAfter, Math.ceil(p.afterFactor * P)));
+}
+
+/** The epochs whose checkpoints are kept, ascending: dense in 1..P, sparse in P+1..end. */
+export function plateauCheckpoints(P: number | undefined, end: number, p: PlateauSchedule): number[] {
+  const even = (from: number, to: number, n: number) => Array.from({ length: Math.min(n, to - from) }, (_, i) => from + Math.round(((i + 1) * (to - from)) / Math.min(n, to - from)));
+  const formationEnd = P ?? end;
+  const kept = new Set([1, ...even(0, formationEnd, p.formationCheckpoints), ...(P !== undefined ? even(P, end, p.afterCheckpoints) : [])]);
+  return [...kept].filter((e) => e >= 1 && e <= end).sort((a, b) => a - b);
+}
+
+function runningMaxOf(xs: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const [i, x] of xs.entries()) out.push(i ? Math.max(out[i - 1], x) : x);
+  return out;
+}
+
+/** What the plateau schedule did, recorded in the manifest. */
+export interface PlateauRecord {
+  readonly schedule: PlateauSchedule;
+  /** First-token accuracy on the high-frequency query prompts after every epoch trained. */
+  readonly highAccuracy: number[];
+  readonly highPrompts: number;
+  /** The plateau epoch, or null when `maxEpochs` came first. */
+  readonly plateauEpoch: number | null;
+  readonly lastEpoch: number;
 }
 
 /** What `demo-manifest.json` holds. */
@@ -172,6 +255,8 @@ export interface SeriesManifest {
   };
   readonly acquisition: Acquisition;
   readonly training: { readonly seconds: number; readonly tokensPerSecond: number; readonly firstLoss: number; readonly lastEpochLoss: number };
+  /** The full profile's schedule and what it found; absent for the fixed schedule. */
+  readonly plateau?: PlateauRecord;
 }
 
 export interface SeriesResult {
@@ -256,32 +341,40 @@ export async function measureAcquisition(runDir: string, rows: readonly TestRow[
   const counts = Object.fromEntries(groupOrder.filter((g) => groups.includes(g)).map((g) => [g, groups.filter((x) => x === g).length]));
   const top1: Record<string, number>[] = [];
   const hit10: Record<string, number>[] = [];
+  const correct: string[][] = rows.map(() => []);
   for (const [i, c] of run.entries()) {
     if (opts.signal?.aborted) throw new CancelledError();
     opts.onCheckpoint?.(i, run.length);
-    const model = await Model.load(c.dir, { threads: opts.threads });
-    try {
-      const V = model.spec.vocabSize;
-      const ranks: number[] = [];
-      const batch = 64;
-      for (let s = 0; s < rows.length; s += batch) {
-        const part = rows.slice(s, s + batch);
-        const logits = await model.lastLogits(part.map((r) => model.encodePrompt(r.prompt)));
-        part.forEach((r, k) => {
-          const t = firstTargetToken(model.tokenizer, r.prompt, r.target);
-          const row = logits.subarray(k * V, (k + 1) * V);
-          let rank = 0;
-          for (let j = 0; j < V; j++) if (row[j] > row[t]) rank++;
-          ranks.push(rank);
-        });
-      }
-      top1.push(byGroup(ranks.map((r) => (r === 0 ? 1 : 0)), groups));
-      hit10.push(byGroup(ranks.map((r) => (r <= 9 ? 1 : 0)), groups));
-    } finally {
-      await model.dispose();
-    }
+    const ranks = await targetRanks(c.dir, rows, opts.threads);
+    ranks.forEach((r, k) => correct[k].push(r === 0 ? '1' : '0'));
+    top1.push(byGroup(ranks.map((r) => (r === 0 ? 1 : 0)), groups));
+    hit10.push(byGroup(ranks.map((r) => (r <= 9 ? 1 : 0)), groups));
   }
-  return { groups: Object.keys(counts), counts, top1, hit10 };
+  return { groups: Object.keys(counts), counts, top1, hit10, rows: rows.map((r, k) => ({ subject: r.subject, group: r.group, top1: correct[k].join('') })) };
+}
+
+/** The 0-based rank of each row's target first token among the next-token logits of one checkpoint. */
+async function targetRanks(dir: string, rows: readonly TestRow[], threads: number | undefined): Promise<number[]> {
+  const model = await Model.load(dir, { threads });
+  try {
+    const V = model.spec.vocabSize;
+    const ranks: number[] = [];
+    const batch = 64;
+    for (let s = 0; s < rows.length; s += batch) {
+      const part = rows.slice(s, s + batch);
+      const logits = await model.lastLogits(part.map((r) => model.encodePrompt(r.prompt)));
+      part.forEach((r, k) => {
+        const t = firstTargetToken(model.tokenizer, r.prompt, r.target);
+        const row = logits.subarray(k * V, (k + 1) * V);
+        let rank = 0;
+        for (let j = 0; j < V; j++) if (row[j] > row[t]) rank++;
+        ranks.push(rank);
+      });
+    }
+    return ranks;
+  } finally {
+    await model.dispose();
+  }
 }
 
 /**
@@ -324,6 +417,7 @@ interface BuildSpec {
   readonly batchSize: number;
   readonly blockSize: number;
   readonly learningRate: number;
+  readonly plateau?: PlateauSchedule;
   readonly seed: number;
   readonly threads: number;
   readonly force?: boolean;
@@ -358,28 +452,7 @@ async function buildSeries(s: BuildSpec): Promise<SeriesResult> {
   progress(0, 1, `${s.name}: writing the dataset`);
   const prep = s.prepare();
   const test = prep.prompts.test;
-  const epochs = s.checkpoints * s.epochsPerCheckpoint;
-  const keep = new Set([...(s.firstEpoch ? [1] : []), ...Array.from({ length: s.checkpoints }, (_, i) => (i + 1) * s.epochsPerCheckpoint)]);
-  const kept: { dir: string; step: number; epoch: number }[] = [];
-  const result = await train({
-    model: prep.model,
-    documents: prep.data.train.map((d) => d.text),
-    runDir: s.runDir,
-    epochs,
-    batchSize: s.batchSize,
-    blockSize: s.blockSize,
-    learningRate: s.learningRate,
-    seed: s.seed,
-    threads: s.threads,
-    loggingSteps: 10,
-    overwrite: true,
-    signal: s.signal,
-    onProgress: (p) => {
-      if (p.type === 'step') progress(p.step, p.totalSteps, `${s.name}: training epoch ${Math.ceil(p.epoch)}/${epochs}, step ${p.step}/${p.totalSteps}, loss ${p.loss.toFixed(3)}`);
-      else if (keep.has(p.epoch)) kept.push({ dir: p.dir, step: p.step, epoch: p.epoch });
-      else fs.rmSync(p.dir, { recursive: true, force: true });
-    },
-  });
+  const { result, kept, plateau } = s.plateau ? await trainToPlateau(s, prep, s.plateau) : await trainFixed(s, prep);
   const acquisition = await measureAcquisition(s.runDir, test, {
     threads: s.threads,
     signal: s.signal,
@@ -409,9 +482,90 @@ async function buildSeries(s: BuildSpec): Promise<SeriesResult> {
       firstLoss: result.stepLosses[0],
       lastEpochLoss: lastEpoch.reduce((a, b) => a + b, 0) / lastEpoch.length,
     },
+    ...(plateau ? { plateau } : {}),
   };
   writeFileAtomic(path.join(s.runDir, manifestFile), JSON.stringify(manifest, null, 1) + '\n');
   return { name: s.name, runDir: s.runDir, promptsFile, reused: false, manifest, seconds: (performance.now() - t0) / 1000 };
+}
+
+interface Trained {
+  readonly result: Awaited<ReturnType<typeof train>>;
+  readonly kept: { dir: string; step: number; epoch: number }[];
+  readonly plateau?: PlateauRecord;
+}
+
+/** The trainer's options shared by both schedules. */
+function trainOptions(s: BuildSpec, prep: Prepared, epochs: number) {
+  return {
+    model: prep.model,
+    documents: prep.data.train.map((d) => d.text),
+    runDir: s.runDir,
+    epochs,
+    batchSize: s.batchSize,
+    blockSize: s.blockSize,
+    learningRate: s.learningRate,
+    seed: s.seed,
+    threads: s.threads,
+    loggingSteps: 10,
+    overwrite: true,
+    signal: s.signal,
+  };
+}
+
+/** The fixed schedule: epoch 1 (optionally), then one checkpoint every `epochsPerCheckpoint` epochs. */
+async function trainFixed(s: BuildSpec, prep: Prepared): Promise<Trained> {
+  const progress = s.onProgress ?? (() => undefined);
+  const epochs = s.checkpoints * s.epochsPerCheckpoint;
+  const keep = new Set([...(s.firstEpoch ? [1] : []), ...Array.from({ length: s.checkpoints }, (_, i) => (i + 1) * s.epochsPerCheckpoint)]);
+  const kept: { dir: string; step: number; epoch: number }[] = [];
+  const result = await train({
+    ...trainOptions(s, prep, epochs),
+    onProgress: (p) => {
+      if (p.type === 'step') progress(p.step, p.totalSteps, `${s.name}: training epoch ${Math.ceil(p.epoch)}/${epochs}, step ${p.step}/${p.totalSteps}, loss ${p.loss.toFixed(3)}`);
+      else if (keep.has(p.epoch)) kept.push({ dir: p.dir, step: p.step, epoch: p.epoch });
+      else fs.rmSync(p.dir, { recursive: true, force: true });
+    },
+  });
+  return { result, kept };
+}
+
+/**
+ * The full profile's schedule (`plateauRule`): every epoch's checkpoint is written and its
+ * high-frequency accuracy measured; training stops past the plateau, and only the checkpoints of
+ * `plateauCheckpoints` stay.
+ */
+async function trainToPlateau(s: BuildSpec, prep: Prepared, p: PlateauSchedule): Promise<Trained> {
+  const progress = s.onProgress ?? (() => undefined);
+  const high = prep.prompts.test.filter((r) => r.group.endsWith('/high'));
+  if (high.length === 0) throw new UserError(`${s.name}: no high-frequency entities, so the plateau rule has nothing to measure; raise the entity counts`);
+  const written: { dir: string; step: number; epoch: number }[] = [];
+  const acc: number[] = [];
+  let P: number | undefined;
+  let end = p.maxEpochs;
+  const result = await train({
+    ...trainOptions(s, prep, p.maxEpochs),
+    onProgress: (q) => {
+      if (q.type === 'step') progress(q.step, q.totalSteps, `${s.name}: training epoch ${Math.ceil(q.epoch)} (until the plateau, at most ${p.maxEpochs}${P ? `; plateau at ${P}, ending at ${end}` : ''}), loss ${q.loss.toFixed(3)}`);
+      else written.push({ dir: q.dir, step: q.step, epoch: q.epoch });
+    },
+    afterEpoch: async (c) => {
+      const ranks = await targetRanks(c.dir, high, s.threads);
+      acc.push(ranks.filter((r) => r === 0).length / ranks.length);
+      if (P === undefined) {
+        P = plateauEpoch(acc, p);
+        if (P !== undefined) end = endEpoch(P, p);
+      }
+      return c.epoch >= end;
+    },
+  });
+  const last = written.at(-1)!.epoch;
+  const keep = new Set(plateauCheckpoints(P, last, p));
+  for (const c of written) if (!keep.has(c.epoch)) fs.rmSync(c.dir, { recursive: true, force: true });
+  return {
+    result,
+    kept: written.filter((c) => keep.has(c.epoch)),
+    plateau: { schedule: p, highAccuracy: acc, highPrompts: high.length, plateauEpoch: P ?? null, lastEpoch: last },
+  };
 }
 
 /** Defaults of the GPT-2 series, measured to fit the demo's time budget on a 2-core machine. */
@@ -434,8 +588,10 @@ export const gpt2Defaults = {
 } as const;
 
 /** The training settings of a series, in the order its settings hash reads them. */
-function trainingOf(o: Pick<BuildSpec, 'checkpoints' | 'epochsPerCheckpoint' | 'firstEpoch' | 'batchSize' | 'blockSize' | 'learningRate'>) {
-  return { checkpoints: o.checkpoints, epochsPerCheckpoint: o.epochsPerCheckpoint, firstEpoch: o.firstEpoch, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate };
+function trainingOf(o: Pick<BuildSpec, 'checkpoints' | 'epochsPerCheckpoint' | 'firstEpoch' | 'batchSize' | 'blockSize' | 'learningRate' | 'plateau'>) {
+  // The fixed schedule's fields alone, as before the plateau schedule existed, so its series keep their hash.
+  if (!o.plateau) return { checkpoints: o.checkpoints, epochsPerCheckpoint: o.epochsPerCheckpoint, firstEpoch: o.firstEpoch, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate };
+  return { plateau: { ...o.plateau }, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate };
 }
 
 /**
@@ -460,7 +616,13 @@ export async function makeGpt2Series(dir: string, opts: Gpt2SeriesOptions = {}):
     name: 'gpt2-synthetic',
     runDir,
     settings,
-    ...settings.training,
+    checkpoints: o.checkpoints,
+    epochsPerCheckpoint: o.epochsPerCheckpoint,
+    firstEpoch: o.firstEpoch,
+    batchSize: o.batchSize,
+    blockSize: o.blockSize,
+    learningRate: o.learningRate,
+    plateau: o.plateau,
     seed,
     threads,
     force: opts.force,
@@ -533,7 +695,13 @@ export async function makeStoriesSeries(dir: string, opts: StoriesSeriesOptions)
     name: 'stories260k-cpt',
     runDir,
     settings,
-    ...settings.training,
+    checkpoints: o.checkpoints,
+    epochsPerCheckpoint: o.epochsPerCheckpoint,
+    firstEpoch: o.firstEpoch,
+    batchSize: o.batchSize,
+    blockSize: o.blockSize,
+    learningRate: o.learningRate,
+    plateau: o.plateau,
     seed,
     threads,
     force: opts.force,
@@ -550,6 +718,26 @@ export async function makeStoriesSeries(dir: string, opts: StoriesSeriesOptions)
     },
   });
 }
+
+/** The demo's profiles: the default one (minutes) and `full` (trained to the plateau; under an hour on two idle cores). */
+export type DemoProfile = 'default' | 'full';
+export const demoProfiles: readonly DemoProfile[] = ['default', 'full'];
+
+/**
+ * The full profile's schedule: a plateau is five epochs in which the best high-frequency accuracy
+ * so far rose by less than 0.02 once it has passed 0.5; training goes on for half as long again
+ * (at least 10 epochs); 8 checkpoints up to the plateau, 4 after it. The caps bound the run time.
+ */
+const fullSchedule = { window: 5, minRise: 0.02, minAccuracy: 0.5, afterFactor: 0.5, minAfter: 10, formationCheckpoints: 8, afterCheckpoints: 4 } as const;
+
+/**
+ * The full profile's series settings: the default architectures and optimizers, about twice the
+ * entities (so each type × frequency group has dozens of entities), trained by the plateau schedule.
+ */
+export const fullProfile = {
+  gpt2: { nNew: 400, nRevised: 200, plateau: { ...fullSchedule, maxEpochs: 120 } },
+  stories: { nNew: 240, nRevised: 120, plateau: { ...fullSchedule, maxEpochs: 100 } },
+} as const satisfies { gpt2: Gpt2SeriesOptions; stories: Omit<StoriesSeriesOptions, 'baseModel'> };
 
 /** The `log_history` losses of a run folder's trainer_state.json, as (epoch, step, loss). */
 export function readLossHistory(runDir: string): { epoch: number; step: number; loss: number }[] {

@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { makeGpt2Series, makeStoriesSeries, manifestFile, readLossHistory, type Acquisition } from '../../src/lab/demoLab';
+import { endEpoch, makeGpt2Series, makeStoriesSeries, manifestFile, plateauCheckpoints, plateauEpoch, plateauRule, readLossHistory, type Acquisition } from '../../src/lab/demoLab';
 import { listRunCheckpoints } from '../../src/engine/model/checkpoint';
 import { runDemo } from '../../src/lab/report/demo';
 import { chartFiles, writeLabReport, type SeriesReportInput } from '../../src/lab/report/labReport';
@@ -222,4 +222,45 @@ test('the demo writes the report with every section and chart, and the findings 
   const out3 = tmpDir('cs-demo-out-');
   writeLabReport(out3, { series: [input], preamble: [] });
   for (const f of fs.readdirSync(out2)) assert.ok(fs.readFileSync(path.join(out2, f)).equals(fs.readFileSync(path.join(out3, f))), `${f} differs between two writes`);
+});
+
+test('the plateau rule and the checkpoint schedule of the full profile', () => {
+  const p = { window: 3, minRise: 0.02, minAccuracy: 0.5, afterFactor: 0.5, minAfter: 4, maxEpochs: 40, formationCheckpoints: 4, afterCheckpoints: 3 };
+  // Flat at 0 is no plateau (not acquired); rising, then flat from epoch 6 on: plateau when 3 epochs add < 0.02.
+  assert.equal(plateauEpoch([0, 0, 0, 0, 0, 0, 0], p), undefined);
+  assert.equal(plateauEpoch([0.1, 0.3, 0.5, 0.7, 0.8, 0.85, 0.86, 0.85, 0.86, 0.86], p), 9);
+  assert.equal(endEpoch(9, p), 9 + 5);
+  assert.equal(endEpoch(4, p), 8);
+  assert.equal(endEpoch(38, p), 40);
+  assert.deepEqual(plateauCheckpoints(9, 14, p), [1, 2, 5, 7, 9, 11, 12, 14]);
+  assert.deepEqual(plateauCheckpoints(3, 7, p), [1, 2, 3, 4, 6, 7]);
+  assert.deepEqual(plateauCheckpoints(undefined, 40, p), [1, 10, 20, 30, 40]);
+  assert.match(plateauRule(p), /running maximum/);
+});
+
+test('the full profile: trained to the plateau, checkpoints dense then sparse, statistics beside finding 1', async () => {
+  const out = tmpDir('cs-demo-full-');
+  const plateau = { window: 2, minRise: 0.05, minAccuracy: 0.3, afterFactor: 0.5, minAfter: 3, maxEpochs: 30, formationCheckpoints: 3, afterCheckpoints: 3 };
+  const r = await runDemo({ outDir: out, threads: 1, seed: 5, profile: 'full', gpt2: { ...tiny, plateau }, stories: false, circuit: false, evolve: { batchSize: 16 } });
+  const m = r.series[0].manifest;
+  const rec = m.plateau!;
+  assert.ok(rec, 'the manifest records the plateau schedule');
+  assert.equal(rec.highAccuracy.length, rec.lastEpoch);
+  const P = rec.plateauEpoch ?? undefined;
+  assert.equal(P, plateauEpoch(rec.highAccuracy, plateau));
+  if (P !== undefined) assert.equal(rec.lastEpoch, endEpoch(P, plateau));
+  assert.deepEqual(
+    m.checkpoints.map((c) => c.epoch),
+    plateauCheckpoints(P, rec.lastEpoch, plateau),
+  );
+  assert.equal(listRunCheckpoints(r.series[0].runDir).length, m.checkpoints.length, 'checkpoints outside the schedule are deleted');
+  assert.equal(m.acquisition.rows?.length, m.acquisition.groups.reduce((n, g) => n + m.acquisition.counts[g], 0));
+  const text = fs.readFileSync(r.report, 'utf8');
+  assert.ok(text.includes('### Training to the plateau (full profile)'));
+  assert.ok(text.includes('--profile full'));
+  assert.ok(text.includes('](gpt2-synthetic-plateau.svg)'));
+  assertXmlish(path.join(out, 'gpt2-synthetic-plateau.svg'));
+  assert.match(text, /revised − new [+-]\d\.\d{3} \(95% CI /);
+  assert.match(text, /one-sided permutation p = /);
+  assert.ok(r.files.includes(path.join(out, 'gpt2-synthetic-plateau.svg')));
 });

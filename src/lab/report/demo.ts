@@ -15,7 +15,7 @@ import { discoverWorkload, type DiscoveredCircuit } from '../../engine/circuits/
 import { evaluatePatching } from '../../engine/circuits/evaluate';
 import { groupOf, groupsOf, openWorkload, type Workload } from '../../engine/workload';
 import { discoverDefaults } from '../../shared/methods';
-import { makeGpt2Series, makeStoriesSeries, readLossHistory, resolveThreads, type Gpt2SeriesOptions, type SeriesResult, type StoriesSeriesOptions } from '../demoLab';
+import { fullProfile, makeGpt2Series, makeStoriesSeries, readLossHistory, resolveThreads, type DemoProfile, type Gpt2SeriesOptions, type SeriesResult, type StoriesSeriesOptions } from '../demoLab';
 import { UserError } from '../../engine/errors';
 import { writeFileAtomic } from '../../engine/util/atomicWrite';
 import { writeLabReport, type Findings, type SeriesReportInput } from './labReport';
@@ -172,6 +172,12 @@ export interface DemoOptions {
   readonly threads?: number;
   /** The seed of both series. Default 20. */
   readonly seed?: number;
+  /**
+   * 'default' (minutes: a fixed number of epochs) or 'full' (`fullProfile`: more entities, each series
+   * trained until its high-frequency accuracy plateaus and well past it, statistics in the report).
+   * Overrides in `gpt2` and `stories` apply on top of the profile.
+   */
+  readonly profile?: DemoProfile;
   /** Overrides of the GPT-2 series' sizes (tests use tiny ones). */
   readonly gpt2?: Omit<Gpt2SeriesOptions, 'seed' | 'threads' | 'onProgress' | 'signal'>;
   /** Overrides of the stories260K series' sizes, or false to skip it. */
@@ -280,12 +286,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     loss: readLossHistory(s.runDir),
     typesNominal: seriesText[s.name].typesNominal,
   }));
-  const { report, findings, files } = writeLabReport(out, { series: inputs, preamble: preamble(seed, threads), appendix, skipped });
+  const full = opts.profile === 'full';
+  const { report, findings, files } = writeLabReport(out, { series: inputs, preamble: preamble(seed, threads, full), appendix, skipped, ...(full ? { full: { seed } } : {}) });
   timings.total = Math.round((performance.now() - t0) / 100) / 10;
   const timingsFile = path.join(out, 'timings.json');
   writeFileAtomic(
     timingsFile,
-    JSON.stringify({ seconds: timings, reused: Object.fromEntries(series.map((s) => [s.name, s.reused])), evolveCacheHits: Object.fromEntries(series.map((s, i) => [s.name, evolutions[i].cacheHits])), threads, seed }, null, 1) + '\n',
+    JSON.stringify({ ...(full ? { profile: 'full' } : {}), seconds: timings, reused: Object.fromEntries(series.map((s) => [s.name, s.reused])), evolveCacheHits: Object.fromEntries(series.map((s, i) => [s.name, evolutions[i].cacheHits])), threads, seed }, null, 1) + '\n',
   );
   return { report, findings, files: [...files, ...extraFiles, timingsFile], series, evolutions, timings };
 }
@@ -305,16 +312,28 @@ async function makeSeries(
   const work = path.resolve(opts.workDir ?? path.join(path.resolve(opts.outDir), 'work'));
   const common = { seed: c.seed, threads: c.threads, onProgress: opts.onProgress, signal: opts.signal };
   const series: SeriesResult[] = [];
-  series.push(await c.timed('series gpt2-synthetic', () => makeGpt2Series(work, { ...opts.gpt2, ...common })));
+  const profile = opts.profile === 'full' ? fullProfile : undefined;
+  series.push(await c.timed('series gpt2-synthetic', () => makeGpt2Series(work, { ...profile?.gpt2, ...opts.gpt2, ...common })));
   if (opts.stories === false) return series;
   if (c.haveBase) {
-    const s = await c.timed('series stories260k-cpt', () => makeStoriesSeries(work, { ...(opts.stories || {}), ...common, baseModel: c.base }));
+    const s = await c.timed('series stories260k-cpt', () => makeStoriesSeries(work, { ...profile?.stories, ...(opts.stories || {}), ...common, baseModel: c.base }));
     if (s) series.push(s);
   } else c.skipped.push(`series (b), stories260K continually pre-trained: the base model ${path.relative(packageRoot(), c.base)} is not there.`);
   return series;
 }
 
-function preamble(seed: number, threads: number): string[] {
+function preamble(seed: number, threads: number, full: boolean): string[] {
+  if (full) {
+    return [
+      'This report follows Ou et al. 2025 (*How Do LLMs Acquire New Knowledge? A Knowledge Circuits Perspective on Continual Pre-Training*) in miniature, at the **full profile**: ' +
+        'each series is trained until the first-token accuracy of its high-frequency groups plateaus and well past that point, with checkpoints dense before the plateau and sparse after it, ' +
+        'on about twice the default profile\'s entities, and each checkpoint is analysed with EAP-IG circuits (method spec §5). ' +
+        "It states for each of the paper's three findings whether the miniature reproduces it, by the same rules as the default profile, written out under [Findings](#findings); a finding that does not reproduce is reported as such.",
+      '',
+      `Made by \`circuitscope demo --profile full --seed ${seed} --threads ${threads}\`. The same seed and thread count give byte-identical checkpoints and this report again; ` +
+        'the series are kept in the work folder (default `demo-output-full/work`) and reused while their settings match.',
+    ];
+  }
   return [
     'This report follows Ou et al. 2025 (*How Do LLMs Acquire New Knowledge? A Knowledge Circuits Perspective on Continual Pre-Training*) in miniature: ' +
       'checkpoint series small enough to train and analyse on a laptop CPU in minutes, each analysed with EAP-IG circuits per checkpoint (method spec §5). ' +

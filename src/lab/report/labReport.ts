@@ -10,7 +10,8 @@
 import * as path from 'node:path';
 import type { EvolveResult } from '../../engine/analysis/evolve';
 import { groupOrder } from '../synthetic';
-import type { SeriesManifest } from '../demoLab';
+import { plateauRule, type SeriesManifest } from '../demoLab';
+import { compareGroups, entitiesOf, type DiffTest } from './stats';
 import { writeFileAtomic } from '../../engine/util/atomicWrite';
 import { heatmap, lineChart, type Series } from './svg';
 
@@ -40,6 +41,16 @@ export interface LabReportInput {
   readonly appendix?: readonly string[];
   /** Lines saying what was skipped and why (e.g. no ../shared). */
   readonly skipped?: readonly string[];
+  /**
+   * The full profile: each series' training to the plateau, the statistics beside finding 1 (seeded
+   * by `seed`) and the checkpoints after the knee beside finding 2. Absent: the default report.
+   */
+  readonly full?: { readonly seed: number };
+}
+
+/** What the findings add in the full profile. */
+export interface FindingOptions {
+  readonly full?: { readonly seed: number };
 }
 
 export type Verdict = 'reproduces' | 'does not reproduce' | 'partly reproduces';
@@ -118,7 +129,7 @@ function verdictOf(parts: readonly boolean[]): Verdict {
 }
 
 /** Finding 1 for one series. */
-export function knowledgeFinding(s: SeriesReportInput): FindingResult {
+export function knowledgeFinding(s: SeriesReportInput, opts: FindingOptions = {}): FindingResult {
   const epochs = epochsOf(s);
   const acq = s.manifest.acquisition;
   const atEpoch = (i: number) => (i < 0 ? 'never' : `epoch ${epochs[i]}`);
@@ -149,11 +160,39 @@ export function knowledgeFinding(s: SeriesReportInput): FindingResult {
       `mean revised ${f3(mean(hitType.revised))}, new ${f3(mean(hitType.new))}; by frequency high ${f3(mean(hitBucket.high))}, medium ${f3(mean(hitBucket.medium))}, low ${f3(mean(hitBucket.low))}. ` +
       `Type comparison ${hitTypeHolds === typeHolds ? 'agrees' : 'disagrees'}, frequency comparison ${hitFreqHolds === freqHolds ? 'agrees' : 'disagrees'} with the verdict's.`,
   ];
+  if (opts.full) lines.push(...knowledgeStatistics(s, opts.full.seed));
   return { series: s.id, verdict: verdictOf([typeHolds, freqHolds]), lines };
 }
 
+/** The statistics of finding 1's comparisons (full profile): entity-level bootstrap intervals and permutation tests. */
+function knowledgeStatistics(s: SeriesReportInput, seed: number): string[] {
+  const rows = s.manifest.acquisition.rows;
+  if (!rows?.length) return ['- Statistics: not available (this series\' manifest has no per-prompt results; rebuild it).'];
+  const entities = entitiesOf(rows);
+  const T = s.manifest.acquisition.top1.length;
+  const all = Array.from({ length: T }, (_, t) => t);
+  const typeOf = (g: string) => g.split('/')[0];
+  const bucketOf = (g: string) => g.split('/')[1];
+  const show = (label: string, d: DiffTest) =>
+    `${label} ${d.diff >= 0 ? '+' : ''}${f3(d.diff)} (95% CI ${f3(d.ci[0])} to ${f3(d.ci[1])}; one-sided permutation p = ${d.p < 0.001 ? '< 0.001' : f3(d.p)}; ${d.nA} vs ${d.nB} entities)`;
+  const comparisons: [string, (g: string) => boolean, (g: string) => boolean, (g: string) => string][] = [
+    ['revised − new', (g) => typeOf(g) === 'revised', (g) => typeOf(g) === 'new', bucketOf],
+    ['high − medium', (g) => bucketOf(g) === 'high', (g) => bucketOf(g) === 'medium', typeOf],
+    ['medium − low', (g) => bucketOf(g) === 'medium', (g) => bucketOf(g) === 'low', typeOf],
+  ];
+  const over = comparisons.map(([label, a, b, st], k) => show(label, compareGroups(entities, a, b, st, all, seed + k)));
+  const last = comparisons.map(([label, a, b, st], k) => show(label, compareGroups(entities, a, b, st, [T - 1], seed + 10 + k)));
+  const n = compareGroups(entities, () => true, () => false, typeOf, all, seed);
+  return [
+    `- Statistics (they do not change the verdict): the unit is the entity (its three query prompts), ${n.nA} entities; an entity's score is its share of right first tokens; ` +
+      `intervals are percentile bootstraps (${n.resamples} resamples of entities within each side), p-values one-sided in the paper's direction from ${n.permutations} permutations of the labels within strata (frequency bucket for the type comparison, knowledge type for the frequency ones).`,
+    `  - Mean over checkpoints (the rule's statistic): ${over.join('; ')}.`,
+    `  - At the last checkpoint: ${last.join('; ')}.`,
+  ];
+}
+
 /** Finding 2 for one series. */
-export function phaseShiftFinding(s: SeriesReportInput): FindingResult {
+export function phaseShiftFinding(s: SeriesReportInput, opts: FindingOptions = {}): FindingResult {
   const e = s.evolve;
   const epochs = epochsOf(s);
   const T = e.checkpoints.length;
@@ -175,6 +214,14 @@ export function phaseShiftFinding(s: SeriesReportInput): FindingResult {
       `- Knee at checkpoint ${k + 1} of ${T - 1} (epoch ${epochs[k]}, step ${ps.step}); ${interior ? 'with at least two checkpoints after it' : k < 1 ? 'at the first checkpoint' : 'too close to the end for a plateau to be seen'}. ` +
         `Running maximum rises ${f3(riseBefore)} before the knee (${f3(rateBefore)} per checkpoint) and ${f3(R[T - 2] - R[k])} after it (${f3(rateAfter)} per checkpoint).`,
     );
+    if (opts.full) {
+      const after = epochs.slice(k + 1);
+      const pe = s.manifest.plateau?.plateauEpoch;
+      lines.push(
+        `- Checkpoints after the knee: ${after.length} (epochs ${after.join(', ')}), the final one included; ` +
+          (pe !== null && pe !== undefined ? `the high-frequency accuracy plateaued at epoch ${pe}, so the knee is ${epochs[k] <= pe ? `${pe - epochs[k]} epochs before` : `${epochs[k] - pe} epochs after`} the plateau.` : 'the high-frequency accuracy did not plateau within the epoch cap.'),
+      );
+    }
   }
   const tp = e.transplant;
   if (tp.sources.length > 0 && ps) {
@@ -228,13 +275,16 @@ export function deepToShallowFinding(s: SeriesReportInput): FindingResult {
   return { series: s.id, verdict: holds ? 'reproduces' : 'does not reproduce', lines };
 }
 
-export function computeFindings(series: readonly SeriesReportInput[]): Findings {
+export function computeFindings(series: readonly SeriesReportInput[], opts: FindingOptions = {}): Findings {
   return {
-    knowledge: series.map(knowledgeFinding),
-    phaseShift: series.map(phaseShiftFinding),
-    deepToShallow: series.map(deepToShallowFinding),
+    knowledge: series.map((s) => knowledgeFinding(s, opts)),
+    phaseShift: series.map((s) => phaseShiftFinding(s, opts)),
+    deepToShallow: series.map((s) => deepToShallowFinding(s)),
   };
 }
+
+/** The chart of the full profile's training to the plateau, relative to the report. */
+export const plateauChartFile = (id: string) => `${id}-plateau.svg`;
 
 /** The chart files of one series, relative to the report. */
 export function chartFiles(id: string): Record<string, string> {
@@ -279,7 +329,7 @@ interface SeriesContext {
 }
 
 /** Writes one series' charts into outDir and returns its Markdown section. */
-function seriesSection(s: SeriesReportInput, outDir: string): string[] {
+function seriesSection(s: SeriesReportInput, outDir: string, full: boolean): string[] {
   const m = s.manifest;
   const c: SeriesContext = {
     s,
@@ -293,7 +343,55 @@ function seriesSection(s: SeriesReportInput, outDir: string): string[] {
   };
   trainingCharts(c);
   componentCharts(c);
-  return [...overviewMarkdown(c), ...topologyMarkdown(c)];
+  const overview = overviewMarkdown(c);
+  if (!full || !m.plateau) return [...overview, ...topologyMarkdown(c)];
+  // The plateau subsection goes before the section's "### Training".
+  const at = overview.indexOf('### Training');
+  return [...overview.slice(0, at), ...plateauMarkdown(c), ...overview.slice(at), ...topologyMarkdown(c)];
+}
+
+/** The full profile's training to the plateau: the rule, the per-epoch curve, the checkpoints kept. */
+function plateauMarkdown(c: SeriesContext): string[] {
+  const { s, m, epochs, put } = c;
+  const p = m.plateau!;
+  const file = plateauChartFile(s.id);
+  const P = p.plateauEpoch;
+  put(
+    file,
+    lineChart({
+      title: `${s.id}: first-token accuracy of the high-frequency groups after every epoch`,
+      xLabel: 'epoch',
+      yLabel: 'top-1 accuracy (revised/high + new/high)',
+      yRange: [0, 1],
+      series: [
+        { name: 'every epoch', points: p.highAccuracy.map((a, i) => [i + 1, a] as [number, number]) },
+        { name: 'kept checkpoints', points: epochs.map((ep) => [ep, p.highAccuracy[ep - 1]] as [number, number]) },
+      ],
+      markers: P !== null ? [{ x: P, label: `plateau (epoch ${P})` }] : [],
+    }),
+  );
+  const rows: string[] = [];
+  for (let i = 0; i < p.highAccuracy.length; i += 10) {
+    const chunk = p.highAccuracy.slice(i, i + 10);
+    rows.push(`| ${i + 1}–${i + chunk.length} | ${chunk.map(f3).join(' ')} |`);
+  }
+  return [
+    '### Training to the plateau (full profile)',
+    '',
+    `Rule: ${plateauRule(p.schedule)}`,
+    '',
+    P !== null
+      ? `Outcome: the high-frequency accuracy (${p.highPrompts} prompts) plateaued at epoch ${P} (${f3(p.highAccuracy[P - 1])}; running maximum ${f3(Math.max(...p.highAccuracy.slice(0, P)))}), and training went on to epoch ${p.lastEpoch}. ` +
+        `Checkpoints kept: epochs ${epochs.join(', ')} (${epochs.filter((e) => e <= P).length} up to the plateau, ${epochs.filter((e) => e > P).length} after it).`
+      : `Outcome: the high-frequency accuracy (${p.highPrompts} prompts) did **not** plateau by the cap of ${p.schedule.maxEpochs} epochs (last ${f3(p.highAccuracy.at(-1)!)}); the findings below are read at a series still learning. Checkpoints kept: epochs ${epochs.join(', ')}.`,
+    '',
+    `![high-frequency accuracy per epoch](${file})`,
+    '',
+    '| epochs | high-frequency first-token accuracy after each epoch |',
+    '|---|---|',
+    ...rows,
+    '',
+  ];
 }
 
 /** Loss, circuit Hit@10 and first-token accuracy over the epochs. */
@@ -495,7 +593,7 @@ function findingSection(title: string, rule: string, results: readonly FindingRe
 
 /** Writes report.md and the charts into outDir; returns the report path and the findings. */
 export function writeLabReport(outDir: string, input: LabReportInput): { report: string; findings: Findings; files: string[] } {
-  const findings = computeFindings(input.series);
+  const findings = computeFindings(input.series, { full: input.full });
   const titles = new Map(input.series.map((s) => [s.id, s.title]));
   const summary = (label: string, rs: readonly FindingResult[], nominalNote = false) =>
     `| ${label} | ${input.series.map((s) => rs.find((r) => r.series === s.id)!.verdict + (nominalNote && s.typesNominal ? ' (its type comparison is nominal: a model trained from scratch knows no names beforehand)' : '')).join(' | ')} |`;
@@ -513,9 +611,10 @@ export function writeLabReport(outDir: string, input: LabReportInput): { report:
     summary('2. phase shift from formation to optimization', findings.phaseShift),
     summary('3. deep-to-shallow', findings.deepToShallow),
     '',
-    'Each verdict follows the rule stated under [Findings](#findings), applied to the figures of the sections below.',
+    'Each verdict follows the rule stated under [Findings](#findings), applied to the figures of the sections below.' +
+      (input.full ? ' These are the verdicts at the full profile: each series trained until its high-frequency accuracy plateaued and well past it (see each series\' "Training to the plateau"), with the statistics of finding 1 beside its rule.' : ''),
     '',
-    ...input.series.flatMap((s) => seriesSection(s, outDir)),
+    ...input.series.flatMap((s) => seriesSection(s, outDir, input.full !== undefined)),
     '## Findings',
     '',
     ...findingSection('1. Knowledge related to existing knowledge is acquired faster; higher frequency gives better circuits', rules.knowledge, findings.knowledge, titles),
@@ -531,6 +630,9 @@ export function writeLabReport(outDir: string, input: LabReportInput): { report:
   ];
   const report = path.join(outDir, 'report.md');
   writeFileAtomic(report, lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n');
-  const files = [report, ...input.series.flatMap((s) => Object.values(chartFiles(s.id)).map((f) => path.join(outDir, f)))];
+  const files = [
+    report,
+    ...input.series.flatMap((s) => [...Object.values(chartFiles(s.id)), ...(input.full && s.manifest.plateau ? [plateauChartFile(s.id)] : [])].map((f) => path.join(outDir, f))),
+  ];
   return { report, findings, files };
 }

@@ -96,6 +96,13 @@ export interface TrainOptions extends OptimizerOptions {
   /** Replace checkpoints already in runDir; without it, a run folder that has some is refused. */
   readonly overwrite?: boolean;
   readonly onProgress?: (p: TrainProgress) => void;
+  /**
+   * Called after each epoch's checkpoint is written (after its 'checkpoint' progress event); when it
+   * resolves to true, training stops there, as the HF Trainer's early stopping does: `epochs` is then
+   * the cap, the checkpoints keep it as `num_train_epochs`/`max_steps`, and the run folder's own state
+   * ends with the epochs and steps actually trained.
+   */
+  readonly afterEpoch?: (c: { readonly epoch: number; readonly step: number; readonly dir: string }) => boolean | Promise<boolean>;
   readonly signal?: AbortSignal;
 }
 
@@ -106,6 +113,8 @@ export interface TrainResult {
   /** The loss of every step. */
   readonly stepLosses: readonly number[];
   readonly stepsPerEpoch: number;
+  /** Epochs trained: `epochs`, or fewer when `afterEpoch` stopped the run. */
+  readonly epochs: number;
   readonly blocks: number;
   readonly splitDocuments: number;
   /** Real tokens trained per second (checkpoint writing excluded). */
@@ -212,6 +221,8 @@ class Run {
   readonly checkpoints: RunEntry[] = [];
   tokensSeen = 0;
   trainMs = 0;
+  /** Epochs completed. */
+  epochsDone = 0;
   private sinceLog = 0;
 
   constructor(
@@ -285,19 +296,20 @@ class Run {
 
   /** The run folder's own trainer_state.json, as trainer.save_state() leaves it: the log ends with the summary. */
   writeRunState(): void {
-    const { o } = this;
+    const epochs = this.epochsDone;
+    const steps = this.trainer.steps;
     const trainSeconds = this.trainMs / 1000;
     const summary = {
-      epoch: o.epochs,
-      step: this.totalSteps,
+      epoch: epochs,
+      step: steps,
       total_flos: this.flopsPerToken * this.tokensSeen,
       train_loss: this.stepLosses.reduce((a, b) => a + b, 0) / this.stepLosses.length,
       train_runtime: trainSeconds,
-      train_samples_per_second: (this.p.packed.blocks.length * o.epochs) / trainSeconds,
-      train_steps_per_second: this.totalSteps / trainSeconds,
+      train_samples_per_second: (this.p.packed.blocks.length * epochs) / trainSeconds,
+      train_steps_per_second: steps / trainSeconds,
     };
-    const runState = { ...this.stateFields(o.epochs, this.totalSteps), log_history: [...this.logHistory, summary] };
-    writeFileAtomic(path.join(o.runDir, 'trainer_state.json'), JSON.stringify(runState, null, 2) + '\n');
+    const runState = { ...this.stateFields(epochs, steps), log_history: [...this.logHistory, summary] };
+    writeFileAtomic(path.join(this.o.runDir, 'trainer_state.json'), JSON.stringify(runState, null, 2) + '\n');
   }
 }
 
@@ -327,6 +339,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       if (o.signal?.aborted) throw new CancelledError();
       run.saveCheckpoint(epoch + 1, trainingArgs);
+      run.epochsDone = epoch + 1;
+      const last = run.checkpoints[run.checkpoints.length - 1];
+      if (o.afterEpoch && (await o.afterEpoch({ epoch: epoch + 1, step: last.step, dir: last.dir }))) break;
     }
   } finally {
     await trainer.dispose();
@@ -338,6 +353,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     logHistory: run.logHistory,
     stepLosses: run.stepLosses,
     stepsPerEpoch,
+    epochs: run.epochsDone,
     blocks: nBlocks,
     splitDocuments: p.packed.splitDocuments,
     tokensPerSecond: run.tokensSeen / trainSeconds,
