@@ -78,6 +78,16 @@ export function attributionPasses(method: Method, prompts: number, s: Schedule):
 }
 
 /**
+ * Passes of a discovery's evaluation over `prompts` prompts: faithfulness by patching (per batch the
+ * clean and corrupted activation passes and one patched pass), Hit@10 by zero ablation (one pass per
+ * batch), and the faithfulness curve when traced (per batch two activation passes and one per size).
+ */
+export function evaluationPasses(prompts: number, batchSize: number, curveSizes = 0): { patching: number; zero: number; curve: number } {
+  const batches = Math.ceil(prompts / Math.max(1, batchSize));
+  return { patching: 3 * batches, zero: batches, curve: curveSizes > 0 ? batches * (2 + curveSizes) : 0 };
+}
+
+/**
  * The discover defaults: what CLI flags, extension settings and engine options mean when left out.
  * `topN` 0 stands for the paper's share of edges (8000 of GPT-2 small's 32,491; see defaultTopN).
  */

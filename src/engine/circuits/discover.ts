@@ -4,12 +4,12 @@
  * faithfulness-vs-size curve. Used by the CLI, the engine process and the evolution analysis.
  */
 import * as path from 'node:path';
-import { countIn, edgeEntropy, greedy, pruneDeadNodes, threshold, topN, type CircuitGraph, type Selection } from '../../shared/circuit';
-import { discoverDefaults, type SelectionKind } from '../../shared/methods';
+import { CircuitGraph, countIn, edgeEntropy, greedy, pruneDeadNodes, threshold, topN, type Selection } from '../../shared/circuit';
+import { attributionPasses, discoverDefaults, evaluationPasses, type SelectionKind } from '../../shared/methods';
 import { stepOf } from '../model/checkpoint';
 import type { Model } from '../model/runner';
 import { onnxruntimeVersion } from '../runtime/session';
-import { attribute, type AttributeOptions, type AttributionResult } from './attribute';
+import { attribute, circuitConfig, type AttributeOptions, type AttributionResult } from './attribute';
 import { circuitJson, type Provenance } from './circuitFile';
 import { defaultCurveSizes, evaluatePatching, evaluateZero, faithfulnessCurve, type CurvePoint, type PatchEvaluation, type ZeroEvaluation } from './evaluate';
 import type { PromptSet, TokenizedPair } from './prompts';
@@ -71,16 +71,26 @@ export function select(g: CircuitGraph, scores: Float64Array, kind: SelectionKin
 }
 
 export async function discoverCircuit(model: Model, pairs: readonly TokenizedPair[], opts: DiscoverOptions): Promise<DiscoverResult> {
-  const attribution = await attribute(model, pairs, opts);
+  const w = discoveryPasses(model, pairs.length, opts);
+  const report = progressOver(w, opts.onProgress);
+  const attribution = await attribute(model, pairs, { ...opts, onProgress: report('attribution') });
   const g = attribution.graph;
   const kind = opts.selection ?? discoverDefaults.selection;
   const value = kind === 'threshold' ? (opts.threshold ?? 0) : (opts.topN ?? defaultTopN(g));
   const selection = select(g, attribution.scores, kind, value);
   const t0 = Date.now();
-  opts.onProgress?.(0, 1, 'evaluating the circuit');
   const ablation = { ablation: opts.ablation, seed: opts.seed };
-  const [patch] = await evaluatePatching(model, pairs, [selection], { batchSize: opts.batchSize, metric: opts.metric, signal: opts.signal, ...ablation });
-  const zero = await evaluateZero(model, pairs, selection, { batchSize: opts.batchSize, signal: opts.signal });
+  const faithfulnessProgress = report('patching');
+  faithfulnessProgress(0, 1, 'evaluating the circuit: faithfulness');
+  const [patch] = await evaluatePatching(model, pairs, [selection], {
+    batchSize: opts.batchSize,
+    metric: opts.metric,
+    signal: opts.signal,
+    ...ablation,
+    onProgress: (d, t) => faithfulnessProgress(d, t, 'evaluating the circuit: faithfulness'),
+  });
+  const zeroProgress = report('zero');
+  const zero = await evaluateZero(model, pairs, selection, { batchSize: opts.batchSize, signal: opts.signal, onProgress: (d, t) => zeroProgress(d, t, 'evaluating the circuit: Hit@10') });
   let curve: CurvePoint[] | undefined;
   if (opts.curve) {
     const sizes = opts.curve === true ? defaultCurveSizes(g.edges.length) : opts.curve;
@@ -89,7 +99,7 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
       metric: opts.metric,
       signal: opts.signal,
       ...ablation,
-      onProgress: (d, t) => opts.onProgress?.(d, t, 'faithfulness curve'),
+      onProgress: (d, t) => report('curve')(d, t, 'faithfulness curve'),
     });
   }
   const mib = opts.mib
@@ -98,10 +108,10 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
         metric: opts.metric,
         signal: opts.signal,
         ...ablation,
-        onProgress: (d, t) => opts.onProgress?.(d, t, 'MIB faithfulness at 10 sizes, signed and absolute'),
+        onProgress: (d, t) => report('mib')(d, t, 'MIB faithfulness at 10 sizes, signed and absolute'),
       })
     : undefined;
-  opts.onProgress?.(0, 1, 'trust checks');
+  report('trust')(0, 1, 'trust checks');
   const trust = await trustChecks(model, pairs, g, attribution.scores, selection, {
     k: opts.spotCheck ?? 0,
     faithfulness: patch.faithfulness,
@@ -122,6 +132,34 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
     mib,
     trust,
     evaluationSeconds: (Date.now() - t0) / 1000,
+  };
+}
+
+/** The passes of a discovery's phases: attribution (the method table's), evaluation, and the optional ones. */
+export function discoveryPasses(model: Model, prompts: number, opts: DiscoverOptions): Record<'attribution' | 'patching' | 'zero' | 'curve' | 'mib' | 'trust', number> {
+  const edges = new CircuitGraph(circuitConfig(model.spec)).edges.length;
+  const batchSize = Math.max(1, opts.batchSize ?? discoverDefaults.batchSize);
+  const batches = Math.ceil(prompts / batchSize);
+  const sizes = opts.curve ? (opts.curve === true ? defaultCurveSizes(edges) : opts.curve).length : 0;
+  return {
+    attribution: attributionPasses(opts.method, prompts, { batchSize, steps: opts.steps ?? discoverDefaults.steps, nLayers: model.spec.nLayers, edges }),
+    ...evaluationPasses(prompts, batchSize, sizes),
+    // MIB: 10 sizes, signed and absolute, in one patching sweep; trust checks: about one patching sweep.
+    mib: opts.mib ? batches * 22 : 0,
+    trust: batches * 3,
+  };
+}
+
+/**
+ * Progress over a whole discovery: each phase reports (done, total) of its own and moves the one
+ * figure by its share of the passes, so that evaluation moves the bar instead of sitting at 0 %.
+ */
+function progressOver<K extends string>(passes: Record<K, number>, onProgress?: (done: number, total: number, message: string) => void) {
+  const keys = Object.keys(passes) as K[];
+  const total = keys.reduce((t, k) => t + passes[k], 0);
+  return (phase: K) => {
+    const start = keys.slice(0, keys.indexOf(phase)).reduce((t, k) => t + passes[k], 0);
+    return (done: number, of: number, message: string) => onProgress?.(Math.round(start + (of > 0 ? (Math.min(done, of) / of) * passes[phase] : 0)), total, message);
   };
 }
 

@@ -135,7 +135,7 @@ export async function evaluateZero(
   model: Model,
   pairs: readonly TokenizedPair[],
   selection: Selection,
-  opts: { batchSize?: number; signal?: AbortSignal } = {},
+  opts: { batchSize?: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<ZeroEvaluation> {
   const s = new CircuitSessions(model);
   const g = s.graph;
@@ -144,8 +144,10 @@ export async function evaluateZero(
   const coef = outsideCoef(g, selection.edgeIn);
   const ranks: number[] = [];
   const probs: number[] = [];
-  for (const batch of chunks(pairs, Math.max(1, opts.batchSize ?? discoverDefaults.batchSize))) {
+  const batches = chunks(pairs, Math.max(1, opts.batchSize ?? discoverDefaults.batchSize));
+  for (const [bi, batch] of batches.entries()) {
     if (opts.signal?.aborted) throw new CancelledError();
+    opts.onProgress?.(bi, batches.length);
     const { feeds, nPos } = batchFeeds(model.spec, batch.map((p) => p.clean));
     const zeros = f32(new Float32Array(batch.length * nPos * g.nForward * model.spec.dModel), [batch.length, nPos, g.nForward, model.spec.dModel]);
     const out = await sess.run({ ...feeds, patch_src: zeros, coef }, ['logits_sel']);
