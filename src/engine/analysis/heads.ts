@@ -15,6 +15,7 @@
  * Relation positions are every position but BOS and the subject (the last token included).
  */
 import type { Model } from '../model/runner';
+import type { HostTensor } from '../runtime/session';
 import { UserError } from '../errors';
 import type { TokenizedPair } from '../circuits/prompts';
 import { chunks } from '../circuits/attribute';
@@ -65,27 +66,21 @@ export async function analyzeHeads(
   pairs: readonly TokenizedPair[],
   opts: { heads?: readonly string[]; formula?: RatioFormula; tau?: number; topK?: number; batchSize?: number } = {},
 ): Promise<HeadAnalysis> {
-  const { nLayers: L, nHeads: H, dModel: d, dHead: e, vocabSize: V } = model.spec;
+  const { dModel: d, vocabSize: V } = model.spec;
   const formula = opts.formula ?? 'paper';
-  const tau = opts.tau ?? 10;
-  const topK = opts.topK ?? 5;
   const WU = model.weights.WU ?? transposed(model.weights.WE, V, d); // [d, V]
   const { pairs: located, subjects } = withSubjects(pairs);
   const usable = located.filter((p) => p.subjectSpan);
   if (usable.length === 0) {
     throw new UserError(`no prompt has a subject span (${subjects.note}); head roles need a "subject" field found on the prompt's tokens, or a corrupted prompt that differs from the clean one where the subject is`);
   }
-  const wanted = (opts.heads ?? Array.from({ length: L * H }, (_, i) => `a${Math.floor(i / H)}.h${i % H}`)).map((n) => {
-    const m = /^a(\d+)\.h(\d+)$/.exec(n);
-    if (!m || Number(m[1]) >= L || Number(m[2]) >= H) throw new UserError(`'${n}' is not a head of this ${L}-layer, ${H}-head model`);
-    return { node: n, layer: Number(m[1]), head: Number(m[2]) };
-  });
+  const wanted = wantedHeads(model, opts.heads);
   const layers = [...new Set(wanted.map((w) => w.layer))];
   // Σ_v W_U[:, v]: the whole-vocabulary sum of the reference formula is a dot product with it.
   const uSum = new Float64Array(d);
   for (let i = 0; i < d; i++) for (let v = 0; v < V; v++) uSum[i] += WU[i * V + v];
 
-  const acc = new Map<string, { rs: number; rr: number; as: number; ar: number; out: Float64Array }>();
+  const acc = new Map<string, HeadSums>();
   for (const w of wanted) acc.set(w.node, { rs: 0, rr: 0, as: 0, ar: 0, out: new Float64Array(d) });
   const names = layers.flatMap((l) => [`blocks.${l}.attn.hook_result`, `blocks.${l}.attn.hook_pattern`, `blocks.${l}.attn.hook_v`]);
   for (const batch of chunks(usable, opts.batchSize ?? discoverDefaults.batchSize)) {
@@ -94,89 +89,127 @@ export async function analyzeHeads(
       names,
       { split: true },
     );
-    const nPos = out[names[0]].shape[1];
     batch.forEach((p, b) => {
-      const T = p.clean.length;
-      const [s0, s1] = p.subjectSpan!;
-      const isSubj = (s: number) => s >= s0 && s < s1;
-      const isRel = (s: number) => s >= 1 && !isSubj(s);
-      const last = T - 1;
-      for (const w of wanted) {
-        const { layer: l, head: h } = w;
-        const res = out[`blocks.${l}.attn.hook_result`].data as Float32Array; // [B, P, H, d]
-        const pat = out[`blocks.${l}.attn.hook_pattern`].data as Float32Array; // [B, H, P, P]
-        const A = (s: number) => pat[((b * H + h) * nPos + last) * nPos + s];
-        const Hh = (s: number, i: number) => res[((b * nPos + s) * H + h) * d + i];
-        const a = acc.get(w.node)!;
-        let attnS = 0;
-        let attnR = 0;
-        for (let s = 0; s < T; s++) {
-          if (isSubj(s)) attnS += A(s);
-          else if (isRel(s)) attnR += A(s);
-        }
-        a.as += attnS;
-        a.ar += attnR;
-        for (let i = 0; i < d; i++) a.out[i] += Hh(last, i);
-        let subj = 0;
-        let rel = 0;
-        let tot = 0;
-        if (formula === 'paper') {
-          for (let s = 0; s < T; s++) {
-            let dla = 0;
-            for (let i = 0; i < d; i++) dla += Hh(s, i) * uSum[i];
-            tot += dla;
-            if (isSubj(s)) subj += A(s) * dla;
-            else if (isRel(s)) rel += A(s) * dla;
-          }
-        } else {
-          const v = out[`blocks.${l}.attn.hook_v`].data as Float32Array; // [B, H, P, e]
-          const WO = model.weights.layers[l].WO; // [H, e, d]
-          // W_O[h] · W_U[:, target]: the target logit of a unit value vector, [e].
-          const t = p.cleanLabel;
-          const dir = new Float64Array(e);
-          for (let j = 0; j < e; j++) for (let i = 0; i < d; i++) dir[j] += WO[(h * e + j) * d + i] * WU[i * V + t];
-          for (let s = 0; s < T; s++) {
-            let c = 0;
-            for (let j = 0; j < e; j++) c += v[((b * H + h) * nPos + s) * e + j] * dir[j];
-            c *= A(s);
-            tot += c;
-            if (isSubj(s)) subj += c;
-            else if (isRel(s)) rel += c;
-          }
-        }
-        a.rs += tot === 0 ? 0 : subj / tot;
-        a.rr += tot === 0 ? 0 : rel / tot;
-      }
+      for (const w of wanted) accumulate(acc.get(w.node)!, { model, out, b, p, layer: w.layer, head: w.head, formula, uSum, WU });
     });
   }
   const n = usable.length;
-  const heads: HeadStats[] = wanted.map((w) => {
-    const a = acc.get(w.node)!;
-    const ratioSubj = a.rs / n;
-    const ratioRel = a.rr / n;
-    // The head's mean last-position output, projected on the vocabulary.
-    const logits = new Float64Array(V);
-    for (let i = 0; i < d; i++) {
-      const x = a.out[i] / n;
-      if (x !== 0) for (let v = 0; v < V; v++) logits[v] += x * WU[i * V + v];
-    }
-    const order = Array.from(logits.keys()).sort((x, y) => logits[y] - logits[x]);
-    const tok = (id: number) => ({ token: model.tokenizer.tokenText(id), id, logit: logits[id] });
-    return {
-      node: w.node,
-      layer: w.layer,
-      head: w.head,
-      ratioSubj,
-      ratioRel,
-      ratio: ratioSubj / ratioRel,
-      role: classifyHead(ratioSubj, ratioRel, tau),
-      attnSubj: a.as / n,
-      attnRel: a.ar / n,
-      promotes: order.slice(0, topK).map(tok),
-      suppresses: order.slice(-topK).reverse().map(tok),
-    };
+  const heads = wanted.map((w) => headStats(model, w, acc.get(w.node)!, n, WU, opts.tau ?? 10, opts.topK ?? 5));
+  return { formula, tau: opts.tau ?? 10, prompts: n, skipped: pairs.length - n, subjects, heads };
+}
+
+/** Running sums of one head over the prompts: ratio numerators, attention shares and its last-position output. */
+interface HeadSums {
+  rs: number;
+  rr: number;
+  as: number;
+  ar: number;
+  readonly out: Float64Array;
+}
+
+/** The heads to analyse (all when `names` is omitted), checked against the model's shape. */
+function wantedHeads(model: Model, names: readonly string[] | undefined): { node: string; layer: number; head: number }[] {
+  const { nLayers: L, nHeads: H } = model.spec;
+  return (names ?? Array.from({ length: L * H }, (_, i) => `a${Math.floor(i / H)}.h${i % H}`)).map((n) => {
+    const m = /^a(\d+)\.h(\d+)$/.exec(n);
+    if (!m || Number(m[1]) >= L || Number(m[2]) >= H) throw new UserError(`'${n}' is not a head of this ${L}-layer, ${H}-head model`);
+    return { node: n, layer: Number(m[1]), head: Number(m[2]) };
   });
-  return { formula, tau, prompts: n, skipped: pairs.length - n, subjects, heads };
+}
+
+/** Adds one prompt's figures for one head (method spec §4) to its sums. */
+function accumulate(
+  a: HeadSums,
+  c: {
+    model: Model;
+    out: Record<string, HostTensor>;
+    b: number;
+    p: TokenizedPair;
+    layer: number;
+    head: number;
+    formula: RatioFormula;
+    uSum: Float64Array;
+    WU: Float32Array;
+  },
+): void {
+  const { model, out, b, p, layer: l, head: h, uSum, WU } = c;
+  const { nHeads: H, dModel: d, dHead: e, vocabSize: V } = model.spec;
+  const nPos = out[`blocks.${l}.attn.hook_result`].shape[1];
+  const T = p.clean.length;
+  const [s0, s1] = p.subjectSpan!;
+  const isSubj = (s: number) => s >= s0 && s < s1;
+  const isRel = (s: number) => s >= 1 && !isSubj(s);
+  const last = T - 1;
+  const res = out[`blocks.${l}.attn.hook_result`].data as Float32Array; // [B, P, H, d]
+  const pat = out[`blocks.${l}.attn.hook_pattern`].data as Float32Array; // [B, H, P, P]
+  const A = (s: number) => pat[((b * H + h) * nPos + last) * nPos + s];
+  const Hh = (s: number, i: number) => res[((b * nPos + s) * H + h) * d + i];
+  let attnS = 0;
+  let attnR = 0;
+  for (let s = 0; s < T; s++) {
+    if (isSubj(s)) attnS += A(s);
+    else if (isRel(s)) attnR += A(s);
+  }
+  a.as += attnS;
+  a.ar += attnR;
+  for (let i = 0; i < d; i++) a.out[i] += Hh(last, i);
+  let subj = 0;
+  let rel = 0;
+  let tot = 0;
+  if (c.formula === 'paper') {
+    for (let s = 0; s < T; s++) {
+      let dla = 0;
+      for (let i = 0; i < d; i++) dla += Hh(s, i) * uSum[i];
+      tot += dla;
+      if (isSubj(s)) subj += A(s) * dla;
+      else if (isRel(s)) rel += A(s) * dla;
+    }
+  } else {
+    const v = out[`blocks.${l}.attn.hook_v`].data as Float32Array; // [B, H, P, e]
+    const WO = model.weights.layers[l].WO; // [H, e, d]
+    // W_O[h] · W_U[:, target]: the target logit of a unit value vector, [e].
+    const t = p.cleanLabel;
+    const dir = new Float64Array(e);
+    for (let j = 0; j < e; j++) for (let i = 0; i < d; i++) dir[j] += WO[(h * e + j) * d + i] * WU[i * V + t];
+    for (let s = 0; s < T; s++) {
+      let x = 0;
+      for (let j = 0; j < e; j++) x += v[((b * H + h) * nPos + s) * e + j] * dir[j];
+      x *= A(s);
+      tot += x;
+      if (isSubj(s)) subj += x;
+      else if (isRel(s)) rel += x;
+    }
+  }
+  a.rs += tot === 0 ? 0 : subj / tot;
+  a.rr += tot === 0 ? 0 : rel / tot;
+}
+
+/** A head's statistics from its sums over n prompts, with the tokens its mean output promotes and suppresses. */
+function headStats(model: Model, w: { node: string; layer: number; head: number }, a: HeadSums, n: number, WU: Float32Array, tau: number, topK: number): HeadStats {
+  const { dModel: d, vocabSize: V } = model.spec;
+  const ratioSubj = a.rs / n;
+  const ratioRel = a.rr / n;
+  // The head's mean last-position output, projected on the vocabulary.
+  const logits = new Float64Array(V);
+  for (let i = 0; i < d; i++) {
+    const x = a.out[i] / n;
+    if (x !== 0) for (let v = 0; v < V; v++) logits[v] += x * WU[i * V + v];
+  }
+  const order = Array.from(logits.keys()).sort((x, y) => logits[y] - logits[x]);
+  const tok = (id: number) => ({ token: model.tokenizer.tokenText(id), id, logit: logits[id] });
+  return {
+    node: w.node,
+    layer: w.layer,
+    head: w.head,
+    ratioSubj,
+    ratioRel,
+    ratio: ratioSubj / ratioRel,
+    role: classifyHead(ratioSubj, ratioRel, tau),
+    attnSubj: a.as / n,
+    attnRel: a.ar / n,
+    promotes: order.slice(0, topK).map(tok),
+    suppresses: order.slice(-topK).reverse().map(tok),
+  };
 }
 
 function transposed(WE: Float32Array, V: number, d: number): Float32Array {
