@@ -3,6 +3,7 @@
  * each with the circuits already discovered for it) and Prompts (prompt-set files, each prompt a
  * child). The engine scans the workspace; this file only presents what it found.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CheckpointEntry, PromptSetEntry, ResultEntry, ScanWorkspaceResult } from '../shared/engineProtocol';
@@ -12,6 +13,7 @@ export type TreeNode =
   | { readonly kind: 'section'; readonly section: 'checkpoints' | 'prompts' }
   | { readonly kind: 'run'; readonly dir: string; readonly checkpoints: CheckpointEntry[] }
   | { readonly kind: 'checkpoint'; readonly entry: CheckpointEntry }
+  | { readonly kind: 'demoReport'; readonly file: string }
   | { readonly kind: 'result'; readonly result: ResultEntry }
   | { readonly kind: 'promptSet'; readonly entry: PromptSetEntry }
   | { readonly kind: 'prompt'; readonly file: string; readonly line: number; readonly prompt: string; readonly target: string; readonly group?: string }
@@ -22,6 +24,25 @@ const scanning = 'Scanning the workspace…';
 
 /** A problem as a tooltip line: where, then what. */
 const problemLine = (p: FileProblem) => `${path.basename(p.file)}${p.line ? `:${p.line}` : ''}: ${p.message}`;
+
+/**
+ * The report of a demo lab series (`circuitscope demo`), or undefined for any other run: a run folder
+ * with `demo-manifest.json` whose work folder has `demo-report.json` (written by the demo, naming the
+ * report relative to the work folder), or, in the default layout, `<out>/report.md` two folders up.
+ */
+export function demoReportOf(runDir: string): string | undefined {
+  if (!fs.existsSync(path.join(runDir, 'demo-manifest.json'))) return undefined;
+  const work = path.dirname(runDir);
+  const candidates: string[] = [];
+  try {
+    const pointer = JSON.parse(fs.readFileSync(path.join(work, 'demo-report.json'), 'utf8')) as { report?: unknown };
+    if (typeof pointer.report === 'string') candidates.push(path.resolve(work, pointer.report));
+  } catch {
+    // No pointer (an older demo) or an unreadable one: the default layout below.
+  }
+  candidates.push(path.join(work, '..', 'report.md'));
+  return candidates.find((f) => f.endsWith('.md') && fs.existsSync(f));
+}
 
 const sizeOf = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(1)}B` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${(n / 1e3).toFixed(0)}K`);
 
@@ -74,8 +95,10 @@ export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
         return scan.promptSets.length
           ? scan.promptSets.map((p) => ({ kind: 'promptSet' as const, entry: p }))
           : [{ kind: 'message', text: 'No prompt sets yet: add one…', command: { command: 'circuits.addPromptSet', title: 'Add a Prompt Set' } }];
-      case 'run':
-        return node.checkpoints.map((c) => ({ kind: 'checkpoint' as const, entry: c }));
+      case 'run': {
+        const report = demoReportOf(node.dir);
+        return [...(report ? [{ kind: 'demoReport' as const, file: report }] : []), ...node.checkpoints.map((c) => ({ kind: 'checkpoint' as const, entry: c }))];
+      }
       case 'checkpoint':
         return (scan?.results ?? []).filter((r) => path.resolve(r.checkpoint) === path.resolve(node.entry.dir)).map((r) => ({ kind: 'result' as const, result: r }));
       case 'promptSet':
@@ -116,6 +139,16 @@ export class CheckpointsTree implements vscode.TreeDataProvider<TreeNode> {
         item.iconPath = new vscode.ThemeIcon(e.problem ? 'warning' : 'circuit-board');
         item.resourceUri = vscode.Uri.file(e.dir);
         item.contextValue = e.problem ? (problems.some((p) => p.fixCommand) ? 'checkpoint-unusable-pickled' : 'checkpoint-unusable') : 'checkpoint';
+        return item;
+      }
+      case 'demoReport': {
+        const item = new vscode.TreeItem('Demo report', vscode.TreeItemCollapsibleState.None);
+        item.description = path.basename(node.file);
+        item.tooltip = `${node.file}\nOpens in the Markdown preview`;
+        item.iconPath = new vscode.ThemeIcon('book');
+        item.resourceUri = vscode.Uri.file(node.file);
+        item.contextValue = 'demoReport';
+        item.command = { command: 'markdown.showPreview', title: 'Open the Demo Report', arguments: [vscode.Uri.file(node.file)] };
         return item;
       }
       case 'result': {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { endEpoch, makeGpt2Series, makeStoriesSeries, manifestFile, plateauCheckpoints, plateauEpoch, plateauRule, readLossHistory, type Acquisition } from '../../src/lab/demoLab';
 import { listRunCheckpoints } from '../../src/engine/model/checkpoint';
-import { runDemo } from '../../src/lab/report/demo';
+import { demoReportPointer, runDemo } from '../../src/lab/report/demo';
 import { chartFiles, writeLabReport, type SeriesReportInput } from '../../src/lab/report/labReport';
 import { stories260K, tmpDir } from '../helpers/tinyModels';
 
@@ -191,6 +191,8 @@ test('the demo writes the report with every section and chart, and the findings 
   assert.ok(/Skipped:[\s\S]*stories260K/.test(text), 'the skipped series is named');
   assert.ok(!text.includes(work) && !text.includes(out), 'the report holds no absolute paths');
   assert.ok(fs.existsSync(path.join(out, 'timings.json')));
+  // The work folder names the report, for the extension's "Demo report" item.
+  assert.equal(path.resolve(work, JSON.parse(fs.readFileSync(path.join(work, demoReportPointer), 'utf8')).report), r.report);
 
   // With a detected shift (injected here), the chart marks it and the transplant rows are labelled.
   const e = r.evolutions[0];

@@ -95,8 +95,15 @@ describe('Circuitscope extension', () => {
     assert.ok(demo && demo.kind === 'run', 'the demo run is in the tree');
     assert.deepEqual(
       a.tree.getChildren(demo).map((n) => label(a, n)),
-      ['checkpoint-3', 'checkpoint-6'],
+      ['Demo report', 'checkpoint-3', 'checkpoint-6'],
     );
+    // The demo run's report item opens the report in the Markdown preview.
+    const item = a.tree.getTreeItem(a.tree.getChildren(demo)[0]);
+    assert.equal(item.command?.command, 'markdown.showPreview');
+    assert.equal((item.command?.arguments?.[0] as vscode.Uri).fsPath, path.join(workspace(), 'demo-output', 'report.md'));
+    await vscode.commands.executeCommand(item.command!.command, ...(item.command!.arguments ?? []));
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputWebview && /markdown\.preview/.test(tab.input.viewType), `the active tab is the Markdown preview: ${tab?.label}`);
   });
 
   it('describes a checkpoint through the engine process', async () => {

@@ -15,6 +15,10 @@ for (const f of ['vocab.json', 'merges.txt', 'tokenizer_config.json']) fs.copyFi
 // A stand-in for the demo lab's run, where `circuitscope demo` leaves it.
 const demo = path.join(ws, 'demo-output', 'work', 'gpt2-synthetic');
 for (const step of [3, 6]) writeCheckpoint(path.join(demo, `checkpoint-${step}`), gpt2Tiny({ nLayer: 1, nHead: 2, nEmbd: 16, seed: step }), { tokenizerFrom: gpt2TokenizerDir });
+// What the demo writes beside its series: the manifest, the report, and the work folder's pointer to it.
+fs.writeFileSync(path.join(demo, 'demo-manifest.json'), '{}\n');
+fs.writeFileSync(path.join(ws, 'demo-output', 'report.md'), '# Circuitscope demo\n');
+fs.writeFileSync(path.join(ws, 'demo-output', 'work', 'demo-report.json'), JSON.stringify({ report: '../report.md' }) + '\n');
 writeCheckpoint(path.join(ws, 'models', 'base'), gpt2Tiny({ nLayer: 2, nHead: 2, nEmbd: 16, seed: 7 }), { tokenizerFrom: gpt2TokenizerDir });
 const names = ['Alice', 'Bob', 'Carol', 'David', 'Emma', 'Frank'];
 const cities = ['Paris', 'Rome', 'Oslo', 'Berlin', 'Madrid', 'Vienna'];

@@ -21,6 +21,9 @@ import { writeFileAtomic } from '../../engine/util/atomicWrite';
 import { writeLabReport, type Findings, type SeriesReportInput } from './labReport';
 import { lineChart } from './svg';
 
+/** The file in the work folder that names the report (relative to the work folder); the extension reads it. */
+export const demoReportPointer = 'demo-report.json';
+
 /** The repository (or installed package) root: the folder above dist/. */
 export function packageRoot(): string {
   return path.resolve(__dirname, '..');
@@ -288,6 +291,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }));
   const full = opts.profile === 'full';
   const { report, findings, files } = writeLabReport(out, { series: inputs, preamble: preamble(seed, threads, full), appendix, skipped, ...(full ? { full: { seed } } : {}) });
+  // Where the report is, for the extension's tree (a demo run's "Demo report" item), relative to the work folder.
+  const work = path.resolve(opts.workDir ?? path.join(out, 'work'));
+  writeFileAtomic(path.join(work, demoReportPointer), JSON.stringify({ report: path.relative(work, report) }) + '\n');
   timings.total = Math.round((performance.now() - t0) / 100) / 10;
   const timingsFile = path.join(out, 'timings.json');
   writeFileAtomic(
