@@ -174,7 +174,7 @@ function knowledgeStatistics(s: SeriesReportInput, seed: number): string[] {
   const typeOf = (g: string) => g.split('/')[0];
   const bucketOf = (g: string) => g.split('/')[1];
   const show = (label: string, d: DiffTest) =>
-    `${label} ${d.diff >= 0 ? '+' : ''}${f3(d.diff)} (95% CI ${f3(d.ci[0])} to ${f3(d.ci[1])}; one-sided permutation p = ${d.p < 0.001 ? '< 0.001' : f3(d.p)}; ${d.nA} vs ${d.nB} entities)`;
+    `${label} ${d.diff >= 0 ? '+' : ''}${f3(d.diff)} (95% CI ${f3(d.ci[0])} to ${f3(d.ci[1])}; one-sided permutation p ${d.p < 0.001 ? '< 0.001' : `= ${f3(d.p)}`}; ${d.nA} vs ${d.nB} entities)`;
   const comparisons: [string, (g: string) => boolean, (g: string) => boolean, (g: string) => string][] = [
     ['revised − new', (g) => typeOf(g) === 'revised', (g) => typeOf(g) === 'new', bucketOf],
     ['high − medium', (g) => bucketOf(g) === 'high', (g) => bucketOf(g) === 'medium', typeOf],
