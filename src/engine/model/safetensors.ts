@@ -76,45 +76,55 @@ export function readSafetensorsHeader(file: string): { entries: Map<string, Tens
         metadata = raw as Record<string, string>;
         continue;
       }
-      if (!isObject(raw)) throw new CheckpointError(file, `header entry is ${brief(raw)}, not an object`, key);
-      const r = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      if (typeof r.dtype !== 'string' || !Object.hasOwn(elemSize, r.dtype)) {
-        throw new CheckpointError(file, `unsupported dtype ${brief(r.dtype)} (supported: ${Object.keys(elemSize).join(', ')})`, key);
-      }
-      const dtype = r.dtype as StDType;
-      if (!Array.isArray(r.shape) || r.shape.length > 8 || !r.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-        throw new CheckpointError(file, `shape ${Array.isArray(r.shape) && r.shape.length <= 8 ? `[${r.shape.map(brief).join(', ')}]` : brief(r.shape)} is not a list of at most 8 non-negative integers`, key);
-      }
-      const offs = r.data_offsets;
-      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]) {
-        throw new CheckpointError(file, `data_offsets ${Array.isArray(offs) && offs.length <= 4 ? `[${offs.map(brief).join(', ')}]` : brief(offs)} must be [begin, end] with 0 <= begin <= end`, key);
-      }
-      if (offs[1] > dataLen) {
-        throw new CheckpointError(file, `data_offsets [${offs[0]}, ${offs[1]}] are out of range: the data section is ${dataLen} bytes; the file is truncated or corrupt`, key);
-      }
-      const numel = (r.shape as number[]).reduce((a, b) => a * b, 1);
-      if (offs[1] - offs[0] !== numel * elemSize[dtype]) {
-        throw new CheckpointError(file, `data_offsets span ${offs[1] - offs[0]} bytes but ${dtype}[${r.shape.join(', ')}] needs ${numel * elemSize[dtype]}`, key);
-      }
-      entries.set(key, { name: key, dtype, shape: r.shape as number[], begin: dataStart + offs[0], end: dataStart + offs[1], file });
+      entries.set(key, headerEntry(file, key, raw, dataStart, dataLen));
     }
-    // As the reference reader requires: the tensors tile the data section, in order, with no gap.
-    const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
-    let at = dataStart;
-    for (const e of sorted) {
-      if (e.begin < at) {
-        const prev = sorted[sorted.indexOf(e) - 1];
-        throw new CheckpointError(file, `data of tensors '${prev.name}' and '${e.name}' overlap; the file is corrupt`, e.name);
-      }
-      if (e.begin > at) throw new CheckpointError(file, `the data section has a gap of ${e.begin - at} bytes before this tensor; the header length or offsets are wrong, the file is corrupt`, e.name);
-      at = e.end;
-    }
-    if (at !== size) {
-      throw new CheckpointError(file, `the tensors cover ${at - dataStart} bytes of a ${dataLen}-byte data section; the header length or offsets are wrong, the file is corrupt`);
-    }
+    checkTiling(file, entries, dataStart, size);
     return { entries, metadata };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** One tensor's header entry, checked: dtype, shape, and offsets that fit its shape and the data section. */
+function headerEntry(file: string, key: string, raw: unknown, dataStart: number, dataLen: number): TensorEntry {
+  if (!isObject(raw)) throw new CheckpointError(file, `header entry is ${brief(raw)}, not an object`, key);
+  const r = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (typeof r.dtype !== 'string' || !Object.hasOwn(elemSize, r.dtype)) {
+    throw new CheckpointError(file, `unsupported dtype ${brief(r.dtype)} (supported: ${Object.keys(elemSize).join(', ')})`, key);
+  }
+  const dtype = r.dtype as StDType;
+  if (!Array.isArray(r.shape) || r.shape.length > 8 || !r.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new CheckpointError(file, `shape ${Array.isArray(r.shape) && r.shape.length <= 8 ? `[${r.shape.map(brief).join(', ')}]` : brief(r.shape)} is not a list of at most 8 non-negative integers`, key);
+  }
+  const offs = r.data_offsets;
+  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]) {
+    throw new CheckpointError(file, `data_offsets ${Array.isArray(offs) && offs.length <= 4 ? `[${offs.map(brief).join(', ')}]` : brief(offs)} must be [begin, end] with 0 <= begin <= end`, key);
+  }
+  if (offs[1] > dataLen) {
+    throw new CheckpointError(file, `data_offsets [${offs[0]}, ${offs[1]}] are out of range: the data section is ${dataLen} bytes; the file is truncated or corrupt`, key);
+  }
+  const numel = (r.shape as number[]).reduce((a, b) => a * b, 1);
+  if (offs[1] - offs[0] !== numel * elemSize[dtype]) {
+    throw new CheckpointError(file, `data_offsets span ${offs[1] - offs[0]} bytes but ${dtype}[${r.shape.join(', ')}] needs ${numel * elemSize[dtype]}`, key);
+  }
+  return { name: key, dtype, shape: r.shape as number[], begin: dataStart + offs[0], end: dataStart + offs[1], file };
+}
+
+/** As the reference reader requires: the tensors tile the data section, in order, with no gap. */
+function checkTiling(file: string, entries: Map<string, TensorEntry>, dataStart: number, size: number): void {
+  const dataLen = size - dataStart;
+  const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = dataStart;
+  for (const e of sorted) {
+    if (e.begin < at) {
+      const prev = sorted[sorted.indexOf(e) - 1];
+      throw new CheckpointError(file, `data of tensors '${prev.name}' and '${e.name}' overlap; the file is corrupt`, e.name);
+    }
+    if (e.begin > at) throw new CheckpointError(file, `the data section has a gap of ${e.begin - at} bytes before this tensor; the header length or offsets are wrong, the file is corrupt`, e.name);
+    at = e.end;
+  }
+  if (at !== size) {
+    throw new CheckpointError(file, `the tensors cover ${at - dataStart} bytes of a ${dataLen}-byte data section; the header length or offsets are wrong, the file is corrupt`);
   }
 }
 
