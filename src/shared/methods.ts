@@ -5,7 +5,7 @@
  * vscode.
  */
 
-export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'exact';
+export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'relp' | 'relp-ah' | 'relp-corrupted' | 'exact';
 /** 'paper': α = k/m for k = 1..m (DKC); 'upstream': α = k/m for k = 0..m−1 (EAP-IG v2). */
 export type IgConvention = 'paper' | 'upstream';
 export type MetricKind = 'logit-diff' | 'prob' | 'logprob';
@@ -52,6 +52,12 @@ export const methodTable: readonly MethodRow[] = Object.freeze([
     // One integration per group of sources: the input, each layer's heads, each MLP.
     passesPerBatch: (_b, s) => s.steps * (2 * s.nLayers + 1),
   },
+  // RelP (Jafari et al. 2025): EAP with LRP propagation rules in place of local gradients (LN-rule,
+  // Identity-rule, Half-rule; -ah adds the AH-rule); -corrupted propagates at the corrupted run, as
+  // RelP's demo notebook does, instead of this project's clean run.
+  { name: 'relp', description: 'RelP: attribution patching with LRP rules (norm scale, activation ratio, half gate), one pass', options: [], passesPerBatch: () => 1 },
+  { name: 'relp-ah', description: 'RelP with attention patterns held constant as well (AH-rule)', options: [], passesPerBatch: () => 1 },
+  { name: 'relp-corrupted', description: 'RelP propagated at the corrupted run, as RelP’s demo notebook does', options: [], passesPerBatch: () => 1 },
   {
     name: 'exact',
     description: 'Activation patching of every edge (exact, slow)',

@@ -18,6 +18,15 @@ export interface RefHooks {
   input?: (dest: string, x: Mat) => Mat;
   /** Attention probabilities of head 'a{l}.h{h}': rows are query positions, zero above the diagonal. */
   pattern?: (node: string, A: Mat) => void;
+  /**
+   * RelP's held quantities: each is passed through `hold(site, values)`, which may return other values
+   * (those of another run) to use instead. Sites: '{dest}.norm' (per row 1/σ of the norm that reads
+   * destination input dest: 'a{l}.h{h}<q|k|v>', 'm{l}', 'logits'), 'm{l}.ratio.{row}' (act(x)/x of the
+   * MLP's activation), 'm{l}.gate.{row}' and 'm{l}.up.{row}' (the two factors of a gated MLP, whose
+   * product is then written ½·(gate·held up + held gate·up)), 'a{l}.h{h}.pattern.{row}' (attention
+   * probabilities). Without the hook the forward is the plain one.
+   */
+  hold?: (site: string, values: Float64Array) => Float64Array;
 }
 
 const noHooks: RefHooks = {};
@@ -26,6 +35,33 @@ export const hrec = (h: RefHooks, node: string, out: Mat): Mat => {
   h.record?.(node, out);
   return out;
 };
+
+const held = (h: RefHooks, site: string, v: Float64Array): Float64Array => (h.hold ? h.hold(site, v) : v);
+
+/** act(x) / x of each activation, written as the factor it multiplies x by. */
+export const actRatios = {
+  gelu_new: (x: number) => 0.5 * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+  gelu: (x: number) => 0.5 * (1 + erf(x / Math.SQRT2)),
+  silu: (x: number) => 1 / (1 + Math.exp(-x)),
+};
+
+/** An element-wise activation as x · ratio(x), the ratio rows passing through `hold` at '{node}.ratio.{row}'. */
+function activate(h: RefHooks, node: string, x: Mat, ratio: (v: number) => number): Mat {
+  return x.map((r, i) => {
+    const q = held(h, `${node}.ratio.${i}`, r.map(ratio));
+    return r.map((v, j) => v * q[j]);
+  });
+}
+
+/** A gated MLP's product gate · up; with held factors, ½ (gate · held up + held gate · up). */
+function gateProduct(h: RefHooks, node: string, gate: Mat, up: Mat): Mat {
+  if (!h.hold) return gate.map((r, i) => r.map((g, j) => g * up[i][j]));
+  return gate.map((r, i) => {
+    const gh = held(h, `${node}.gate.${i}`, r);
+    const uh = held(h, `${node}.up.${i}`, up[i]);
+    return r.map((g, j) => 0.5 * (g * uh[j] + gh[j] * up[i][j]));
+  });
+}
 
 export function get(t: Tensors, name: string): Float32Array {
   const x = t[name];
@@ -107,29 +143,32 @@ export const sumMats = (ms: Mat[], rows: number, d: number): Mat => {
   return out;
 };
 
-export function layerNorm(x: Mat, w: Float32Array, b: Float32Array, eps: number): Mat {
-  return x.map((row) => {
-    const n = row.length;
-    let mean = 0;
-    for (const v of row) mean += v;
-    mean /= n;
+/** `hold` receives the per-row 1/σ of a norm and returns the values to use (see RefHooks.hold). */
+type HoldScale = (inv: Float64Array) => Float64Array;
+
+export function layerNorm(x: Mat, w: Float32Array, b: Float32Array, eps: number, hold?: HoldScale): Mat {
+  const means = x.map((row) => row.reduce((a, v) => a + v, 0) / row.length);
+  const invs = Float64Array.from(x, (row, r) => {
     let vr = 0;
-    for (const v of row) vr += (v - mean) ** 2;
-    vr /= n;
-    const inv = 1 / Math.sqrt(vr + eps);
-    return row.map((v, i) => (v - mean) * inv * w[i] + b[i]);
+    for (const v of row) vr += (v - means[r]) ** 2;
+    return 1 / Math.sqrt(vr / row.length + eps);
   });
+  const inv = hold ? hold(invs) : invs;
+  return x.map((row, r) => row.map((v, i) => (v - means[r]) * inv[r] * w[i] + b[i]));
 }
 
-export function rmsNorm(x: Mat, w: Float32Array, eps: number): Mat {
-  return x.map((row) => {
+export function rmsNorm(x: Mat, w: Float32Array, eps: number, hold?: HoldScale): Mat {
+  const invs = Float64Array.from(x, (row) => {
     let ms = 0;
     for (const v of row) ms += v * v;
-    ms /= row.length;
-    const inv = 1 / Math.sqrt(ms + eps);
-    return row.map((v, i) => v * inv * w[i]);
+    return 1 / Math.sqrt(ms / row.length + eps);
   });
+  const inv = hold ? hold(invs) : invs;
+  return x.map((row, r) => row.map((v, i) => v * inv[r] * w[i]));
 }
+
+/** The norm-scale hold of the norm that reads destination `dest`. */
+const normHold = (h: RefHooks, dest: string): HoldScale | undefined => (h.hold ? (inv) => h.hold!(`${dest}.norm`, inv) : undefined);
 
 export const add = (a: Mat, b: Mat): Mat => a.map((r, i) => r.map((v, j) => v + b[i][j]));
 
@@ -160,10 +199,12 @@ export const acts = {
   silu: (x: number) => x / (1 + Math.exp(-x)),
 };
 
-/** Causal attention for one head: q, k, v are [pos][e]. `onPattern` receives the probabilities. */
-function attend(q: Mat, k: Mat, v: Mat, scale: number, onPattern?: (A: Mat) => void): Mat {
-  const A: Mat = q.map(() => new Float64Array(q.length));
-  const z = q.map((qi, i) => {
+/**
+ * Causal attention for one head: q, k, v are [pos][e]. `onPattern` receives the probabilities; `hold`
+ * (RefHooks.hold at '{head}.pattern.{row}') may replace each row of them.
+ */
+function attend(q: Mat, k: Mat, v: Mat, scale: number, onPattern?: (A: Mat) => void, hold?: (row: number, p: Float64Array) => Float64Array): Mat {
+  const A: Mat = q.map((qi, i) => {
     const s: number[] = [];
     for (let j = 0; j <= i; j++) {
       let d = 0;
@@ -173,16 +214,21 @@ function attend(q: Mat, k: Mat, v: Mat, scale: number, onPattern?: (A: Mat) => v
     const mx = Math.max(...s);
     const ex = s.map((x) => Math.exp(x - mx));
     const tot = ex.reduce((a, b) => a + b, 0);
+    const row = new Float64Array(q.length);
+    for (let j = 0; j <= i; j++) row[j] = ex[j] / tot;
+    return hold ? hold(i, row) : row;
+  });
+  const z = A.map((row, i) => {
     const out = new Float64Array(v[0].length);
-    for (let j = 0; j <= i; j++) {
-      A[i][j] = ex[j] / tot;
-      for (let c = 0; c < out.length; c++) out[c] += (ex[j] / tot) * v[j][c];
-    }
+    for (let j = 0; j <= i; j++) for (let c = 0; c < out.length; c++) out[c] += row[j] * v[j][c];
     return out;
   });
   onPattern?.(A);
   return z;
 }
+
+/** The pattern hold of head `node` for `attend`. */
+const patternHold = (h: RefHooks, node: string) => (h.hold ? (i: number, p: Float64Array) => h.hold!(`${node}.pattern.${i}`, p) : undefined);
 
 /** HF rotate_half rotary embedding on the first `rot` dims of each row of x [pos][e]. */
 function rotary(x: Mat, rot: number, theta: number): Mat {
@@ -221,28 +267,28 @@ export function gpt2Forward(
   let h: Mat = tok.map((r, p) => r.map((v, i) => v + wpe[p * d + i]));
   for (let l = 0; l < cfg.n_layer; l++) {
     const p = `transformer.h.${l}.`;
-    const ln = (x: Mat) => layerNorm(x, get(t, p + 'ln_1.weight'), get(t, p + 'ln_1.bias'), eps);
+    const ln = (x: Mat, dest: string) => layerNorm(x, get(t, p + 'ln_1.weight'), get(t, p + 'ln_1.bias'), eps, normHold(hooks, dest));
     const W = get(t, p + 'attn.c_attn.weight');
     const bias = get(t, p + 'attn.c_attn.bias');
     const Wo = get(t, p + 'attn.c_proj.weight');
     const heads: Mat[] = [];
     for (let hd = 0; hd < H; hd++) {
       const name = `a${l}.h${hd}`;
-      const q = linearInOutCols(ln(hin(hooks, name + '<q>', h)), W, d, 3 * d, hd * e, e, bias);
-      const k = linearInOutCols(ln(hin(hooks, name + '<k>', h)), W, d, 3 * d, d + hd * e, e, bias);
-      const v = linearInOutCols(ln(hin(hooks, name + '<v>', h)), W, d, 3 * d, 2 * d + hd * e, e, bias);
-      const z = attend(q, k, v, 1 / Math.sqrt(e), (A) => hooks.pattern?.(name, A));
+      const q = linearInOutCols(ln(hin(hooks, name + '<q>', h), name + '<q>'), W, d, 3 * d, hd * e, e, bias);
+      const k = linearInOutCols(ln(hin(hooks, name + '<k>', h), name + '<k>'), W, d, 3 * d, d + hd * e, e, bias);
+      const v = linearInOutCols(ln(hin(hooks, name + '<v>', h), name + '<v>'), W, d, 3 * d, 2 * d + hd * e, e, bias);
+      const z = attend(q, k, v, 1 / Math.sqrt(e), (A) => hooks.pattern?.(name, A), patternHold(hooks, name));
       const bv = Float64Array.from({ length: e }, (_, j) => bias[2 * d + hd * e + j]);
       heads.push(hrec(hooks, name, minusBias(headOut(z, Wo, hd, e, d, 'inOut'), bv, Wo, hd, e, d, 'inOut')));
     }
     // The value biases' share of the heads goes with c_proj's bias (folded into b_O).
     const bO = headOut([Float64Array.from({ length: d }, (_, j) => bias[2 * d + j])], Wo, 0, d, d, 'inOut')[0].map((v, i) => v + get(t, p + 'attn.c_proj.bias')[i]);
     h = add(sumMats([h, ...heads], h.length, d), h.map(() => bO));
-    const m = layerNorm(hin(hooks, `m${l}`, h), get(t, p + 'ln_2.weight'), get(t, p + 'ln_2.bias'), eps);
-    const f = linearInOut(m, get(t, p + 'mlp.c_fc.weight'), d, 4 * d, get(t, p + 'mlp.c_fc.bias')).map((r) => r.map(acts.gelu_new));
+    const m = layerNorm(hin(hooks, `m${l}`, h), get(t, p + 'ln_2.weight'), get(t, p + 'ln_2.bias'), eps, normHold(hooks, `m${l}`));
+    const f = activate(hooks, `m${l}`, linearInOut(m, get(t, p + 'mlp.c_fc.weight'), d, 4 * d, get(t, p + 'mlp.c_fc.bias')), actRatios.gelu_new);
     h = add(h, hrec(hooks, `m${l}`, linearInOut(f, get(t, p + 'mlp.c_proj.weight'), 4 * d, d, get(t, p + 'mlp.c_proj.bias'))));
   }
-  const hf = layerNorm(hin(hooks, 'logits', h), get(t, 'transformer.ln_f.weight'), get(t, 'transformer.ln_f.bias'), eps);
+  const hf = layerNorm(hin(hooks, 'logits', h), get(t, 'transformer.ln_f.weight'), get(t, 'transformer.ln_f.bias'), eps, normHold(hooks, 'logits'));
   return linearOutIn(hf, wte, d, cfg.vocab_size);
 }
 
@@ -273,17 +319,17 @@ export function llamaForward(t: Tensors, cfg: LlamaCfg, ids: number[], hooks: Re
   const opt = (n: string) => (t[n] ? t[n].data : undefined);
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `model.layers.${l}.`;
-    const norm = (x: Mat) => rmsNorm(x, get(t, p + 'input_layernorm.weight'), cfg.rms_norm_eps);
+    const norm = (x: Mat, dest: string) => rmsNorm(x, get(t, p + 'input_layernorm.weight'), cfg.rms_norm_eps, normHold(hooks, dest));
     const Wo = get(t, p + 'self_attn.o_proj.weight');
     const vb = opt(p + 'self_attn.v_proj.bias');
     const heads: Mat[] = [];
     for (let hd = 0; hd < H; hd++) {
       const g = Math.floor(hd / (H / Hkv)); // repeat_kv
       const name = `a${l}.h${hd}`;
-      const q = linearOutInRows(norm(hin(hooks, name + '<q>', h)), get(t, p + 'self_attn.q_proj.weight'), d, hd * e, e, opt(p + 'self_attn.q_proj.bias'));
-      const k = linearOutInRows(norm(hin(hooks, name + '<k>', h)), get(t, p + 'self_attn.k_proj.weight'), d, g * e, e, opt(p + 'self_attn.k_proj.bias'));
-      const v = linearOutInRows(norm(hin(hooks, name + '<v>', h)), get(t, p + 'self_attn.v_proj.weight'), d, g * e, e, vb);
-      const z = attend(rotary(q, e, cfg.rope_theta), rotary(k, e, cfg.rope_theta), v, 1 / Math.sqrt(e));
+      const q = linearOutInRows(norm(hin(hooks, name + '<q>', h), name + '<q>'), get(t, p + 'self_attn.q_proj.weight'), d, hd * e, e, opt(p + 'self_attn.q_proj.bias'));
+      const k = linearOutInRows(norm(hin(hooks, name + '<k>', h), name + '<k>'), get(t, p + 'self_attn.k_proj.weight'), d, g * e, e, opt(p + 'self_attn.k_proj.bias'));
+      const v = linearOutInRows(norm(hin(hooks, name + '<v>', h), name + '<v>'), get(t, p + 'self_attn.v_proj.weight'), d, g * e, e, vb);
+      const z = attend(rotary(q, e, cfg.rope_theta), rotary(k, e, cfg.rope_theta), v, 1 / Math.sqrt(e), undefined, patternHold(hooks, name));
       const bv = vb && Float64Array.from({ length: e }, (_, j) => vb[g * e + j]);
       heads.push(hrec(hooks, name, minusBias(headOut(z, Wo, hd, e, d, 'outIn'), bv, Wo, hd, e, d, 'outIn')));
     }
@@ -296,13 +342,13 @@ export function llamaForward(t: Tensors, cfg: LlamaCfg, ids: number[], hooks: Re
       share.forEach((v, i) => (folded[i] += v));
     }
     h = add(sumMats([h, ...heads], h.length, d), h.map(() => folded));
-    const y = rmsNorm(hin(hooks, `m${l}`, h), get(t, p + 'post_attention_layernorm.weight'), cfg.rms_norm_eps);
+    const y = rmsNorm(hin(hooks, `m${l}`, h), get(t, p + 'post_attention_layernorm.weight'), cfg.rms_norm_eps, normHold(hooks, `m${l}`));
     const gate = linearOutIn(y, get(t, p + 'mlp.gate_proj.weight'), d, m, opt(p + 'mlp.gate_proj.bias'));
     const up = linearOutIn(y, get(t, p + 'mlp.up_proj.weight'), d, m, opt(p + 'mlp.up_proj.bias'));
-    const act = gate.map((r, i) => r.map((gv, j) => acts.silu(gv) * up[i][j]));
+    const act = gateProduct(hooks, `m${l}`, activate(hooks, `m${l}`, gate, actRatios.silu), up);
     h = add(h, hrec(hooks, `m${l}`, linearOutIn(act, get(t, p + 'mlp.down_proj.weight'), m, d, opt(p + 'mlp.down_proj.bias'))));
   }
-  const hf = rmsNorm(hin(hooks, 'logits', h), get(t, 'model.norm.weight'), cfg.rms_norm_eps);
+  const hf = rmsNorm(hin(hooks, 'logits', h), get(t, 'model.norm.weight'), cfg.rms_norm_eps, normHold(hooks, 'logits'));
   return linearOutIn(hf, cfg.tie_word_embeddings ? emb : get(t, 'lm_head.weight'), d, cfg.vocab_size);
 }
 
@@ -332,7 +378,7 @@ export function neoxForward(t: Tensors, cfg: NeoxCfg, ids: number[], hooks: RefH
   const eps = cfg.layer_norm_eps;
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const p = `gpt_neox.layers.${l}.`;
-    const ln = (x: Mat) => layerNorm(x, get(t, p + 'input_layernorm.weight'), get(t, p + 'input_layernorm.bias'), eps);
+    const ln = (x: Mat, dest: string) => layerNorm(x, get(t, p + 'input_layernorm.weight'), get(t, p + 'input_layernorm.bias'), eps, normHold(hooks, dest));
     const W = get(t, p + 'attention.query_key_value.weight');
     const bias = get(t, p + 'attention.query_key_value.bias');
     const Wo = get(t, p + 'attention.dense.weight');
@@ -341,17 +387,18 @@ export function neoxForward(t: Tensors, cfg: NeoxCfg, ids: number[], hooks: RefH
     for (let hd = 0; hd < H; hd++) {
       const base = hd * 3 * e; // view(..., H, 3e)
       const name = `a${l}.h${hd}`;
-      const q = rotary(linearOutInRows(ln(hin(hooks, name + '<q>', h)), W, d, base, e, bias), rot, cfg.rotary_emb_base);
-      const k = rotary(linearOutInRows(ln(hin(hooks, name + '<k>', h)), W, d, base + e, e, bias), rot, cfg.rotary_emb_base);
-      const v = linearOutInRows(ln(hin(hooks, name + '<v>', h)), W, d, base + 2 * e, e, bias);
+      const q = rotary(linearOutInRows(ln(hin(hooks, name + '<q>', h), name + '<q>'), W, d, base, e, bias), rot, cfg.rotary_emb_base);
+      const k = rotary(linearOutInRows(ln(hin(hooks, name + '<k>', h), name + '<k>'), W, d, base + e, e, bias), rot, cfg.rotary_emb_base);
+      const v = linearOutInRows(ln(hin(hooks, name + '<v>', h), name + '<v>'), W, d, base + 2 * e, e, bias);
       const bv = Float64Array.from({ length: e }, (_, j) => bias[base + 2 * e + j]);
-      heads.push(hrec(hooks, name, minusBias(headOut(attend(q, k, v, 1 / Math.sqrt(e)), Wo, hd, e, d, 'outIn'), bv, Wo, hd, e, d, 'outIn')));
+      const z = attend(q, k, v, 1 / Math.sqrt(e), undefined, patternHold(hooks, name));
+      heads.push(hrec(hooks, name, minusBias(headOut(z, Wo, hd, e, d, 'outIn'), bv, Wo, hd, e, d, 'outIn')));
       headOut([bv], Wo, hd, e, d, 'outIn')[0].forEach((x, i) => (folded[i] += x));
     }
     const attnOut = add(sumMats(heads, h.length, d), h.map(() => folded));
     const mlp = (z: Mat): Mat => {
-      const y = layerNorm(z, get(t, p + 'post_attention_layernorm.weight'), get(t, p + 'post_attention_layernorm.bias'), eps);
-      const f = linearOutIn(y, get(t, p + 'mlp.dense_h_to_4h.weight'), d, m, get(t, p + 'mlp.dense_h_to_4h.bias')).map((r) => r.map(acts.gelu));
+      const y = layerNorm(z, get(t, p + 'post_attention_layernorm.weight'), get(t, p + 'post_attention_layernorm.bias'), eps, normHold(hooks, `m${l}`));
+      const f = activate(hooks, `m${l}`, linearOutIn(y, get(t, p + 'mlp.dense_h_to_4h.weight'), d, m, get(t, p + 'mlp.dense_h_to_4h.bias')), actRatios.gelu);
       return hrec(hooks, `m${l}`, linearOutIn(f, get(t, p + 'mlp.dense_4h_to_h.weight'), m, d, get(t, p + 'mlp.dense_4h_to_h.bias')));
     };
     if (cfg.use_parallel_residual) {
@@ -361,6 +408,6 @@ export function neoxForward(t: Tensors, cfg: NeoxCfg, ids: number[], hooks: RefH
       h = add(h, mlp(hin(hooks, `m${l}`, h)));
     }
   }
-  const hf = layerNorm(hin(hooks, 'logits', h), get(t, 'gpt_neox.final_layer_norm.weight'), get(t, 'gpt_neox.final_layer_norm.bias'), eps);
+  const hf = layerNorm(hin(hooks, 'logits', h), get(t, 'gpt_neox.final_layer_norm.weight'), get(t, 'gpt_neox.final_layer_norm.bias'), eps, normHold(hooks, 'logits'));
   return linearOutIn(hf, get(t, 'embed_out.weight'), d, cfg.vocab_size);
 }

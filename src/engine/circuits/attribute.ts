@@ -1,6 +1,7 @@
 /**
  * Edge attribution (method spec §2): EAP, EAP-IG over inputs (the paper's method), clean-corrupted,
- * EAP-IG over activations, and exact activation patching of every edge.
+ * EAP-IG over activations, RelP (EAP with LRP propagation rules, method spec §7.1), and exact
+ * activation patching of every edge.
  *
  * Scores follow the spec's sign and scale: with the loss L = −(1/N) Σ_i metric_i over the N examples,
  * score(u→v) = Σ_{batch, pos, d} Δ_u · ∂L/∂x_v, averaged over integration steps. The reference code
@@ -10,6 +11,7 @@
 import { CircuitGraph, type CircuitConfig } from '../../shared/circuit';
 import { discoverDefaults, methodRow, type IgConvention, type Method, type MetricKind } from '../../shared/methods';
 import { gradients } from '../onnx/autodiff';
+import type { GradTag } from '../onnx/graphBuilder';
 import type { ModelSpec } from '../model/config';
 import { CancelledError, UserError } from '../errors';
 import type { Model } from '../model/runner';
@@ -88,6 +90,17 @@ export function chunks<T>(xs: readonly T[], size: number): T[][] {
   return out;
 }
 
+/**
+ * RelP's rule sets (Jafari et al. 2025; graphBuilder.ts GradTag): LN-rule, Identity-rule and
+ * Half-rule by default, the AH-rule on request. Each is one propagation pass at α (1: the clean run,
+ * this project's EAP convention; 0: the corrupted run, RelP's demo notebook).
+ */
+export const relpRuns: Partial<Record<Method, { readonly rules: readonly GradTag[]; readonly alpha: number }>> = {
+  relp: { rules: ['norm-scale', 'act-ratio', 'gate-product'], alpha: 1 },
+  'relp-ah': { rules: ['norm-scale', 'act-ratio', 'gate-product', 'attn-pattern'], alpha: 1 },
+  'relp-corrupted': { rules: ['norm-scale', 'act-ratio', 'gate-product'], alpha: 0 },
+};
+
 /** Sessions shared by the attribution methods and the evaluation. */
 export class CircuitSessions {
   readonly graph: CircuitGraph;
@@ -110,15 +123,17 @@ export class CircuitSessions {
   /**
    * Loss = −metric and its gradient with respect to the edge coefficients at coef = 0, from gradients
    * at tapped destination inputs (no patch is computed). Inputs: `delta_bp` = Δ [batch, pos, nF, d].
+   * With `rules` (RelP), the tagged nodes take their propagation rules instead of their gradients.
    */
-  gradient() {
-    return this.model.customSession(`circuit:grad:${this.metric}`, (b, spec, w) => {
+  gradient(rules: readonly GradTag[] = []) {
+    const held = new Set(rules);
+    return this.model.customSession(`circuit:grad:${this.metric}${rules.length ? `:${[...held].sort().join('+')}` : ''}`, (b, spec, w) => {
       if (spec.postNorm) {
         // Head edges pass through the layer's norm after attention, which taps cannot contract:
         // differentiate the patched graph at coef = 0 instead (same inputs and outputs).
         const r = buildInstrumented(b, spec, w, { patch: 'absolute', zeroCoef: true, interpolateEmbeddings: true, metric: this.metric });
         const loss = r.metric!.neg();
-        const [g] = gradients(b, loss, [r.coef!]);
+        const [g] = gradients(b, loss, [r.coef!], undefined, held);
         if (!g) throw new Error('internal: the loss does not depend on the edge coefficients');
         b.output('loss', loss);
         b.output('grad_coef', g);
@@ -126,7 +141,7 @@ export class CircuitSessions {
       }
       const r = buildInstrumented(b, spec, w, { patch: 'taps', interpolateEmbeddings: true, metric: this.metric });
       const loss = r.metric!.neg();
-      const grads = gradients(b, loss, r.taps!.map((t) => t.value));
+      const grads = gradients(b, loss, r.taps!.map((t) => t.value), undefined, held);
       b.output('loss', loss);
       b.output('grad_coef', tapGradient(b, spec, r.taps!, grads));
     });
@@ -302,7 +317,8 @@ async function gradientBatch(
   const convention = opts.igConvention ?? discoverDefaults.igConvention;
   const delta = sub(acts.corrupted, acts.clean); // [batch, pos, nF, d]
   const patched = opts.method === 'eap-ig-activations';
-  const grad = patched ? await s.gradientPatched() : await s.gradient();
+  const relp = relpRuns[opts.method];
+  const grad = patched ? await s.gradientPatched() : await s.gradient(relp?.rules);
   const base = {
     ...acts.feeds,
     tokens_corr: acts.corruptedTokens,
@@ -332,6 +348,11 @@ async function gradientBatch(
       break;
     case 'eap-ig-inputs':
       for (const a of igAlphas(steps, convention)) await accumulate(a, zeros, 1 / steps);
+      break;
+    case 'relp':
+    case 'relp-ah':
+    case 'relp-corrupted':
+      await accumulate(relp!.alpha, zeros, 1);
       break;
     case 'eap-ig-activations':
       // Groups as in the reference: the input, the heads of each layer, each MLP. Each group's

@@ -318,7 +318,11 @@ export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap
   const delta = b.input('delta_bp', 'float32', [B, P, nF, d]);
   const cols = taps.map((t, i) => {
     const gi = grads[i];
-    if (!gi) throw new Error(`internal: the loss does not depend on the inputs at column ${t.column}`);
+    if (!gi) {
+      // Nothing reaches these inputs: under RelP's AH-rule, a head's query and key inputs.
+      const k = t.value.rank === 3 ? 1 : (t.value.shape[2] as number);
+      return b.constant(new Float32Array(nF * k), [nF, k]);
+    }
     const g = gi.rank === 3 ? b.unsqueeze(gi, [2]) : gi; // [batch, pos, k, d]
     // [batch, pos, nF, d] @ [batch, pos, d, k] = [batch, pos, nF, k], summed over batch and position.
     return b.reduceSum(b.matMul(delta, b.transpose(g, [0, 1, 3, 2])), [0, 1], false); // [nF, k]

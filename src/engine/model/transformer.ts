@@ -16,6 +16,9 @@
  *   attn_bias_local                     the same for sliding-window layers (only when some layer slides)
  *   rope_cos_local, rope_sin_local      the rope of sliding layers (only when it differs: Gemma-3)
  *
+ * Norm scales, activation ratios, the gated MLP's product and attention patterns carry gradient tags
+ * (onnx/graphBuilder.ts GradTag) for RelP's propagation rules; they change nothing in the forward pass.
+ *
  * Family differences are ModelSpec fields: norms before and/or after attention and MLP, q/k norms,
  * soft-caps, embedding scale, q/k/v clipping, the unembedding bias, sliding windows per layer.
  */
@@ -234,7 +237,7 @@ function qkvProjector(k: Block): (x: Value, which: 'q' | 'k' | 'v') => Value {
   const projectionRms = (xn: Value, Wraw: Value, biasRaw: Value | undefined, heads: number): Value => {
     let full = b.matMul(xn, b.reshape(b.transpose(Wraw, [1, 0, 2]), [d, heads * e])); // [batch, H|1, pos, heads e]
     if (biasRaw) full = b.add(full, b.reshape(biasRaw, [heads * e]));
-    return b.unary('Sqrt', b.add(b.reduceMean(b.mul(full, full), [-1]), s.normEps));
+    return b.tag(b.unary('Sqrt', b.add(b.reduceMean(b.mul(full, full), [-1]), s.normEps)), 'norm-scale');
   };
 
   return (x, which) => {
@@ -283,7 +286,7 @@ function buildAttention(k: Block, resid: Value, g: GraphInputs, split: boolean, 
   let scores = b.mul(b.matMul(q, b.transpose(kk, [0, 1, 3, 2])), scale); // [batch, H, pos, pos]
   if (s.attnSoftcap !== undefined) scores = softcap(b, scores, s.attnSoftcap);
   scores = b.add(scores, sliding ? g.attnBiasLocal! : g.attnBias);
-  const pattern = hook(`${p}.attn.hook_pattern`, b.softmax(scores, -1));
+  const pattern = hook(`${p}.attn.hook_pattern`, b.tag(b.softmax(scores, -1), 'attn-pattern'));
   const z = hook(`${p}.attn.hook_z`, b.matMul(pattern, v)); // [batch, H, pos, e]
   const WO = b.weight(`${p}.attn.W_O`, lw.WO, [H, e, d]);
   let attnOut: Value;
@@ -313,7 +316,7 @@ function buildMlp(k: Block, x: Value): Value {
   if (s.gatedMlp) {
     let gate = b.matMul(xn, b.weight(`${p}.mlp.W_gate`, lw.Wgate!, [d, m]));
     if (lw.bgate) gate = b.add(gate, b.weight(`${p}.mlp.b_gate`, lw.bgate, [m]));
-    post = b.mul(activation(b, s, gate), pre);
+    post = b.tag(b.mul(activation(b, s, gate), pre), 'gate-product');
   } else {
     post = activation(b, s, pre);
   }

@@ -5,8 +5,8 @@
  * builder, so one ONNX graph computes the forward and the backward pass; callers expose the results
  * with `b.output(name, v)`.
  */
-import { ShapeError, type GraphBuilder, type OpNode, type Value } from './graphBuilder';
-import { checkCotangent, isFloat, vjpRules } from './vjp';
+import { ShapeError, type GradTag, type GraphBuilder, type OpNode, type Value } from './graphBuilder';
+import { checkCotangent, isFloat, relevanceRules, vjpRules } from './vjp';
 
 /**
  * The nodes that y depends on, in topological order (inputs before users), restricted to the nodes
@@ -76,8 +76,11 @@ function removeUnread(b: GraphBuilder, start: number, keep: readonly (Value | un
  * undefined when y does not depend on it through floating-point values (its gradient is zero, or it
  * is an integer tensor). Only the nodes on a path from some value of `wrt` to y are differentiated,
  * so unrelated branches and weights that are not asked for cost nothing.
+ *
+ * `rules` names the node tags whose alternative VJP rows this run takes (RelP's propagation rules,
+ * `relevanceRules` in vjp.ts); without it every node takes its ordinary gradient.
  */
-export function gradients(b: GraphBuilder, y: Value, wrt: readonly Value[], seed?: Value): (Value | undefined)[] {
+export function gradients(b: GraphBuilder, y: Value, wrt: readonly Value[], seed?: Value, rules: ReadonlySet<GradTag> = new Set()): (Value | undefined)[] {
   for (const v of [y, ...wrt, ...(seed ? [seed] : [])]) {
     if (v.builder !== b) throw new Error('gradients: a value comes from another graph builder');
   }
@@ -100,7 +103,7 @@ export function gradients(b: GraphBuilder, y: Value, wrt: readonly Value[], seed
     const node = order[n];
     const dy = node.outputs.map((o) => dOf.get(o));
     if (dy.every((d) => d === undefined)) continue;
-    const rule = vjpRules[node.op];
+    const rule = node.tag && rules.has(node.tag) ? relevanceRules[node.tag] : vjpRules[node.op];
     // The table holds ai.onnx ops only; an op of another domain may share a name with one of them.
     if (!rule || node.domain) throw new Error(`No VJP for ${node.domain ? `${node.domain}.` : ''}${node.op}`);
     const dx = rule({ node, x: node.inputs, y: node.outputs, dy, b });

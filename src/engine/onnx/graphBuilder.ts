@@ -29,6 +29,17 @@ export type AttrValue =
   | { kind: 'ints'; value: readonly number[] }
   | { kind: 'floats'; value: readonly number[] };
 
+/**
+ * What a node computes, for the propagation rules of RelP (Jafari et al. 2025, LRP rules in place of
+ * local gradients): the scale of a norm ('norm-scale': a LayerNormalization node, or the denominator
+ * of an RMS norm), the ratio act(x)/x of an element-wise activation written as x · ratio
+ * ('act-ratio'), the product of a gated MLP's two halves ('gate-product'), an attention pattern
+ * ('attn-pattern'). A tag changes nothing in the forward pass; a gradient run that names it takes the
+ * tagged node's alternative VJP row (onnx/vjp.ts `relevanceRules`).
+ */
+export type GradTag = 'norm-scale' | 'act-ratio' | 'gate-product' | 'attn-pattern';
+export const gradTags: readonly GradTag[] = Object.freeze(['norm-scale', 'act-ratio', 'gate-product', 'attn-pattern'] as const);
+
 /** One recorded operation. Inputs may be `null` for omitted optional inputs. */
 export interface OpNode {
   readonly op: string;
@@ -36,6 +47,8 @@ export interface OpNode {
   readonly outputs: readonly Value[];
   readonly attrs: Readonly<Record<string, AttrValue>>;
   readonly domain?: string;
+  /** Set by `GraphBuilder.tag`; not serialized. */
+  tag?: GradTag;
 }
 
 /** Constant data attached to the graph: small constants or model weights. */
@@ -225,6 +238,13 @@ export class GraphBuilder {
 
   op(op: string, inputs: readonly (Value | null)[], dtype: DType, shape: Shape, attrs: Record<string, AttrValue> = {}): Value {
     return this.opMulti(op, inputs, [{ dtype, shape }], attrs)[0];
+  }
+
+  /** Tags the op that produced v (see GradTag) and returns v. */
+  tag(v: Value, t: GradTag): Value {
+    if (!v.producer || v.builder !== this) throw new Error(`tag ${t}: the value is not an op of this graph`);
+    v.producer.tag = t;
+    return v;
   }
 
   private lift(x: Value | number): Value {
@@ -417,34 +437,39 @@ export class GraphBuilder {
     const d = x.shape[x.rank - 1];
     if (typeof d !== 'number') throw new ShapeError(`layerNorm: last dim of [${x.shape}] must be static`);
     const scale = gamma ?? this.constant(new Float32Array(d).fill(1), [d]);
-    return this.op('LayerNormalization', beta ? [x, scale, beta] : [x, scale], x.dtype, x.shape, {
+    const y = this.op('LayerNormalization', beta ? [x, scale, beta] : [x, scale], x.dtype, x.shape, {
       axis: { kind: 'int', value: -1 },
       epsilon: { kind: 'float', value: eps },
     });
+    return this.tag(y, 'norm-scale');
   }
 
   /** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * gamma. */
   rmsNorm(x: Value, gamma: Value | null, eps: number): Value {
     const ms = this.reduceMean(this.mul(x, x), [-1]);
-    let y = this.div(x, this.unary('Sqrt', this.add(ms, eps)));
+    let y = this.div(x, this.tag(this.unary('Sqrt', this.add(ms, eps)), 'norm-scale'));
     if (gamma) y = this.mul(y, gamma);
     return y;
   }
 
-  /** GPT-2's tanh approximation of GELU ("gelu_new"). */
+  /**
+   * GPT-2's tanh approximation of GELU ("gelu_new"), as x · ratio with the ratio tagged 'act-ratio'.
+   * Halving is exact in binary floating point, so x · (0.5 (1 + t)) equals 0.5 x (1 + t) bit for bit.
+   */
   geluTanh(x: Value): Value {
     const c = Math.sqrt(2 / Math.PI);
     const inner = this.mul(this.add(x, this.mul(this.mul(this.mul(x, x), x), 0.044715)), c);
-    return this.mul(this.mul(x, 0.5), this.add(this.unary('Tanh', inner), 1));
+    return this.mul(x, this.tag(this.mul(this.add(this.unary('Tanh', inner), 1), 0.5), 'act-ratio'));
   }
 
-  /** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+  /** Exact GELU: x · (0.5 (1 + erf(x / sqrt 2))), the ratio tagged 'act-ratio'. */
   geluErf(x: Value): Value {
-    return this.mul(this.mul(x, 0.5), this.add(this.unary('Erf', this.mul(x, Math.SQRT1_2)), 1));
+    return this.mul(x, this.tag(this.mul(this.add(this.unary('Erf', this.mul(x, Math.SQRT1_2)), 1), 0.5), 'act-ratio'));
   }
 
+  /** x · sigmoid(x), the sigmoid tagged 'act-ratio'. */
   silu(x: Value): Value {
-    return this.mul(x, this.unary('Sigmoid', x));
+    return this.mul(x, this.tag(this.unary('Sigmoid', x), 'act-ratio'));
   }
 
   // ---- serialization ----

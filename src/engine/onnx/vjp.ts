@@ -9,7 +9,7 @@
  * indices, shapes, axes, conditions). Rules compute every differentiable input's cotangent; autodiff
  * removes the ops whose results nobody reads, which keeps each rule a single readable expression.
  */
-import { ShapeError, type DType, type GraphBuilder, type OpNode, type Shape, type Value } from './graphBuilder';
+import { ShapeError, type DType, type GradTag, type GraphBuilder, type OpNode, type Shape, type Value } from './graphBuilder';
 
 /** What a rule sees of one recorded node. */
 export interface VjpArgs {
@@ -317,6 +317,24 @@ const layerNormVjp = single(({ node, x: [x, gamma, beta], dy, b }) => {
   return [dx, unbroadcast(b.mul(dy, xhat), gamma.shape), beta ? unbroadcast(dy, beta.shape) : undefined];
 });
 
+/**
+ * LayerNormalization with its scale σ = sqrt(var(x) + eps) held constant (RelP's LN-rule): the mean
+ * subtraction stays differentiable, so dx = (g − mean(g)) / σ with g = dy·γ; dγ and dβ as usual.
+ */
+const layerNormConstScaleVjp = single(({ node, x: [x, gamma, beta], dy, b }) => {
+  const axis = intAttr(node, 'axis', -1);
+  if (normAxis(axis, x.rank, 'LayerNormalization') !== x.rank - 1) throw new Error('VJP of LayerNormalization: only the last axis is supported');
+  const eps = floatAttr(node, 'epsilon', 1e-5);
+  const xc = b.sub(x, b.reduceMean(x, [-1])); // [..., d]
+  const rstd = b.div(1, b.unary('Sqrt', b.add(b.reduceMean(b.mul(xc, xc), [-1]), eps))); // [..., 1]
+  const g = b.mul(dy, gamma); // [..., d]
+  const dx = b.mul(b.sub(g, b.reduceMean(g, [-1])), rstd);
+  return [dx, unbroadcast(b.mul(dy, b.mul(xc, rstd)), gamma.shape), beta ? unbroadcast(dy, beta.shape) : undefined];
+});
+
+/** Holds a node's result constant: no input receives a cotangent. */
+const held: VjpRule = ({ x }) => x.map(() => undefined);
+
 /** Split's cotangent is the Concat of its outputs' cotangents; an unused output contributes zeros. */
 const splitVjp: VjpRule = ({ node, x: [x], y, dy, b }) => {
   if (!x) throw new Error('VJP of Split: missing input');
@@ -395,6 +413,26 @@ export const vjpRules: Record<string, VjpRule> = {
     unbroadcast(b.where(cond, dy, b.scalar(0)), a.shape),
     unbroadcast(b.where(cond, b.scalar(0), dy), c.shape),
   ]),
+};
+
+/**
+ * RelP's propagation rules (LRP; Jafari et al. 2025, code FarnoushRJ/RelP) as alternative rows of the
+ * table: a node tagged t (graphBuilder.ts GradTag) takes `relevanceRules[t]` in a gradient run whose
+ * rule set names t, and its ordinary row otherwise.
+ * - 'norm-scale' (LN-rule): a LayerNormalization node with σ constant; an RMS norm's denominator held.
+ * - 'act-ratio' (Identity-rule): act(x) = x · r(x) with r held, so the cotangent of x is dy · r(x).
+ * - 'gate-product' (Half-rule): y = a · u passes half of each share, dy·u/2 to a and dy·a/2 to u.
+ * - 'attn-pattern' (AH-rule): the attention probabilities held, so q and k receive nothing.
+ */
+export const relevanceRules: Record<GradTag, VjpRule> = {
+  'norm-scale': (args) => (args.node.op === 'LayerNormalization' ? layerNormConstScaleVjp(args) : held(args)),
+  'act-ratio': held,
+  'gate-product': single(({ node, x: [a, c], dy }) => {
+    if (node.op !== 'Mul') throw new Error(`gate-product rule: expected Mul, got ${node.op}`);
+    const half = dy.mul(0.5);
+    return [unbroadcast(half.mul(c), a.shape), unbroadcast(half.mul(a), c.shape)];
+  }),
+  'attn-pattern': held,
 };
 
 /** Checks that a rule gave each input a cotangent of that input's shape and type. */
