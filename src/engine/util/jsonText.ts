@@ -52,112 +52,140 @@ const numberRe = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 /** Checks JSON syntax, depth and (optionally) unique top-level keys; returns a problem or undefined. */
 export function jsonProblem(text: string, opts: JsonOptions = {}): string | undefined {
-  const maxDepth = opts.maxDepth ?? defaultMaxDepth;
-  let i = 0;
-  const n = text.length;
-  class Stop {
-    constructor(
-      readonly pos: number,
-      readonly msg: string,
-    ) {}
-  }
-  const stop = (msg: string, pos = i): never => {
-    throw new Stop(pos, msg);
-  };
-  const ws = () => {
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 32 || c === 10 || c === 13 || c === 9) i++;
-      else break;
-    }
-  };
-  const string = (): void => {
-    // text[i] is the opening quote.
-    i++;
-    for (;;) {
-      if (i >= n) stop('a string is not closed');
-      const c = text.charCodeAt(i);
-      if (c === 34) {
-        i++;
-        return;
-      }
-      if (c === 92) {
-        const e = text[i + 1];
-        if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) stop('a \\u escape needs four hex digits');
-          i += 6;
-        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) i += 2;
-        else stop(`invalid escape \\${e ?? ''} in a string`);
-      } else if (c < 0x20) stop(`${showChar(text[i])} inside a string (control characters must be escaped)`);
-      else i++;
-    }
-  };
-  const value = (depth: number): void => {
-    ws();
-    const ch = text[i];
-    if (ch === '{' || ch === '[') {
-      if (depth + 1 > maxDepth) stop(`nested more than ${maxDepth} levels deep, deeper than this kind of file ever is`);
-      const close = ch === '{' ? '}' : ']';
-      const keys = ch === '{' && depth === 0 && opts.uniqueTopKeys ? new Set<string>() : undefined;
-      i++;
-      ws();
-      if (text[i] === close) {
-        i++;
-        return;
-      }
-      for (;;) {
-        if (ch === '{') {
-          ws();
-          if (text[i] !== '"') stop(`expected a key in quotes, found ${showChar(text[i])}`);
-          const start = i;
-          string();
-          if (keys) {
-            const key = JSON.parse(text.slice(start, i)) as string;
-            if (keys.has(key)) stop(`key ${JSON.stringify(key.length > 60 ? key.slice(0, 57) + '...' : key)} appears twice`, start);
-            keys.add(key);
-          }
-          ws();
-          if (text[i] !== ':') stop(`expected ':' after a key, found ${showChar(text[i])}`);
-          i++;
-        }
-        value(depth + 1);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === close) {
-          i++;
-          return;
-        }
-        stop(`expected ',' or '${close}', found ${showChar(text[i])}`);
-      }
-    }
-    if (ch === '"') return string();
-    if (ch === 't' || ch === 'f' || ch === 'n') {
-      for (const lit of ['true', 'false', 'null']) {
-        if (text.startsWith(lit, i)) {
-          i += lit.length;
-          return;
-        }
-      }
-    }
-    numberRe.lastIndex = i;
-    const m = numberRe.exec(text);
-    if (m && m[0].length > 0) {
-      i += m[0].length;
-      return;
-    }
-    stop(`expected a value, found ${showChar(ch)}`);
-  };
+  const c = new JsonChecker(text, opts);
   try {
-    value(0);
-    ws();
-    if (i < n) stop(`unexpected ${showChar(text[i])} after the end of the JSON value`);
+    c.value(0);
+    c.ws();
+    if (c.i < text.length) c.stop(`unexpected ${showChar(text[c.i])} after the end of the JSON value`);
     return undefined;
   } catch (e) {
     if (e instanceof Stop) return `invalid JSON at ${lineColumn(text, e.pos)}: ${e.msg}`;
     throw e;
+  }
+}
+
+class Stop {
+  constructor(
+    readonly pos: number,
+    readonly msg: string,
+  ) {}
+}
+
+/** A recursive-descent checker of JSON text that stops at the first problem, with its position. */
+class JsonChecker {
+  i = 0;
+  private readonly n: number;
+  private readonly maxDepth: number;
+
+  constructor(
+    private readonly text: string,
+    private readonly opts: JsonOptions,
+  ) {
+    this.n = text.length;
+    this.maxDepth = opts.maxDepth ?? defaultMaxDepth;
+  }
+
+  stop(msg: string, pos = this.i): never {
+    throw new Stop(pos, msg);
+  }
+
+  ws(): void {
+    while (this.i < this.n) {
+      const c = this.text.charCodeAt(this.i);
+      if (c === 32 || c === 10 || c === 13 || c === 9) this.i++;
+      else break;
+    }
+  }
+
+  /** A string; text[i] is its opening quote. */
+  string(): void {
+    const text = this.text;
+    this.i++;
+    for (;;) {
+      if (this.i >= this.n) this.stop('a string is not closed');
+      const c = text.charCodeAt(this.i);
+      if (c === 34) {
+        this.i++;
+        return;
+      }
+      if (c === 92) {
+        const e = text[this.i + 1];
+        if (e === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(this.i + 2, this.i + 6))) this.stop('a \\u escape needs four hex digits');
+          this.i += 6;
+        } else if (e !== undefined && '"\\/bfnrt'.includes(e)) this.i += 2;
+        else this.stop(`invalid escape \\${e ?? ''} in a string`);
+      } else if (c < 0x20) this.stop(`${showChar(text[this.i])} inside a string (control characters must be escaped)`);
+      else this.i++;
+    }
+  }
+
+  value(depth: number): void {
+    this.ws();
+    const text = this.text;
+    const ch = text[this.i];
+    if (ch === '{' || ch === '[') return this.container(ch, depth);
+    if (ch === '"') return this.string();
+    if (ch === 't' || ch === 'f' || ch === 'n') {
+      for (const lit of ['true', 'false', 'null']) {
+        if (text.startsWith(lit, this.i)) {
+          this.i += lit.length;
+          return;
+        }
+      }
+    }
+    numberRe.lastIndex = this.i;
+    const m = numberRe.exec(text);
+    if (m && m[0].length > 0) {
+      this.i += m[0].length;
+      return;
+    }
+    this.stop(`expected a value, found ${showChar(ch)}`);
+  }
+
+  /** An object or array; text[i] is its opening bracket. */
+  private container(ch: '{' | '[', depth: number): void {
+    const text = this.text;
+    if (depth + 1 > this.maxDepth) this.stop(`nested more than ${this.maxDepth} levels deep, deeper than this kind of file ever is`);
+    const close = ch === '{' ? '}' : ']';
+    const keys = ch === '{' && depth === 0 && this.opts.uniqueTopKeys ? new Set<string>() : undefined;
+    this.i++;
+    this.ws();
+    if (text[this.i] === close) {
+      this.i++;
+      return;
+    }
+    for (;;) {
+      if (ch === '{') this.key(keys);
+      this.value(depth + 1);
+      this.ws();
+      if (text[this.i] === ',') {
+        this.i++;
+        continue;
+      }
+      if (text[this.i] === close) {
+        this.i++;
+        return;
+      }
+      this.stop(`expected ',' or '${close}', found ${showChar(text[this.i])}`);
+    }
+  }
+
+  /** An object key and its colon; `keys` collects top-level keys when they must be unique. */
+  private key(keys: Set<string> | undefined): void {
+    const text = this.text;
+    this.ws();
+    if (text[this.i] !== '"') this.stop(`expected a key in quotes, found ${showChar(text[this.i])}`);
+    const start = this.i;
+    this.string();
+    if (keys) {
+      const key = JSON.parse(text.slice(start, this.i)) as string;
+      if (keys.has(key)) this.stop(`key ${JSON.stringify(key.length > 60 ? key.slice(0, 57) + '...' : key)} appears twice`, start);
+      keys.add(key);
+    }
+    this.ws();
+    if (text[this.i] !== ':') this.stop(`expected ':' after a key, found ${showChar(text[this.i])}`);
+    this.i++;
   }
 }
 
