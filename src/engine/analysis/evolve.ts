@@ -361,11 +361,20 @@ export interface CompareResult {
 /** Compares the circuits of two checkpoints, discovering what is not cached yet. */
 export async function compareCheckpoints(dirA: string, dirB: string, opts: EvolveOptions): Promise<CompareResult> {
   const sides = [];
-  for (const dir of [dirA, dirB]) {
+  for (const [i, dir] of [dirA, dirB].entries()) {
     Checkpoint.open(dir); // Fails early, naming the folder, before any work.
-    const w = await open(dir, opts);
+    // Progress names the side, its checkpoint and the phase, and spans both sides: A fills the first
+    // half, B the second, so the bar never runs back to zero halfway.
+    const label = `${i === 0 ? 'A' : 'B'} (${path.basename(dir)})`;
+    const up = opts.onProgress;
+    const onProgress = up && ((done: number, total: number, message: string) => up(i * total + done, 2 * total, `${label}: ${message}`));
+    const side: EvolveOptions = { ...opts, onProgress };
+    onProgress?.(0, 1, 'opening the checkpoint and the prompts');
+    const w = await open(dir, side);
     try {
-      sides.push(await analyzeCheckpoint(w, opts));
+      const r = await analyzeCheckpoint(w, side);
+      if (r.fromCache) onProgress?.(1, 1, 'circuit and head roles from the cache');
+      sides.push(r);
     } finally {
       await w.model.dispose();
     }
