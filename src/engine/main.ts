@@ -3,9 +3,9 @@
  * exits when its parent goes away (disconnect, or the parent pid no longer exists).
  */
 import * as path from 'node:path';
-import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
+import { createMessageConnection, ErrorCodes, IPCMessageReader, IPCMessageWriter, ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
 import * as protocol from '../shared/engineProtocol';
-import { describeModel, didLog, didProgress, generate, userErrorCode, type ModelSummary } from '../shared/engineProtocol';
+import { describeModel, didLog, didProgress, generate, internalErrorMessage, userErrorCode, type ModelSummary } from '../shared/engineProtocol';
 import { readModelSpec, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
 import { CancelledError, UserError } from './errors';
@@ -29,9 +29,10 @@ function handle<P, R>(fn: (p: P, signal: AbortSignal) => Promise<R> | R): (p: P,
     } catch (e) {
       if (e instanceof CancelledError || ac.signal.aborted) throw new ResponseError(requestCancelled, 'cancelled');
       if (e instanceof UserError) throw new ResponseError(userErrorCode, e.message);
+      // A bug: the details go to the host's log, the user reads one line asking for a report.
       const err = e as Error;
-      connection.sendNotification(didLog, { level: 'error', message: err.stack ?? String(err) });
-      throw new ResponseError(-32603, `engine internal error: ${err.message}`);
+      connection.sendNotification(didLog, { level: 'error', message: `internal error: ${err?.stack ?? String(err)}` });
+      throw new ResponseError(ErrorCodes.InternalError, internalErrorMessage);
     } finally {
       sub?.dispose();
     }
@@ -73,6 +74,7 @@ connection.onRequest(protocol.discover, handle((p, signal) => service.discover(p
 connection.onRequest(protocol.estimateCost, handle((p) => service.estimateCost(p)));
 connection.onRequest(protocol.circuitViewData, handle((p) => service.circuitViewData(p)));
 connection.onRequest(protocol.compare, handle((p, signal) => service.compare(p, signal, progressFor(p.token))));
+connection.onRequest(protocol.evolve, handle((p, signal) => service.evolve(p, signal, progressFor(p.token))));
 
 // Exit with the parent: IPC disconnect covers a clean exit, the pid poll covers a killed parent.
 process.on('disconnect', () => process.exit(0));

@@ -13,6 +13,7 @@ import type { Provenance } from './circuits/circuitFile';
 import { isModelDir, listRunCheckpoints, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
 import { checkCheckpoint, checkPromptFile, isOrphanWeightsDir } from './validate';
+import { removeStaleTempFilesIn } from './util/atomicWrite';
 
 const skipDirs = new Set(['node_modules', '.git', 'dist', 'out', defaultCacheDirName, '.vscode-test', 'test-output']);
 
@@ -80,6 +81,8 @@ export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
   };
   for (const root of p.roots) walk(path.resolve(root), 0);
   if (p.resultsDir && fs.existsSync(p.resultsDir)) {
+    // Killed writers' temporary files go (here and in the extension's default cache folder); they are never results.
+    for (const d of [p.resultsDir, path.join(p.resultsDir, 'cache')]) removeStaleTempFilesIn(d);
     for (const f of fs.readdirSync(p.resultsDir).filter((n) => n.endsWith('.json')).sort()) {
       const file = path.join(p.resultsDir, f);
       try {

@@ -4,11 +4,11 @@
  */
 import * as path from 'node:path';
 import { CircuitGraph, countIn } from '../shared/circuit';
-import type { CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, ViewDataParams } from '../shared/engineProtocol';
+import type { CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, EvolveParams, EvolveSummary, ViewDataParams } from '../shared/engineProtocol';
 import { attributionPasses, discoverDefaults } from '../shared/methods';
 import type { CircuitViewData, HeadInfo } from '../shared/webviewProtocol';
 import { cachedAnalysisOf } from './analysis/cache';
-import { compareCheckpoints } from './analysis/evolve';
+import { compareCheckpoints, evolve as evolveRun } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
 import { parseCircuitJson, readCircuitFile, type LoadedCircuit } from './circuits/circuitFile';
@@ -178,4 +178,17 @@ export async function compare(p: CompareParams, signal: AbortSignal, progress: P
       signFlippedCount: c.signFlippedCount,
     },
   };
+}
+
+/** `circuitscope evolve` for the extension: every checkpoint of the run, the JSON written atomically (nothing when cancelled). */
+export async function evolve(p: EvolveParams, signal: AbortSignal, progress: Progress): Promise<EvolveSummary> {
+  const r = await evolveRun(p.runDir, {
+    ...discoverOptions(p.settings, signal, progress),
+    promptsFile: p.promptsFile,
+    cacheDir: p.cacheDir,
+    model: { prependBos: p.settings.prependBos ?? discoverDefaults.prependBos, threads: p.settings.threads ?? discoverDefaults.threads },
+  });
+  if (signal.aborted) throw new CancelledError();
+  writeFileAtomic(p.out, JSON.stringify(r, null, 1) + '\n');
+  return { outFile: p.out, checkpoints: r.checkpoints.length, cacheHits: r.cacheHits, phaseShiftStep: r.phaseShift?.step, seconds: r.seconds };
 }

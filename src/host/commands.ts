@@ -11,6 +11,7 @@ import { discoverDefaults as d, discoverSettingKeys as key } from '../shared/met
 import { CircuitPanel } from './circuitPanel';
 import type { CheckpointsTree, TreeNode } from './checkpointsTree';
 import { EngineClient, EngineError } from './engineClient';
+import { showErrorMessage } from './notify';
 
 export interface Context {
   readonly extension: vscode.ExtensionContext;
@@ -55,10 +56,15 @@ function cacheDir(): string {
 /** Shows an engine failure; cancellation is not one. */
 export function showError(ctx: Context, what: string, e: unknown): void {
   if (e instanceof vscode.CancellationError) return;
+  // A stopped engine process is reported once by the engine client; its log line names the request.
+  if (e instanceof EngineError && e.reported) {
+    ctx.log.warn(`${what}: ${e.message}`);
+    return;
+  }
   const msg = e instanceof EngineError || e instanceof Error ? e.message : String(e);
   if (/^cancelled$/.test(msg)) return;
   ctx.log.error(`${what}: ${msg}`);
-  void vscode.window.showErrorMessage(`Circuitscope: ${what}: ${msg}`);
+  showErrorMessage(`${what}: ${msg}`);
 }
 
 function trusted(): boolean {
@@ -112,10 +118,17 @@ async function pickPromptSet(ctx: Context): Promise<string | undefined> {
   return file;
 }
 
-/** Runs an engine request under a cancellable progress notification fed by the engine's progress. */
-async function withEngineProgress<T>(ctx: Context, title: string, run: (token: string, cancel: vscode.CancellationToken) => Promise<T>): Promise<T> {
+/**
+ * Runs an engine request under a cancellable progress notification fed by the engine's progress;
+ * `also` (a script's or test's token) cancels it as the notification's Cancel button does.
+ */
+async function withEngineProgress<T>(ctx: Context, title: string, run: (token: string, cancel: vscode.CancellationToken) => Promise<T>, also?: vscode.CancellationToken): Promise<T> {
   const token = crypto.randomUUID();
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, cancel) => {
+  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, button) => {
+    const either = new vscode.CancellationTokenSource();
+    const subs = [button.onCancellationRequested(() => either.cancel()), also?.onCancellationRequested(() => either.cancel())];
+    if (button.isCancellationRequested || also?.isCancellationRequested) either.cancel();
+    const cancel = either.token;
     let last = 0;
     const sub = ctx.engine.onProgress((p) => {
       if (p.token !== token) return;
@@ -128,6 +141,8 @@ async function withEngineProgress<T>(ctx: Context, title: string, run: (token: s
       return await run(token, cancel);
     } finally {
       sub.dispose();
+      for (const s of subs) s?.dispose();
+      either.dispose();
     }
   });
 }
@@ -137,6 +152,8 @@ export interface CommandOptions {
   readonly promptsFile?: string;
   /** Do not open the view afterwards. */
   readonly noView?: boolean;
+  /** Cancels the run, as the progress notification's Cancel button does. */
+  readonly cancel?: vscode.CancellationToken;
 }
 
 export async function discoverCommand(ctx: Context, arg?: unknown, opts: CommandOptions = {}): Promise<string | undefined> {
@@ -152,7 +169,7 @@ export async function discoverCommand(ctx: Context, arg?: unknown, opts: Command
   try {
     // One request: the engine's first progress message is the cost estimate, and the result carries the view.
     const title = `Discovering circuits in ${path.basename(dir)}`;
-    const result = await withEngineProgress(ctx, title, (token, cancel) => ctx.engine.request(protocol.discover, { token, dir, promptsFile, out, settings: s }, cancel));
+    const result = await withEngineProgress(ctx, title, (token, cancel) => ctx.engine.request(protocol.discover, { token, dir, promptsFile, out, settings: s }, cancel), opts.cancel);
     ctx.log.info(`Discovered ${result.edges} edges (faithfulness ${result.faithfulness.toFixed(3)}) in ${result.seconds.toFixed(1)} s: ${result.circuitFile}`);
     await ctx.refresh();
     if (!opts.noView) CircuitPanel.show({ kind: 'circuit', circuit: result.view, circuitFile: result.circuitFile }, ctx.extension.extensionUri, ctx.log);
@@ -190,11 +207,52 @@ export async function compareCommand(ctx: Context, arg?: unknown, many?: unknown
   if (!promptsFile) return undefined;
   try {
     const r = await withEngineProgress(ctx, `Comparing ${path.basename(dirA)} and ${path.basename(dirB)}`, (token, cancel) =>
-      ctx.engine.request(protocol.compare, { token, dirA: dirA!, dirB: dirB!, promptsFile, cacheDir: cacheDir(), settings: settings() }, cancel),
+      ctx.engine.request(protocol.compare, { token, dirA: dirA!, dirB: dirB!, promptsFile, cacheDir: cacheDir(), settings: settings() }, cancel), opts.cancel,
     );
+    if (opts.noView) return undefined;
     return CircuitPanel.show({ kind: 'compare', a: r.a, b: r.b, drift: r.drift, circuitFiles: [r.circuitFileA, r.circuitFileB] }, ctx.extension.extensionUri, ctx.log);
   } catch (e) {
     showError(ctx, 'comparison failed', e);
+    return undefined;
+  }
+}
+
+/**
+ * Evolve: the circuits of every checkpoint of a run folder, as `circuitscope evolve`, written as
+ * `<run>--<prompts>.evolve.json` in the results folder (the per-checkpoint circuits go to the cache).
+ */
+export async function evolveCommand(ctx: Context, arg?: unknown, opts: CommandOptions = {}): Promise<string | undefined> {
+  if (!trusted()) return undefined;
+  const runs = ctx.tree.current?.runs ?? [];
+  let runDir = folderOf(arg);
+  if (runDir === undefined || !runs.some((r) => path.resolve(r.dir) === path.resolve(runDir!))) {
+    if (runs.length === 0) {
+      void vscode.window.showWarningMessage('Circuitscope: no run folder (checkpoint-N folders) in the workspace.');
+      return undefined;
+    }
+    const pick = await vscode.window.showQuickPick(
+      runs.map((r) => ({ label: path.basename(r.dir), description: `${r.checkpoints.length} checkpoints`, detail: r.dir, dir: r.dir })),
+      { title: 'Evolve: circuits across the checkpoints of…' },
+    );
+    runDir = pick?.dir;
+  }
+  if (!runDir) return undefined;
+  const promptsFile = opts.promptsFile ?? (await pickPromptSet(ctx));
+  if (!promptsFile) return undefined;
+  const out = path.join(resultsDir() ?? runDir, `${path.basename(runDir)}--${path.basename(promptsFile).replace(/\.[^.]+$/, '')}.evolve.json`);
+  try {
+    const r = await withEngineProgress(
+      ctx,
+      `Following circuits across ${path.basename(runDir)}`,
+      (token, cancel) => ctx.engine.request(protocol.evolve, { token, runDir: runDir!, promptsFile, out, cacheDir: cacheDir(), settings: settings() }, cancel),
+      opts.cancel,
+    );
+    const shift = r.phaseShiftStep !== undefined ? `phase shift at step ${r.phaseShiftStep}` : 'no phase shift detected';
+    ctx.log.info(`Evolved ${r.checkpoints} checkpoints (${r.cacheHits} from the cache) in ${r.seconds.toFixed(1)} s, ${shift}: ${r.outFile}`);
+    if (!opts.noView) void vscode.window.showInformationMessage(`Circuitscope: ${r.checkpoints} checkpoints of ${path.basename(runDir)}, ${shift}; wrote ${path.basename(r.outFile)}.`);
+    return r.outFile;
+  } catch (e) {
+    showError(ctx, 'evolve failed', e);
     return undefined;
   }
 }

@@ -7,10 +7,11 @@ import * as vscode from 'vscode';
 import * as engineProtocol from '../shared/engineProtocol';
 import { describeModel } from '../shared/engineProtocol';
 import { CheckpointsTree, type TreeNode } from './checkpointsTree';
-import { addPromptSetCommand, compareCommand, discoverCommand, openCircuitCommand, openDemoRunCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
+import { addPromptSetCommand, compareCommand, discoverCommand, evolveCommand, openCircuitCommand, openDemoRunCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
 import { EngineClient, EngineError } from './engineClient';
 import { registerExports } from './exports';
 import { checkUsable, convertCheckpointCommand, ProblemsView } from './problems';
+import { onDidShowError, showErrorMessage } from './notify';
 
 /** What activate() returns: for tests and for other extensions. */
 export interface CircuitscopeApi {
@@ -23,6 +24,8 @@ export interface CircuitscopeApi {
    * RequestType are not interchangeable with these, so callers use these.
    */
   readonly protocol: typeof engineProtocol;
+  /** Fires with the text of every error message the extension shows (tests count them). */
+  readonly onDidShowError: vscode.Event<string>;
 }
 
 export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
@@ -54,7 +57,8 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
       const folders = [...scan.runs.filter((r) => r.checkpoints.some(usable)).map((r) => r.dir), ...[...scan.runs.flatMap((r) => r.checkpoints), ...scan.checkpoints].filter(usable).map((c) => c.dir)];
       await vscode.commands.executeCommand('setContext', 'circuitscope.checkpointFolders', folders);
     } catch (e) {
-      tree.update(undefined, `Scanning failed: ${(e as Error).message}`);
+      // A stopped engine (the client reported it) leaves the last scan in the tree; the next change rescans.
+      if (!(e instanceof EngineError && e.reported)) tree.update(undefined, `Scanning failed: ${(e as Error).message}`);
       showError(ctx, 'scanning the workspace failed', e);
     }
   };
@@ -92,6 +96,7 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
     vscode.commands.registerCommand('circuits.compare', (arg?: unknown, many?: unknown, opts?: unknown) =>
       compareCommand(ctx, arg, Array.isArray(many) ? many : view.selection.length >= 2 ? [...view.selection] : undefined, isOptions(opts) ? opts : {}),
     ),
+    vscode.commands.registerCommand('circuits.evolve', (arg?: unknown, opts?: unknown) => evolveCommand(ctx, arg, isOptions(opts) ? opts : {})),
     vscode.commands.registerCommand('circuits.refresh', () => refresh()),
     vscode.commands.registerCommand('circuits.addPromptSet', () => addPromptSetCommand(ctx)),
     vscode.commands.registerCommand('circuits.openPromptFile', (node?: { entry?: { file: string } }) => (node?.entry ? vscode.window.showTextDocument(vscode.Uri.file(node.entry.file)) : undefined)),
@@ -106,7 +111,7 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
       } catch (e) {
         const err = e as EngineError;
         log.error(err.message);
-        void vscode.window.showErrorMessage(`Circuitscope: ${err.message}`);
+        if (!err.reported) showErrorMessage(err.message);
         return undefined;
       }
     }),
@@ -115,7 +120,7 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
   );
   registerExports(ctx);
   void refresh();
-  return { engine, tree, refresh, protocol: engineProtocol };
+  return { engine, tree, refresh, protocol: engineProtocol, onDidShowError };
 }
 
 /** The file or folder of a tree node (or an Explorer URI): what Reveal in Explorer and Copy Path act on. */
@@ -145,7 +150,7 @@ function checkpointArg(arg: unknown, tree: CheckpointsTree): string | undefined 
 }
 
 function isOptions(x: unknown): x is CommandOptions {
-  return typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof vscode.Uri) && ('promptsFile' in x || 'noView' in x);
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof vscode.Uri) && ('promptsFile' in x || 'noView' in x || 'cancel' in x);
 }
 
 export function deactivate(): void {

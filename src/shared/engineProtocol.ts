@@ -67,6 +67,13 @@ export const didLog = new NotificationType<LogParams>('engine/didLog');
  */
 export const userErrorCode = -32001;
 
+/**
+ * What the user reads when the engine fails for a reason that is not the user's (a bug): one line,
+ * never the exception's text. The engine sends the details (message and stack) as a log notification
+ * first, and the host writes them to the Circuitscope output channel.
+ */
+export const internalErrorMessage = 'an internal error stopped this request; please report it with the details from the Circuitscope log (command: Circuitscope: Show Log)';
+
 /** A checkpoint folder found in the workspace. */
 export interface CheckpointEntry {
   readonly dir: string;
@@ -210,6 +217,27 @@ export interface CompareResult {
 }
 /** Compares the circuits of two checkpoints, discovering what is not cached; cancellable. */
 export const compare = new RequestType<CompareParams, CompareResult, void>('analysis/compare');
+
+export interface EvolveParams {
+  readonly token: string;
+  /** A run folder of checkpoint-N folders (at least two). */
+  readonly runDir: string;
+  readonly promptsFile: string;
+  /** Where the evolution's JSON is written (atomically; nothing when cancelled). */
+  readonly out: string;
+  readonly cacheDir: string;
+  readonly settings: DiscoverSettings;
+}
+export interface EvolveSummary {
+  readonly outFile: string;
+  readonly checkpoints: number;
+  readonly cacheHits: number;
+  /** The step of the detected phase shift, when the Jaccard-to-final curve has a knee. */
+  readonly phaseShiftStep?: number;
+  readonly seconds: number;
+}
+/** Circuits across the checkpoints of a run (as `circuitscope evolve`), writing its JSON; cancellable. */
+export const evolve = new RequestType<EvolveParams, EvolveSummary, void>('analysis/evolve');
 
 export interface CheckCheckpointParams {
   readonly dir: string;

@@ -223,10 +223,12 @@ function toAbsolute(p) {
  * options.vsixPath: a packaged extension, installed into the throwaway extensions folder before start.
  * options.settings: user settings, merged over defaultSettings.
  * options.env: extra environment for the server and so for the extension host.
+ * options.workspaceTrust: true to run with workspace trust on (Restricted Mode until the user trusts
+ *   the folder); by default trust is off and every folder is trusted.
  *
  * Returns { port, authority, url, dirs, workspaceDir, extensionDir, remoteUri(p), workbenchUrl(o), stop() }.
  */
-export async function startServer({ extensionDir, vsixPath, workspaceDir, settings = {}, env: extraEnv = {} } = {}) {
+export async function startServer({ extensionDir, vsixPath, workspaceDir, settings = {}, env: extraEnv = {}, workspaceTrust = false } = {}) {
   if (!fs.existsSync(codeServerEntry)) {
     throw new Error(`code-server is not installed; run: bash ${path.relative(process.cwd(), path.join(here, 'setup.sh'))}`);
   }
@@ -237,7 +239,7 @@ export async function startServer({ extensionDir, vsixPath, workspaceDir, settin
   fs.mkdirSync(extensionsDir, { recursive: true });
   fs.writeFileSync(
     path.join(userDataDir, 'User', 'settings.json'),
-    JSON.stringify({ ...defaultSettings, ...settings }, null, 2),
+    JSON.stringify({ ...defaultSettings, ...(workspaceTrust ? { 'security.workspace.trust.enabled': true } : {}), ...settings }, null, 2),
   );
   if (workspaceDir) {
     workspaceDir = toAbsolute(workspaceDir);
@@ -266,7 +268,7 @@ export async function startServer({ extensionDir, vsixPath, workspaceDir, settin
     '--extensions-dir', extensionsDir,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
   ];
 

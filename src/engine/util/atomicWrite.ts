@@ -15,9 +15,12 @@ import * as path from 'node:path';
  */
 const hostTag = crypto.createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
 
-/** The temporary files of `file`'s writers on this machine: `.<name>.<pid>.<time>.<host>.tmp` (or without `<host>`) beside it. */
-function tempFilesOf(dir: string, base: string): { name: string; pid: number }[] {
-  const prefix = `.${base}.`;
+/**
+ * The temporary files of `file`'s writers on this machine: `.<name>.<pid>.<time>.<host>.tmp` (or
+ * without `<host>`) beside it; with no `base`, those of every file in `dir`.
+ */
+function tempFilesOf(dir: string, base?: string): { name: string; pid: number }[] {
+  const prefix = base === undefined ? '.' : `.${base}.`;
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -27,7 +30,7 @@ function tempFilesOf(dir: string, base: string): { name: string; pid: number }[]
   const out: { name: string; pid: number }[] = [];
   for (const n of names) {
     if (!n.startsWith(prefix) || !n.endsWith('.tmp')) continue;
-    const m = /^(\d+)\.[0-9a-z]+(?:\.([0-9a-f]{8}))?\.tmp$/.exec(n.slice(prefix.length));
+    const m = (base === undefined ? /\.(\d+)\.[0-9a-z]+(?:\.([0-9a-f]{8}))?\.tmp$/ : /^(\d+)\.[0-9a-z]+(?:\.([0-9a-f]{8}))?\.tmp$/).exec(n.slice(prefix.length));
     if (m && (m[2] === undefined || m[2] === hostTag)) out.push({ name: n, pid: Number(m[1]) });
   }
   return out;
@@ -51,6 +54,21 @@ export function removeStaleTempFiles(file: string): void {
   for (const t of tempFilesOf(dir, path.basename(file))) {
     if (t.pid !== process.pid && !alive(t.pid)) fs.rmSync(path.join(dir, t.name), { force: true });
   }
+}
+
+/**
+ * Removes the temporary files of killed writers (their process is gone) from `dir`, whatever file
+ * they were writing: called when a results folder is scanned, so that a folder no run writes to again
+ * does not keep them. Returns how many were removed.
+ */
+export function removeStaleTempFilesIn(dir: string): number {
+  let removed = 0;
+  for (const t of tempFilesOf(dir)) {
+    if (t.pid === process.pid || alive(t.pid)) continue;
+    fs.rmSync(path.join(dir, t.name), { force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /**
