@@ -300,6 +300,42 @@ export function pruneDeadNodes(g: CircuitGraph, edgeInSelected: Uint8Array): Sel
   return { edgeIn, nodeIn };
 }
 
+// ---- Node scores (EAP-IG's node attribution, attribute_node.py) ----
+
+/**
+ * Node scores from edge scores: a source node's score is the sum of its outgoing edges' scores. For
+ * the gradient methods (EAP, EAP-IG over inputs, RelP) this is EAP-IG's node score Σ Δ_u · ∂L/∂z_u
+ * exactly: a node's output z_u enters the residual stream once and every later reader of it is one of
+ * its edges, so ∂L/∂z_u is the sum of the gradients at those readers' inputs. For exact patching it is
+ * the sum of one-edge effects, not the effect of patching the node. Logits has no score.
+ */
+export function nodeScoresFromEdges(g: CircuitGraph, scores: ArrayLike<number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const n of g.nodes) {
+    if (n === 'logits') continue;
+    let s = 0;
+    for (const i of g.childEdges.get(n) ?? []) s += Number.isNaN(scores[i]) ? 0 : scores[i];
+    out.set(n, s);
+  }
+  return out;
+}
+
+/**
+ * `apply_topn(n, absolute, level='node')` as upstream's `to_json` then writes it: the n scored nodes of
+ * largest (|)score(|) (stable order on ties) and logits are in the graph, and so is every edge whose
+ * both ends are. Upstream fills whole score-matrix rows, so its prune never removes a selected node;
+ * none is removed here either.
+ */
+export function topNNodes(g: CircuitGraph, nodeScores: ReadonlyMap<string, number>, n: number, absolute = true): Selection {
+  const key = (x: number) => (absolute ? Math.abs(x) : x);
+  const scored = g.nodes.filter((m) => nodeScores.has(m) && !Number.isNaN(nodeScores.get(m)!));
+  const order = scored.map((m, i) => [m, i] as const).sort((a, b) => key(nodeScores.get(b[0])!) - key(nodeScores.get(a[0])!) || a[1] - b[1]);
+  const nodeIn = new Map<string, boolean>(g.nodes.map((m) => [m, m === 'logits' || !nodeScores.has(m)]));
+  for (const [m] of order.slice(0, Math.max(0, n))) nodeIn.set(m, true);
+  const edgeIn = Uint8Array.from(g.edges, (e) => (nodeIn.get(e.parent) && nodeIn.get(e.child) ? 1 : 0));
+  return { edgeIn, nodeIn };
+}
+
 /** Shannon entropy (natural log) of |s| / Σ|s| over in-circuit edges (`edge_entropy`). */
 export function edgeEntropy(scores: ArrayLike<number>, edgeIn: Uint8Array): number {
   let total = 0;
