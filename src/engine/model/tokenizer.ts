@@ -243,9 +243,20 @@ export class TextTokenizer {
     return this.tok.decode([...ids], { skip_special_tokens: false });
   }
 
-  /** The text of one token, for labels. */
+  /**
+   * The text of one token, for labels. A token that is part of a UTF-8 sequence decodes to '\ufffd';
+   * its label shows its real bytes instead, read from its vocabulary piece: `<0xNN>` for each byte
+   * that is not printable ASCII (SentencePiece's byte-fallback pieces already are `<0xNN>`).
+   */
   tokenText(id: number): string {
-    return this.tok.decode([id], { skip_special_tokens: false });
+    const text = this.tok.decode([id], { skip_special_tokens: false });
+    if (!text.includes('\ufffd')) return text;
+    const piece = this.tok.id_to_token(id);
+    if (piece === undefined) return text;
+    if (/^<0x[0-9a-f]{2}>$/i.test(piece)) return piece.toUpperCase().replace('0X', '0x');
+    const bytes = byteLevelBytes(piece);
+    if (!bytes) return text;
+    return bytes.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)).join('');
   }
 
   tokenToId(token: string): number | undefined {
@@ -258,4 +269,26 @@ export class TextTokenizer {
     const text = specialText(this.config.bos_token);
     return text === undefined ? undefined : this.tokenToId(text);
   }
+}
+
+/** GPT-2's byte-level alphabet (bytes_to_unicode): the character that stands for each byte in a vocabulary piece. */
+const byteOfChar: ReadonlyMap<string, number> = (() => {
+  const m = new Map<string, number>();
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    m.set(String.fromCodePoint(printable ? b : 256 + extra++), b);
+  }
+  return m;
+})();
+
+/** The bytes of a byte-level BPE piece, or undefined when the piece is not written in that alphabet. */
+function byteLevelBytes(piece: string): number[] | undefined {
+  const out: number[] = [];
+  for (const ch of piece) {
+    const b = byteOfChar.get(ch);
+    if (b === undefined) return undefined;
+    out.push(b);
+  }
+  return out;
 }
