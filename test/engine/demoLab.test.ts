@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { endEpoch, makeGpt2Series, makeStoriesSeries, manifestFile, plateauCheckpoints, plateauEpoch, plateauRule, readLossHistory, type Acquisition } from '../../src/lab/demoLab';
 import { listRunCheckpoints } from '../../src/engine/model/checkpoint';
+import { defaultCacheDirName } from '../../src/engine/analysis/cache';
 import { demoReportPointer, runDemo } from '../../src/lab/report/demo';
 import { chartFiles, writeLabReport, type SeriesReportInput } from '../../src/lab/report/labReport';
 import { stories260K, tmpDir } from '../helpers/tinyModels';
@@ -193,6 +194,18 @@ test('the demo writes the report with every section and chart, and the findings 
   assert.ok(fs.existsSync(path.join(out, 'timings.json')));
   // The work folder names the report, for the extension's "Demo report" item.
   assert.equal(path.resolve(work, JSON.parse(fs.readFileSync(path.join(work, demoReportPointer), 'utf8')).report), r.report);
+
+  // A second run reuses the series and every evolve result, transplant evaluations included: the
+  // cache folder is read, not written, and the report is the same bytes.
+  const cacheDir = path.join(r.series[0].runDir, defaultCacheDirName);
+  const snapshot = () => fs.readdirSync(cacheDir).sort().map((f) => `${f} ${fs.statSync(path.join(cacheDir, f)).mtimeMs}`);
+  const before = snapshot();
+  assert.ok(before.length > 2 * r.evolutions[0].checkpoints.length, `the cache holds more than the circuits and analyses: ${before.length} files`);
+  const again = await runDemo({ outDir: out, workDir: work, threads: 1, seed: 5, gpt2: tiny, stories: false, circuit: false, evolve: { batchSize: 16 } });
+  assert.equal(again.series[0].reused, true);
+  assert.equal(again.evolutions[0].cacheHits, again.evolutions[0].checkpoints.length);
+  assert.deepEqual(snapshot(), before);
+  assert.equal(fs.readFileSync(again.report, 'utf8'), text);
 
   // With a detected shift (injected here), the chart marks it and the transplant rows are labelled.
   const e = r.evolutions[0];
