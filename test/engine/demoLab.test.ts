@@ -278,4 +278,13 @@ test('the full profile: trained to the plateau, checkpoints dense then sparse, s
   assert.match(text, /revised − new [+-]\d\.\d{3} \(95% CI /);
   assert.match(text, /one-sided permutation p (=\s\d\.\d{3}|< 0\.001)/);
   assert.ok(r.files.includes(path.join(out, 'gpt2-synthetic-plateau.svg')));
+
+  // Determinism: the same seed and thread count give the same schedule, weights and report in other folders.
+  const out2 = tmpDir('cs-demo-full-');
+  const twin = await runDemo({ outDir: out2, threads: 1, seed: 5, profile: 'full', gpt2: { ...tiny, plateau }, stories: false, circuit: false, evolve: { batchSize: 16 } });
+  assert.equal(twin.series[0].reused, false);
+  assert.deepEqual(twin.series[0].manifest.plateau, rec);
+  assert.equal(fs.readFileSync(twin.report, 'utf8'), text);
+  const weights = safetensors(r.series[0].runDir);
+  safetensors(twin.series[0].runDir).forEach((b, i) => assert.ok(b.equals(weights[i]), `checkpoint ${i} differs between two full-profile builds`));
 });
