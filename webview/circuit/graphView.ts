@@ -18,6 +18,8 @@ import { groupEdges, nodeEdges, pathThrough, representatives, superId, type View
 
 /** Edges shown at start from which the WebGL renderer is used, when the browser offers WebGL 2. */
 export const webglMinEdges = 2000;
+/** Fitting never zooms in further: 11 px labels show at about 19 px. */
+export const maxFitZoom = 1.75;
 
 export type EdgeMark = 'added' | 'removed' | 'flipped';
 export type NodeMark = 'added' | 'removed';
@@ -141,7 +143,9 @@ function stylesheet(t: Theme, large: boolean): StylesheetJson {
       style: {
         shape: 'round-rectangle',
         width: 'data(w)' as unknown as number,
-        height: metrics.height + 6,
+        height: 'data(h)' as unknown as number,
+        'text-wrap': 'wrap',
+        'text-max-width': 'data(w)' as unknown as string,
         'background-color': t.nodeFill,
         'border-width': 3,
         'border-style': 'double',
@@ -345,6 +349,9 @@ export class GraphView {
     this.applyingViewport = true;
     try {
       this.cy.fit(this.cy.nodes(':visible'), 24);
+      // A small circuit fitted to a large pane would show 40 px labels in boxes a third of the pane
+      // wide; past maxFitZoom it stays centred at that zoom instead.
+      if (this.cy.zoom() > maxFitZoom) this.cy.zoom({ level: maxFitZoom, renderedPosition: { x: this.cy.width() / 2, y: this.cy.height() / 2 } });
     } finally {
       this.applyingViewport = false;
     }
@@ -540,7 +547,12 @@ export class GraphView {
       const x = members.reduce((s, m) => s + this.positions.get(m)!.x, 0) / members.length;
       const y = members.reduce((s, m) => s + this.positions.get(m)!.y, 0) / members.length;
       const label = `${g.label} (${members.length})`;
-      els.push({ group: 'nodes', data: { id: superId(g), label, w: Math.max(metrics.endWidth, 7 * label.length + 12), members }, position: { x, y }, classes: 'super' });
+      // As wide as its members' row (at least an end node), the label wrapped inside: a supernode of
+      // one or two heads then covers no neighbour.
+      const xs = members.map((m) => this.positions.get(m)!.x);
+      const w = Math.max(metrics.endWidth, Math.min(7 * label.length + 12, Math.max(...xs) - Math.min(...xs) + metrics.headWidth));
+      const lines = Math.ceil((7 * label.length) / (w - 10));
+      els.push({ group: 'nodes', data: { id: superId(g), label, w, h: metrics.height + 6 + 13 * (lines - 1), members }, position: { x, y }, classes: 'super' });
     }
     const maxAbs = Math.max(this.sel.maxAbs, ...merged.map((m) => m.abs));
     for (const m of merged) {
