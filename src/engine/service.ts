@@ -2,6 +2,7 @@
  * What the engine process does for the extension, independent of the transport: scanning the
  * workspace, discovery, circuit view data and comparisons. main.ts wires these to JSON-RPC.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CircuitGraph, countIn } from '../shared/circuit';
 import type { CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, EvolveParams, EvolveSummary, ViewDataParams } from '../shared/engineProtocol';
@@ -114,6 +115,17 @@ export async function circuitViewData(p: ViewDataParams, deps: WorkloadDeps = {}
     // A circuit of compare's or evolve's cache has its head roles in the cached analysis.
     const a = cachedAnalysisOf(p.circuitFile);
     for (const [n, role] of Object.entries(a?.headRoles ?? {})) heads[n] = { role, ratio: round(a?.headRatios?.[n] ?? NaN) ?? undefined };
+    // A discovered circuit names its checkpoint and prompt set: reopened, it shows the roles it showed
+    // when discovered. Roles are an extra, so a checkpoint or prompt set that moved or no longer fits
+    // leaves the view without them rather than unopened.
+    const prov = c.provenance;
+    if (!a && prov && fs.existsSync(prov.checkpoint.path) && fs.existsSync(prov.prompts.path)) {
+      try {
+        heads = await headInfo(await workload(prov.checkpoint.path, prov.prompts.path, { ...p.settings, prependBos: prov.prependBos }, deps), c);
+      } catch {
+        heads = {};
+      }
+    }
   }
   return viewData(c, p.circuitFile, heads, p.dir);
 }
