@@ -53,6 +53,11 @@ function cacheDir(): string {
   return folder ? path.resolve(workspaceRoot() ?? '.', folder) : path.join(resultsDir() ?? '.', 'cache');
 }
 
+/** Whether an engine request ended because the user (or a script's token) cancelled it. */
+function isCancellation(e: unknown): boolean {
+  return e instanceof vscode.CancellationError || (e instanceof Error && /^cancelled$/.test(e.message));
+}
+
 /** Shows an engine failure; cancellation is not one. */
 export function showError(ctx: Context, what: string, e: unknown): void {
   if (e instanceof vscode.CancellationError) return;
@@ -205,13 +210,23 @@ export async function compareCommand(ctx: Context, arg?: unknown, many?: unknown
   if (!dirB) return undefined;
   const promptsFile = opts.promptsFile ?? (await pickPromptSet(ctx));
   if (!promptsFile) return undefined;
+  const names = `${path.basename(dirA)} (A) and ${path.basename(dirB)} (B)`;
+  const s = settings();
+  const started = Date.now();
+  ctx.log.info(`Comparing ${dirA} (A) and ${dirB} (B) on ${promptsFile}; ${s.method}, ${s.steps} steps, top-N ${s.topN ?? 'by model'}; cache ${cacheDir()}`);
   try {
     const r = await withEngineProgress(ctx, `Comparing ${path.basename(dirA)} and ${path.basename(dirB)}`, (token, cancel) =>
-      ctx.engine.request(protocol.compare, { token, dirA: dirA!, dirB: dirB!, promptsFile, cacheDir: cacheDir(), settings: settings() }, cancel), opts.cancel,
+      ctx.engine.request(protocol.compare, { token, dirA: dirA!, dirB: dirB!, promptsFile, cacheDir: cacheDir(), settings: s }, cancel), opts.cancel,
+    );
+    const d = r.drift;
+    ctx.log.info(
+      `Compared ${names} in ${((Date.now() - started) / 1000).toFixed(1)} s: edge Jaccard ${d.edgeJaccard.toFixed(3)}, node Jaccard ${d.nodeJaccard.toFixed(3)}, ` +
+        `${d.addedCount} added, ${d.removedCount} removed, ${d.signFlippedCount} sign-flipped; circuits ${r.circuitFileA}, ${r.circuitFileB}`,
     );
     if (opts.noView) return undefined;
     return CircuitPanel.show({ kind: 'compare', a: r.a, b: r.b, drift: r.drift, circuitFiles: [r.circuitFileA, r.circuitFileB] }, ctx.extension.extensionUri, ctx.log);
   } catch (e) {
+    if (isCancellation(e)) ctx.log.info(`Comparison of ${names} cancelled after ${((Date.now() - started) / 1000).toFixed(1)} s; nothing written`);
     showError(ctx, 'comparison failed', e);
     return undefined;
   }
