@@ -79,7 +79,7 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
     vscode.commands.registerCommand('circuits.discover', async (arg?: unknown, opts?: unknown) => {
       // An unusable checkpoint is refused with its reason before any prompt set is asked for.
       const dir = checkpointArg(arg, tree);
-      if (dir && vscode.workspace.isTrusted && !(await checkUsable(engine, problems, dir).catch((e: unknown) => (showError(ctx, 'checking the checkpoint failed', e), false)))) return undefined;
+      if (dir && vscode.workspace.isTrusted && !(await checkUsable(engine, problems, dir, tree.allCheckpoints()).catch((e: unknown) => (showError(ctx, 'checking the checkpoint failed', e), false)))) return undefined;
       return discoverCommand(ctx, arg, isOptions(opts) ? opts : {});
     }),
     vscode.commands.registerCommand('circuits.convertCheckpoint', (arg?: unknown) => convertCheckpointCommand(problems, arg)),

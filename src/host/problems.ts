@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { checkCheckpoint } from '../shared/engineProtocol';
+import { checkCheckpoint, type CheckpointEntry } from '../shared/engineProtocol';
 import type { FileProblem } from '../shared/problems';
 import type { EngineClient } from './engineClient';
 
@@ -21,9 +21,10 @@ export class ProblemsView implements vscode.Disposable, vscode.CodeActionProvide
   /** Problems found by a check outside the scan (Discover on a folder the scan did not list). */
   private checked = new Map<string, readonly FileProblem[]>();
 
-  /** Replaces the scan's problems. */
+  /** Replaces the scan's problems; a scan supersedes the checks made before it. */
   update(problems: readonly FileProblem[]): void {
     this.scanned = problems;
+    this.checked.clear();
     this.render();
   }
 
@@ -84,13 +85,15 @@ export class ProblemsView implements vscode.Disposable, vscode.CodeActionProvide
 }
 
 /**
- * Whether Discover may go on with `dir`: the engine checks the folder as a run would open it (config,
- * weights, tokenizer; no weights loaded). When it cannot be used, its problems go to the Problems panel
- * and one message names the first, with a button to the rest.
+ * Whether Discover may go on with `dir`. A folder the scan listed was checked when it appeared or last
+ * changed, so its problems are known without asking; any other folder is checked by the engine as a
+ * run would open it (config, weights, tokenizer; no weights loaded). When it cannot be used, its
+ * problems go to the Problems panel and one message names the first, with a button to the rest.
  */
-export async function checkUsable(engine: EngineClient, problems: ProblemsView, dir: string): Promise<boolean> {
-  const { problems: found } = await engine.request(checkCheckpoint, { dir });
-  problems.report(dir, found);
+export async function checkUsable(engine: EngineClient, problems: ProblemsView, dir: string, scanned: readonly CheckpointEntry[]): Promise<boolean> {
+  const known = scanned.some((c) => path.resolve(c.dir) === path.resolve(dir));
+  const found = known ? problems.of(dir) : (await engine.request(checkCheckpoint, { dir })).problems;
+  if (!known) problems.report(dir, found);
   const first = found.find((p) => p.severity === 'error');
   if (!first) return true;
   const where = `${path.basename(first.file)}${first.line ? `:${first.line}` : ''}`;
