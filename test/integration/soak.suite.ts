@@ -21,7 +21,7 @@ import type { ModelSummary } from '../../src/shared/engineProtocol';
 
 const extensionId = 'circuitscope.circuitscope';
 const interruptionsWanted = 20;
-const maxRounds = 40;
+const maxRounds = 60;
 /** No command may take longer than this, interrupted or not. */
 const roundBoundMs = 90_000;
 /** A cancelled run must end this soon after the cancellation. */
@@ -166,6 +166,8 @@ describe('Kill-and-cancel soak', () => {
         console.log(`soak: ${what}: ${landed ? `${action === 'kill' ? `killed pid ${killedPid}` : 'cancelled'}, settled at ${settledAt} ms` : `ended first (${settledAt} ms)`}, ${result ? 'result written' : 'no result'}, ${messages.length} message(s)`);
         if (!landed) {
           assert.deepEqual(messages, [], `${what}: an uninterrupted run shows no error`);
+          // The first runs include the engine's start and a cold cache: aim within the shortest run seen.
+          durations.set(op, Math.min(durations.get(op)!, settledAt));
           for (const f of changed(before, snapshot(results))) replaced.add(f);
           continue;
         }
