@@ -5,7 +5,7 @@
  * vscode.
  */
 
-export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'relp' | 'relp-ah' | 'relp-corrupted' | 'exact';
+export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'relp' | 'relp-ah' | 'relp-corrupted' | 'information-flow-routes' | 'exact';
 /** 'paper': α = k/m for k = 1..m (DKC); 'upstream': α = k/m for k = 0..m−1 (EAP-IG v2). */
 export type IgConvention = 'paper' | 'upstream';
 export type MetricKind = 'logit-diff' | 'prob' | 'logprob';
@@ -38,6 +38,8 @@ export interface MethodRow {
    * passes (clean and corrupted).
    */
   passesPerBatch(batch: number, s: Schedule): number;
+  /** Scores come from the clean prompts alone: the corrupted prompts only give the baseline metric. */
+  readonly cleanOnly?: boolean;
 }
 
 /** Every method, in the order the CLI and the settings list them (the paper's method first). */
@@ -58,6 +60,15 @@ export const methodTable: readonly MethodRow[] = Object.freeze([
   { name: 'relp', description: 'RelP: attribution patching with LRP rules (norm scale, activation ratio, half gate), one pass', options: [], passesPerBatch: () => 1 },
   { name: 'relp-ah', description: 'RelP with attention patterns held constant as well (AH-rule)', options: [], passesPerBatch: () => 1 },
   { name: 'relp-corrupted', description: 'RelP propagated at the corrupted run, as RelP’s demo notebook does', options: [], passesPerBatch: () => 1 },
+  // Information-flow routes (Ferrando & Voita 2024), as EAP-IG's method: proximity of each upstream
+  // output to the destination's input, from the clean run's activations; no metric, no gradient.
+  {
+    name: 'information-flow-routes',
+    description: 'Information-flow routes: how close each contribution is to its destination’s input, from the clean run alone (no gradients)',
+    options: [],
+    passesPerBatch: () => 0,
+    cleanOnly: true,
+  },
   {
     name: 'exact',
     description: 'Activation patching of every edge (exact, slow)',

@@ -1,7 +1,7 @@
 /**
  * Edge attribution (method spec §2): EAP, EAP-IG over inputs (the paper's method), clean-corrupted,
- * EAP-IG over activations, RelP (EAP with LRP propagation rules, method spec §7.1), and exact
- * activation patching of every edge.
+ * EAP-IG over activations, RelP (EAP with LRP propagation rules, method spec §7.1), information-flow
+ * routes (method spec §7.3; no gradients, clean run only), and exact activation patching of every edge.
  *
  * Scores follow the spec's sign and scale: with the loss L = −(1/N) Σ_i metric_i over the N examples,
  * score(u→v) = Σ_{batch, pos, d} Δ_u · ∂L/∂x_v, averaged over integration steps. The reference code
@@ -17,7 +17,7 @@ import { CancelledError, UserError } from '../errors';
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
-import { buildInstrumented, tapGradient } from './instrument';
+import { buildInstrumented, routeGroups, tapGradient } from './instrument';
 import type { TokenizedPair } from './prompts';
 
 export type { Method } from '../../shared/methods';
@@ -159,6 +159,14 @@ export class CircuitSessions {
     });
   }
 
+  /** Information-flow routes: each destination group's proximities (`routeGroups`) and last-position logits. */
+  routes() {
+    return this.model.customSession('circuit:routes', (b, spec, w) => {
+      const r = buildInstrumented(b, spec, w, { patch: 'none', routes: true });
+      b.output('logits_sel', r.logits);
+    });
+  }
+
   /** Relative patching: destinations read patch_src instead of the current output where coef = 1. */
   patching(perRow: boolean) {
     return this.model.customSession(`circuit:patch:${perRow ? 'row' : 'shared'}`, (b, spec, w) => {
@@ -259,13 +267,29 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
   const row = methodRow(opts.method);
   const schedule = { batchSize, steps, nLayers: model.spec.nLayers, edges: g.edges.length };
   // Progress counts gradient passes; exact patching counts (edge, prompt) runs, its unit of work.
-  const total = opts.method === 'exact' ? N * g.edges.length : batches.reduce((t, b) => t + row.passesPerBatch(b.length, schedule), 0);
+  const routes = opts.method === 'information-flow-routes';
+  const total =
+    opts.method === 'exact' ? N * g.edges.length : routes ? batches.length : batches.reduce((t, b) => t + row.passesPerBatch(b.length, schedule), 0);
   let done = 0;
   const progress = (msg: string) => opts.onProgress?.(done, total, msg);
 
   const phase = { activations: 0, gradients: 0 };
   for (const [bi, batch] of batches.entries()) {
     checkAbort(opts.signal);
+    if (routes) {
+      // Scores from the clean run alone; the corrupted run only gives the baseline.
+      const ta = Date.now();
+      const logits = await routesBatch(s, batch, N, dense);
+      phase.activations += (Date.now() - ta) / 1000;
+      passes += 2;
+      batch.forEach((p, i) => {
+        cleanSum += metricOf(s.metric, logits.clean, V, i, p.cleanLabel, p.corruptedLabel);
+        corrSum += metricOf(s.metric, logits.corrupted, V, i, p.cleanLabel, p.corruptedLabel);
+      });
+      done++;
+      progress(`${opts.method}: batch ${bi + 1}/${batches.length}`);
+      continue;
+    }
     const ta = Date.now();
     const acts = await runActivations(s, batch);
     phase.activations += (Date.now() - ta) / 1000;
@@ -296,6 +320,44 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
   const scores = new Float64Array(g.edges.length);
   g.edges.forEach((e, i) => (scores[i] = dense[e.bwd * nF + e.fwd]));
   return { scores, graph: g, baselines: { clean: cleanSum / N, corrupted: corrSum / N }, passes, seconds: (Date.now() - t0) / 1000, phaseSeconds: phase };
+}
+
+/**
+ * Information-flow routes (Ferrando & Voita 2024) on one batch, as EAP-IG's `information-flow-routes`:
+ * at every real position of an example, each upstream node u of a destination v gets the proximity
+ * max(0, ‖x_v‖₁ − ‖x_v − z_u‖₁) of its output z_u to v's input x_v, normalized over v's upstream nodes
+ * to an importance; importances are averaged over the example's positions and then over the N
+ * examples, and added into `dense` ([nB, nF]). Where no upstream node has a positive proximity the
+ * importances are 0 (upstream divides 0 by 0). Returns the clean and corrupted last-position logits.
+ */
+async function routesBatch(s: CircuitSessions, batch: readonly TokenizedPair[], N: number, dense: Float64Array): Promise<{ clean: Float32Array; corrupted: Float32Array }> {
+  const spec = s.model.spec;
+  const { nForward: nF } = s.graph;
+  const sess = await s.routes();
+  const groups = routeGroups(spec);
+  const { feeds } = batchFeeds(spec, batch.map((p) => p.clean));
+  const out = await sess.run(feeds, ['logits_sel', ...groups.map((gr) => gr.name)]);
+  const clean = out.logits_sel.data as Float32Array;
+  checkFiniteLogits(clean, spec.vocabSize, batch, 'clean run');
+  const corrupted = await s.model.lastLogits(batch.map((p) => p.corrupted));
+  checkFiniteLogits(corrupted, spec.vocabSize, batch, 'corrupted run');
+  for (const gr of groups) {
+    const prox = out[gr.name].data as Float32Array; // [batch, pos, n]
+    const nPos = out[gr.name].shape[1];
+    const imp = new Float64Array(gr.n);
+    batch.forEach((p, i) => {
+      const len = p.clean.length;
+      for (let pos = 0; pos < len; pos++) {
+        const row = prox.subarray((i * nPos + pos) * gr.n, (i * nPos + pos + 1) * gr.n);
+        let sum = 0;
+        for (const x of row) sum += x;
+        if (!(sum > 0)) continue;
+        for (let u = 0; u < gr.n; u++) imp[u] += row[u] / sum / len;
+      }
+    });
+    for (let c = gr.c0; c < gr.c1; c++) for (let u = 0; u < gr.n; u++) dense[c * nF + u] += imp[u] / N;
+  }
+  return { clean, corrupted };
 }
 
 /**
@@ -371,6 +433,8 @@ async function gradientBatch(
       break;
     case 'exact':
       throw new Error('internal: exact patching has no gradient passes');
+    case 'information-flow-routes':
+      throw new Error('internal: information-flow routes have no gradient passes');
   }
 }
 

@@ -190,7 +190,7 @@ export function buildProvenance(model: Model, set: PromptSet, pairs: readonly To
     prompts: { path: path.resolve(set.file), hash: set.hash, format: set.format, count: pairs.length, dropped: set.dropped },
     method: opts.method,
     // 1 for the methods without integration steps; clean-corrupted records the steps asked for, as its files always have.
-    steps: opts.method === 'eap' || opts.method === 'exact' ? 1 : (opts.steps ?? discoverDefaults.steps),
+    steps: opts.method === 'eap' || opts.method === 'exact' || opts.method === 'information-flow-routes' ? 1 : (opts.steps ?? discoverDefaults.steps),
     igConvention: opts.igConvention ?? discoverDefaults.igConvention,
     metric: opts.metric ?? discoverDefaults.metric,
     batchSize: opts.batchSize ?? discoverDefaults.batchSize,

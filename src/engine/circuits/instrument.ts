@@ -45,6 +45,39 @@ export interface InstrumentOptions {
   readonly zeroCoef?: boolean;
   /** Output 'metric' = Σ metric_w · f(logits) over batch and vocabulary, for f by kind. */
   readonly metric?: MetricKind;
+  /**
+   * Information-flow routes (patch 'none' only): output each destination group's proximities
+   * (see `routeGroups`) as its `name`, [batch, pos, n].
+   */
+  readonly routes?: boolean;
+}
+
+/**
+ * The destination groups of information-flow routes: every destination in backward columns
+ * [c0, c1) reads the same input (a layer's q, k and v inputs of every head are its residual stream, as
+ * TransformerLens' split inputs are), fed by the first n forward slots. For each, the graph output
+ * `name` [batch, pos, n] holds Ferrando & Voita's proximity max(0, ‖x‖₁ − ‖x − z_u‖₁) of each upstream
+ * output z_u to the destination's input x (per position, L1 over the hidden dimension).
+ */
+export interface RouteGroup {
+  readonly name: string;
+  readonly c0: number;
+  readonly c1: number;
+  readonly n: number;
+}
+
+export function routeGroups(spec: ModelSpec): RouteGroup[] {
+  const { nLayers: L, nHeads: H } = spec;
+  const out: RouteGroup[] = [];
+  for (let l = 0; l < L; l++) {
+    const base = l * (3 * H + 1);
+    const nPrev = 1 + l * (H + 1);
+    out.push({ name: `routes_${base}`, c0: base, c1: base + 3 * H, n: nPrev });
+    out.push({ name: `routes_${base + 3 * H}`, c0: base + 3 * H, c1: base + 3 * H + 1, n: spec.parallelAttnMlp ? nPrev : nPrev + H });
+  }
+  const nB = L * (3 * H + 1) + 1;
+  out.push({ name: `routes_${nB - 1}`, c0: nB - 1, c1: nB, n: 1 + L * (H + 1) });
+  return out;
 }
 
 /** A destination group's tap: its inputs ([batch, pos, k, d], or [batch, pos, d] for one) and its first backward column. */
@@ -65,6 +98,7 @@ export interface Instrumented {
 export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWeights, o: InstrumentOptions): Instrumented {
   if (o.patch === 'taps' && o.perRowCoef) throw new Error('internal: taps have no coefficients');
   if (o.patch === 'absolute' && o.perRowCoef) throw new Error('internal: per-row coefficients need relative patching');
+  if (o.routes && o.patch !== 'none') throw new Error('internal: information-flow routes read the unpatched run');
   const ins = new Instrumenter(b, spec, o);
   const embedTokens = o.interpolateEmbeddings ? interpolatedEmbedding(b) : undefined;
   const logits = buildTransformer(b, spec, w, {
@@ -230,6 +264,15 @@ class Instrumenter {
     return out;
   }
 
+  /** Information-flow routes: the proximities of the first n outputs to destination input x ([batch, pos, d] or [batch, pos, 1, d]). */
+  private route(column: number, x: Value, n: number): void {
+    const b = this.b;
+    const xs = x.rank === 3 ? b.unsqueeze(x, [2]) : x; // [batch, pos, 1, d]
+    const own = b.reduceSum(b.unary('Abs', xs), [3], false); // [batch, pos, 1]
+    const apart = b.reduceSum(b.unary('Abs', b.sub(xs, this.stackFirst(n))), [3], false); // [batch, pos, n]
+    b.output(`routes_${column}`, b.unary('Relu', b.sub(own, apart)));
+  }
+
   /** A tap: the destination's own input value, whose gradient is that destination's alone. */
   private tap(column: number, v: Value): Value {
     const t = this.b.unary('Identity', v);
@@ -263,6 +306,7 @@ class Instrumenter {
         this.attnPre[l] = v;
         return v;
       case 'hook_mlp_in':
+        if (this.o.routes) this.route(base + 3 * H, v, this.spec.parallelAttnMlp ? nPrevAttn : nPrevAttn + H);
         if (tapping) return this.tap(base + 3 * H, v);
         if (!this.coef) return v;
         return b.add(v, b.squeeze(this.patch(base + 3 * H, 1, this.spec.parallelAttnMlp ? nPrevAttn : nPrevAttn + H), [2])); // [batch, pos, d]
@@ -271,6 +315,7 @@ class Instrumenter {
         return v;
       case 'hook_resid_post':
         if (l !== L - 1) return v;
+        if (this.o.routes) this.route(this.nB - 1, v, this.nF);
         if (tapping) return this.tap(this.nB - 1, v);
         if (!this.coef) return v;
         if (this.outputCount !== this.nF) throw new Error(`internal: logits see ${this.outputCount} outputs, expected ${this.nF}`);
@@ -284,6 +329,8 @@ class Instrumenter {
     const b = this.b;
     const { nHeads: H, dModel: d } = this.spec;
     const base = l * (3 * H + 1);
+    // The three letters read the same residual stream: one group of proximities per layer.
+    if (this.o.routes && letter === 0) this.route(base, v, 1 + l * (H + 1));
     if (this.o.patch === 'taps') {
       // Each letter gets its own materialized copy of the residual per head, [batch, pos, H, d].
       const shape = b.concat([b.slice(b.op('Shape', [v], 'int64', [4]), 0, 0, 2), b.ints([H, d])], 0);

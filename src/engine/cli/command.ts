@@ -146,7 +146,7 @@ export function discoverHelp(): string {
   const d = discoverDefaults;
   return [
     'methods (--method):',
-    ...methodTable.map((m) => `  ${m.name.padEnd(19)} ${m.description}${m.name === d.method ? ' (default)' : ''}${m.options.includes('steps') ? '; uses --steps' : ''}`),
+    ...methodTable.map((m) => `  ${m.name.padEnd(Math.max(...methodTable.map((r) => r.name.length)))} ${m.description}${m.name === d.method ? ' (default)' : ''}${m.options.includes('steps') ? '; uses --steps' : ''}`),
     '',
     `defaults: --steps ${d.steps}, --batch-size ${d.batchSize}, --ig-convention ${d.igConvention}, --metric ${d.metric}, --selection ${d.selection}, ` +
       "--top-n: the paper's share of edges (8000 of GPT-2 small's 32,491)",
