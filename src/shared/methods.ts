@@ -10,10 +10,13 @@ export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activ
 export type IgConvention = 'paper' | 'upstream';
 export type MetricKind = 'logit-diff' | 'prob' | 'logprob';
 export type SelectionKind = 'topn' | 'greedy' | 'threshold';
+/** What a circuit selects: edges (the paper's circuits), or nodes by EAP-IG's node scores. */
+export type CircuitLevel = 'edge' | 'node';
 
 export const igConventions: readonly IgConvention[] = Object.freeze(['paper', 'upstream'] as const);
 export const metricKinds: readonly MetricKind[] = Object.freeze(['logit-diff', 'prob', 'logprob'] as const);
 export const selectionKinds: readonly SelectionKind[] = Object.freeze(['topn', 'greedy', 'threshold'] as const);
+export const circuitLevels: readonly CircuitLevel[] = Object.freeze(['edge', 'node'] as const);
 
 /** What fixes the number of passes of an attribution run. */
 export interface Schedule {
@@ -106,7 +109,8 @@ export function evaluationPasses(prompts: number, batchSize: number, curveSizes 
 
 /**
  * The discover defaults: what CLI flags, extension settings and engine options mean when left out.
- * `topN` 0 stands for the paper's share of edges (8000 of GPT-2 small's 32,491; see defaultTopN).
+ * `topN` 0 stands for the paper's share of edges (8000 of GPT-2 small's 32,491; see defaultTopN);
+ * `nodeTopN` 0 for the same share of the scored nodes (see defaultNodeTopN).
  */
 export const discoverDefaults = Object.freeze({
   method: 'eap-ig-inputs' as Method,
@@ -114,6 +118,8 @@ export const discoverDefaults = Object.freeze({
   batchSize: 8,
   topN: 0,
   selection: 'topn' as SelectionKind,
+  level: 'edge' as CircuitLevel,
+  nodeTopN: 0,
   metric: 'logit-diff' as MetricKind,
   igConvention: 'paper' as IgConvention,
   prependBos: true,

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { CircuitFormatError, fromEapJson, toEapJsonV2, type CircuitData, type CircuitGraph, type ExpectedShape } from '../../shared/circuit';
-import type { IgConvention, SelectionKind } from '../../shared/methods';
+import type { CircuitLevel, IgConvention, SelectionKind } from '../../shared/methods';
 import type { ModelSpec } from '../model/config';
 import { UserError } from '../errors';
 import { shortHash } from '../util/hash';
@@ -28,7 +28,10 @@ export interface Provenance {
   readonly metric: string;
   readonly batchSize: number;
   readonly prependBos: boolean;
+  /** For a node-level circuit (discover --level node) the selection's value counts nodes. */
   readonly selection: { readonly kind: SelectionKind; readonly value: number };
+  /** 'node' for a circuit selected by node scores; absent for edge-level circuits. */
+  readonly level?: CircuitLevel;
   readonly baselines: { readonly clean: number; readonly corrupted: number };
   readonly circuitPerformance: number;
   readonly faithfulness: number;
@@ -100,6 +103,7 @@ function provenanceProblem(p: unknown): string | undefined {
   const sel = p.selection;
   if (!isObject(sel) || typeof sel.kind !== 'string' || typeof sel.value !== 'number') return "'selection' needs a string 'kind' and a number 'value'";
   if (typeof p.method !== 'string') return "'method' must be a string";
+  if (p.level !== undefined && p.level !== 'edge' && p.level !== 'node') return "'level' must be 'edge' or 'node'";
   for (const k of ['faithfulness', 'hit10', 'edges', 'nodes']) if (p[k] !== undefined && !isNum(p[k])) return `'${k}' must be a number`;
   if (p.curve !== undefined && (!Array.isArray(p.curve) || !p.curve.every((c) => isObject(c) && typeof c.topN === 'number' && typeof c.edges === 'number' && isNum(c.faithfulness)))) {
     return "'curve' must be a list of {topN, edges, faithfulness}";

@@ -4,8 +4,8 @@
  * faithfulness-vs-size curve. Used by the CLI, the engine process and the evolution analysis.
  */
 import * as path from 'node:path';
-import { CircuitGraph, countIn, edgeEntropy, greedy, pruneDeadNodes, threshold, topN, type Selection } from '../../shared/circuit';
-import { attributionPasses, discoverDefaults, evaluationPasses, type SelectionKind } from '../../shared/methods';
+import { CircuitGraph, countIn, edgeEntropy, greedy, nodeScoresFromEdges, pruneDeadNodes, threshold, topN, topNNodes, type Selection } from '../../shared/circuit';
+import { attributionPasses, discoverDefaults, evaluationPasses, type CircuitLevel, type SelectionKind } from '../../shared/methods';
 import { stepOf } from '../model/checkpoint';
 import type { Model } from '../model/runner';
 import { onnxruntimeVersion } from '../runtime/session';
@@ -28,6 +28,13 @@ export interface DiscoverOptions extends AttributeOptions {
   readonly selection?: SelectionKind;
   /** N for top-N and greedy; the default is the paper's share of edges (8000 of GPT-2 small's 32,491). */
   readonly topN?: number;
+  /**
+   * 'node': the circuit is the `nodeTopN` nodes of largest |node score| (EAP-IG's node attribution,
+   * `nodeScoresFromEdges`) with every edge between them (`topNNodes`); the file carries node scores.
+   */
+  readonly level?: CircuitLevel;
+  /** N of a node-level circuit; the default is the paper's share of the scored nodes (defaultNodeTopN). */
+  readonly nodeTopN?: number;
   readonly threshold?: number;
   /** Circuit sizes for the faithfulness curve; true for a default log-spaced list. */
   readonly curve?: readonly number[] | boolean;
@@ -46,6 +53,8 @@ export interface DiscoverOptions extends AttributeOptions {
 export interface DiscoverResult {
   readonly attribution: AttributionResult;
   readonly selection: Selection;
+  /** Node scores, for a node-level circuit. */
+  readonly nodeScores?: ReadonlyMap<string, number>;
   readonly selectionKind: SelectionKind;
   readonly selectionValue: number;
   readonly patch: PatchEvaluation;
@@ -65,6 +74,11 @@ export function defaultTopN(g: CircuitGraph): number {
   return Math.max(1, Math.round((g.edges.length * 8000) / 32491));
 }
 
+/** The node-level N by default: the paper's share of edges (defaultTopN) applied to the scored nodes (all but logits). */
+export function defaultNodeTopN(g: CircuitGraph): number {
+  return Math.max(1, Math.round(((g.nodes.length - 1) * defaultTopN(g)) / g.edges.length));
+}
+
 export function select(g: CircuitGraph, scores: Float64Array, kind: SelectionKind, value: number): Selection {
   const raw = kind === 'topn' ? topN(g, scores, value) : kind === 'greedy' ? greedy(g, scores, value) : threshold(g, scores, value);
   return pruneDeadNodes(g, raw);
@@ -75,9 +89,11 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
   const report = progressOver(w, opts.onProgress);
   const attribution = await attribute(model, pairs, { ...opts, onProgress: report('attribution') });
   const g = attribution.graph;
-  const kind = opts.selection ?? discoverDefaults.selection;
-  const value = kind === 'threshold' ? (opts.threshold ?? 0) : (opts.topN ?? defaultTopN(g));
-  const selection = select(g, attribution.scores, kind, value);
+  const nodeLevel = (opts.level ?? discoverDefaults.level) === 'node';
+  const kind = nodeLevel ? 'topn' : (opts.selection ?? discoverDefaults.selection);
+  const nodeScores = nodeLevel ? nodeScoresFromEdges(g, attribution.scores) : undefined;
+  const value = nodeLevel ? opts.nodeTopN || defaultNodeTopN(g) : kind === 'threshold' ? (opts.threshold ?? 0) : (opts.topN ?? defaultTopN(g));
+  const selection = nodeScores ? topNNodes(g, nodeScores, value) : select(g, attribution.scores, kind, value);
   const t0 = Date.now();
   const ablation = { ablation: opts.ablation, seed: opts.seed };
   const faithfulnessProgress = report('patching');
@@ -123,6 +139,7 @@ export async function discoverCircuit(model: Model, pairs: readonly TokenizedPai
   return {
     attribution,
     selection,
+    nodeScores,
     selectionKind: kind,
     selectionValue: value,
     patch,
@@ -176,7 +193,7 @@ export async function discoverWorkload(w: Workload, opts: DiscoverOptions): Prom
   const result = await discoverCircuit(w.model, w.pairs, opts);
   const provenance = buildProvenance(w.model, w.set, w.pairs, opts, result);
   const g = result.attribution.graph;
-  const text = circuitJson(g, { cfg: g.cfg, scores: result.attribution.scores, edgeIn: result.selection.edgeIn, nodeIn: result.selection.nodeIn }, provenance);
+  const text = circuitJson(g, { cfg: g.cfg, scores: result.attribution.scores, edgeIn: result.selection.edgeIn, nodeIn: result.selection.nodeIn, nodeScores: result.nodeScores }, provenance);
   return { result, provenance, text };
 }
 
@@ -196,6 +213,8 @@ export function buildProvenance(model: Model, set: PromptSet, pairs: readonly To
     batchSize: opts.batchSize ?? discoverDefaults.batchSize,
     prependBos: model.options.prependBos !== false,
     selection: { kind: r.selectionKind, value: r.selectionValue },
+    // Only node-level circuits record it, so that edge-level files read as before.
+    ...(r.nodeScores ? { level: 'node' as const } : {}),
     baselines: r.patch.baselines,
     circuitPerformance: r.patch.circuit,
     faithfulness: r.patch.faithfulness,

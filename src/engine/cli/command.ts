@@ -57,6 +57,7 @@ export const flagRanges: Record<string, { readonly min: number; readonly max: nu
   steps: { min: 1, max: 1000 },
   'batch-size': { min: 1, max: 4096 },
   'top-n': { min: 1, max: 1e9 },
+  'node-top-n': { min: 1, max: 1e9 },
   'max-new-tokens': { min: 1, max: 100_000 },
   top: { min: 1, max: 1_000_000 },
   seed: { min: 0, max: 2 ** 32 - 1 },

@@ -1,6 +1,6 @@
 /** `circuitscope discover`: the circuit of a prompt set, evaluated, written as a circuit file. */
 import * as path from 'node:path';
-import { discoverDefaults, igConventions, methodNames, metricKinds, selectionKinds } from '../../shared/methods';
+import { circuitLevels, discoverDefaults, igConventions, methodNames, metricKinds, selectionKinds } from '../../shared/methods';
 import { discoverWorkload, type DiscoveredCircuit } from '../circuits/discover';
 import { ablations, resampleSeed } from '../circuits/ablation';
 import { defaultFaithfulnessThreshold, defaultSpotCheckEdges } from '../../shared/trust';
@@ -12,11 +12,11 @@ export const discover: Command = {
   summary: 'Find the circuit of a prompt set by edge attribution, and evaluate it',
   usage:
     `circuitscope discover <checkpoint> --prompts FILE --out FILE [--method ${methodNames.join('|')}] ` +
-    `[--steps K] [--ig-convention ${igConventions.join('|')}] [--top-n N | --selection greedy --top-n N | --selection threshold --threshold T] ` +
+    `[--steps K] [--ig-convention ${igConventions.join('|')}] [--top-n N | --selection greedy --top-n N | --selection threshold --threshold T | --level node [--node-top-n N]] ` +
     `[--metric ${metricKinds.join('|')}] [--batch-size B] [--curve] [--mib] [--ablation ${ablations.join('|')}] [--seed S] ` +
     `[--spot-check K] [--faithfulness-threshold F] [--template T] [--no-bos] [--threads N]`,
   details: discoverHelp(),
-  options: { ...common, ...promptOptions, ...discoverFlags, out: { type: 'string' }, selection: { type: 'string' }, threshold: { type: 'string' }, curve: { type: 'boolean' }, mib: { type: 'boolean' }, ablation: { type: 'string' }, seed: { type: 'string' }, 'spot-check': { type: 'string' }, 'faithfulness-threshold': { type: 'string' } },
+  options: { ...common, ...promptOptions, ...discoverFlags, out: { type: 'string' }, selection: { type: 'string' }, level: { type: 'string' }, 'node-top-n': { type: 'string' }, threshold: { type: 'string' }, curve: { type: 'boolean' }, mib: { type: 'boolean' }, ablation: { type: 'string' }, seed: { type: 'string' }, 'spot-check': { type: 'string' }, 'faithfulness-threshold': { type: 'string' } },
   async run(pos, values) {
     const dir = needCheckpoint(pos, this.usage);
     required(values, 'prompts', this.usage);
@@ -24,6 +24,8 @@ export const discover: Command = {
     const opts = {
       ...discoverOptions(values),
       selection: oneOf(values, 'selection', selectionKinds, discoverDefaults.selection),
+      level: oneOf(values, 'level', circuitLevels, discoverDefaults.level),
+      nodeTopN: intFlag(values, 'node-top-n', discoverDefaults.nodeTopN),
       threshold: floatFlag(values, 'threshold'),
       curve: values.curve === true,
       mib: values.mib === true,
@@ -33,6 +35,10 @@ export const discover: Command = {
       faithfulnessThreshold: floatFlag(values, 'faithfulness-threshold') ?? defaultFaithfulnessThreshold,
     };
     if (opts.selection === 'threshold' && opts.threshold === undefined) throw new UserError('--selection threshold needs --threshold T');
+    if (opts.level === 'node' && (values.selection !== undefined || values['top-n'] !== undefined || values.threshold !== undefined)) {
+      throw new UserError('--level node selects the top nodes by node score: give their number with --node-top-n N, not --selection, --top-n or --threshold');
+    }
+    if (opts.level !== 'node' && values['node-top-n'] !== undefined) throw new UserError('--node-top-n N counts nodes: it needs --level node');
     const w = await openWorkloadOf(values, dir);
     try {
       await cancellable(`cancelled; ${out} was not written`, async (signal, onProgress) => {
@@ -49,7 +55,9 @@ export const discover: Command = {
 
 function summary({ result: r, provenance: p }: DiscoveredCircuit): string {
   return [
-    `circuit: ${p.edges} edges, ${p.nodes} nodes (${p.selection.kind} ${p.selection.value} of ${r.attribution.graph.edges.length} edges, pruned)`,
+    p.level === 'node'
+      ? `circuit: ${p.edges} edges, ${p.nodes} nodes (top ${p.selection.value} of ${r.attribution.graph.nodes.length - 1} nodes by node score, with the edges between them)`
+      : `circuit: ${p.edges} edges, ${p.nodes} nodes (${p.selection.kind} ${p.selection.value} of ${r.attribution.graph.edges.length} edges, pruned)`,
     `metric ${p.metric}: clean ${p.baselines.clean.toFixed(4)}, corrupted ${p.baselines.corrupted.toFixed(4)}, circuit ${p.circuitPerformance.toFixed(4)}`,
     `faithfulness: ${p.faithfulness.toFixed(4)}${p.ablation ? ` (${p.ablation} ablation; baseline: the empty circuit)` : ''}`,
     `Hit@10 (zero ablation): ${p.hit10.toFixed(4)}, mean target probability ${p.meanTargetProb.toFixed(4)}`,
