@@ -19,11 +19,12 @@ import { exportCommand } from './cli/export';
 import { generate } from './cli/generate';
 import { heads } from './cli/heads';
 import { logits } from './cli/logits';
+import { testCommand } from './cli/test';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
 /** The engine's commands, in the order --help lists them (src/cli.ts adds the demo lab's). */
-export const engineCommands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, evaluate, agree, export: exportCommand };
+export const engineCommands: Record<string, Command> = { generate, logits, discover, compare, evolve, heads, evaluate, agree, export: exportCommand, test: testCommand };
 
 /** A message on one line: Node's and V8's messages can span several. */
 function oneLine(message: string): string {
