@@ -11,6 +11,7 @@ import { parameterCount } from './model/config';
 import { CancelledError, UserError } from './errors';
 import * as service from './service';
 import { checkCheckpoint } from './validate';
+import { runCircuitTestFile } from './analysis/circuitTests';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
@@ -75,6 +76,13 @@ connection.onRequest(protocol.estimateCost, handle((p) => service.estimateCost(p
 connection.onRequest(protocol.circuitViewData, handle((p) => service.circuitViewData(p)));
 connection.onRequest(protocol.compare, handle((p, signal) => service.compare(p, signal, progressFor(p.token))));
 connection.onRequest(protocol.evolve, handle((p, signal) => service.evolve(p, signal, progressFor(p.token))));
+connection.onRequest(
+  protocol.runCircuitTests,
+  handle((p, signal) => {
+    const progress = progressFor(p.token);
+    return runCircuitTestFile(p.file, { names: p.names, model: { prependBos: p.prependBos, threads: p.threads }, signal, loadModel: service.modelFor, onProgress: (d, t, m) => progress(m, t > 0 ? d / t : undefined) });
+  }),
+);
 
 // Exit with the parent: IPC disconnect covers a clean exit, the pid poll covers a killed parent.
 process.on('disconnect', () => process.exit(0));

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import * as engineProtocol from '../shared/engineProtocol';
 import { describeModel } from '../shared/engineProtocol';
 import { CheckpointsTree, type TreeNode } from './checkpointsTree';
+import { CircuitTests } from './circuitTests';
 import { addPromptSetCommand, compareCommand, discoverCommand, evolveCommand, openCircuitCommand, openDemoRunCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
 import { EngineClient, EngineError } from './engineClient';
 import { registerExports } from './exports';
@@ -26,6 +27,8 @@ export interface CircuitscopeApi {
   readonly protocol: typeof engineProtocol;
   /** Fires with the text of every error message the extension shows (tests count them). */
   readonly onDidShowError: vscode.Event<string>;
+  /** The circuit regression tests of the Testing view. */
+  readonly tests: CircuitTests;
 }
 
 export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
@@ -119,8 +122,11 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
     vscode.commands.registerCommand('circuits.openDemoRun', () => openDemoRunCommand(ctx)),
   );
   registerExports(ctx);
+  const tests = new CircuitTests(ctx);
+  context.subscriptions.push(tests);
   void refresh();
-  return { engine, tree, refresh, protocol: engineProtocol, onDidShowError };
+  void tests.discoverAll();
+  return { engine, tree, refresh, protocol: engineProtocol, onDidShowError, tests };
 }
 
 /** The file or folder of a tree node (or an Explorer URI): what Reveal in Explorer and Copy Path act on. */

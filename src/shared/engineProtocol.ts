@@ -155,6 +155,12 @@ export interface DiscoverParams {
   readonly promptsFile: string;
   readonly out: string;
   readonly settings: DiscoverSettings;
+  /**
+   * Discover even when `out` already holds this discovery. Without it, a circuit file at `out` whose
+   * provenance has the same cache key (checkpoint content, prompt file, method, steps, top-N, metric,
+   * IG convention, BOS, tool version) is reopened and nothing is computed but the head roles.
+   */
+  readonly recompute?: boolean;
 }
 export interface DiscoverResult {
   readonly circuitFile: string;
@@ -162,14 +168,18 @@ export interface DiscoverResult {
   readonly nodes: number;
   readonly faithfulness: number;
   readonly hit10: number;
+  /** Seconds the discovery took (as recorded in the file when reused). */
   readonly seconds: number;
+  /** The existing circuit file was reopened: same checkpoint, prompts and settings (see `recompute`). */
+  readonly reused: boolean;
   /** What the circuit view draws, with head roles on the discovery's prompts (as circuitViewData with dir and promptsFile). */
   readonly view: import('./webviewProtocol').CircuitViewData;
 }
 /**
  * Discovers a circuit, writes its file (atomically) and returns its view data: the whole of one
  * Discover, with the checkpoint and the prompt set opened once. The first progress notification
- * carries the cost estimate. Cancellable; a cancelled run writes nothing.
+ * carries the cost estimate (none when the existing circuit is reopened). Cancellable; a cancelled
+ * run writes nothing.
  */
 export const discover = new RequestType<DiscoverParams, DiscoverResult, void>('circuit/discover');
 
@@ -248,3 +258,20 @@ export interface CheckCheckpointResult {
 }
 /** Checks a checkpoint folder as a run would open it, without loading weights: Discover asks before anything else. */
 export const checkCheckpoint = new RequestType<CheckCheckpointParams, CheckCheckpointResult, void>('workspace/checkCheckpoint');
+
+export interface RunCircuitTestsParams {
+  /** Echoed in progress notifications. */
+  readonly token: string;
+  /** A `*.circuit-test.json` file (format in circuitTests.ts). */
+  readonly file: string;
+  /** Only the tests with these names (all when omitted). */
+  readonly names?: readonly string[];
+  /** BOS (the file's own `prependBos` wins) and threads. */
+  readonly prependBos?: boolean;
+  readonly threads?: number;
+}
+/**
+ * Runs a circuit test file on every checkpoint its tests name (as `circuitscope test`), circuits
+ * discovered or read from the shared cache; results per test and checkpoint. Cancellable.
+ */
+export const runCircuitTests = new RequestType<RunCircuitTestsParams, import('./circuitTests').TestFileResult, void>('tests/run');
