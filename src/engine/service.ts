@@ -8,11 +8,11 @@ import { CircuitGraph, countIn } from '../shared/circuit';
 import type { CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, EvolveParams, EvolveSummary, ViewDataParams } from '../shared/engineProtocol';
 import { attributionPasses, discoverDefaults } from '../shared/methods';
 import type { CircuitViewData, HeadInfo } from '../shared/webviewProtocol';
-import { cachedAnalysisOf } from './analysis/cache';
+import { cachedAnalysisOf, discoveryKey, provenanceKey } from './analysis/cache';
 import { compareCheckpoints, evolve as evolveRun } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
-import { parseCircuitJson, readCircuitFile, type LoadedCircuit } from './circuits/circuitFile';
+import { expectedShape, parseCircuitJson, readCircuitFile, type LoadedCircuit } from './circuits/circuitFile';
 import { defaultTopN, discoverWorkload, type DiscoverOptions } from './circuits/discover';
 import { parameterCount } from './model/config';
 import { Model, type ModelOptions } from './model/runner';
@@ -69,9 +69,19 @@ function discoverOptions(s: DiscoverSettings, signal: AbortSignal, progress: Pro
  */
 export async function discover(p: DiscoverParams, signal: AbortSignal, progress: Progress, deps: WorkloadDeps = {}): Promise<DiscoverResult> {
   const w = await workload(p.dir, p.promptsFile, p.settings, deps);
+  const options = discoverOptions(p.settings, signal, progress);
+  const existing = p.recompute ? undefined : existingDiscovery(w, p.out, options);
+  if (existing?.provenance) {
+    progress('opening the existing circuit (same checkpoint, prompts and settings)');
+    const heads = await headInfo(w, existing);
+    if (signal.aborted) throw new CancelledError();
+    const prov = existing.provenance;
+    const seconds = prov.timings.attributionSeconds + prov.timings.evaluationSeconds;
+    return { circuitFile: p.out, edges: prov.edges, nodes: prov.nodes, faithfulness: prov.faithfulness, hit10: prov.hit10, seconds, reused: true, view: viewData(existing, p.out, heads, p.dir) };
+  }
   const cost = costOf(w, p.settings);
   progress(`${cost.edges.toLocaleString()} edges, ${cost.prompts} prompts, ${cost.passes} passes, about ${cost.memoryMiB} MiB`, 0, cost);
-  const { provenance, text } = await discoverWorkload(w, discoverOptions(p.settings, signal, progress));
+  const { provenance, text } = await discoverWorkload(w, options);
   // The view reads the circuit as its file has it (numbers rounded as written), without reading the file.
   const circuit = parseCircuitJson(text, p.out);
   progress('head roles of the circuit');
@@ -79,7 +89,38 @@ export async function discover(p: DiscoverParams, signal: AbortSignal, progress:
   if (signal.aborted) throw new CancelledError();
   writeFileAtomic(p.out, text);
   const seconds = provenance.timings.attributionSeconds + provenance.timings.evaluationSeconds;
-  return { circuitFile: p.out, edges: provenance.edges, nodes: provenance.nodes, faithfulness: provenance.faithfulness, hit10: provenance.hit10, seconds, view: viewData(circuit, p.out, heads, p.dir) };
+  return { circuitFile: p.out, edges: provenance.edges, nodes: provenance.nodes, faithfulness: provenance.faithfulness, hit10: provenance.hit10, seconds, reused: false, view: viewData(circuit, p.out, heads, p.dir) };
+}
+
+/**
+ * The circuit file at `out` when it holds this very discovery: its provenance has the cache key
+ * (analysis/cache.ts) of the workload's checkpoint content, prompt file and these options, with the
+ * model's default N written out as discovery resolves it, and it has the faithfulness curve the view
+ * draws. Anything else (no file, an unreadable one, other settings) is undefined: discover again.
+ */
+function existingDiscovery(w: Workload, out: string, o: DiscoverOptions): LoadedCircuit | undefined {
+  if (!fs.existsSync(out)) return undefined;
+  let c: LoadedCircuit;
+  try {
+    c = readCircuitFile(out, expectedShape(w.model.spec, w.model.checkpoint.dir));
+  } catch {
+    return undefined;
+  }
+  if (!c.provenance?.curve) return undefined;
+  const selection = o.selection ?? discoverDefaults.selection;
+  const want = discoveryKey({
+    checkpointHash: w.model.checkpoint.contentHash(),
+    promptsHash: w.set.hash,
+    prependBos: w.model.options.prependBos !== false,
+    method: o.method,
+    steps: o.steps ?? discoverDefaults.steps,
+    igConvention: o.igConvention ?? discoverDefaults.igConvention,
+    metric: o.metric ?? discoverDefaults.metric,
+    selection,
+    value: selection === 'threshold' ? (o.threshold ?? 0) : (o.topN ?? defaultTopN(new CircuitGraph(circuitConfig(w.model.spec)))),
+    ablation: o.ablation,
+  });
+  return want !== undefined && provenanceKey(c.provenance) === want ? c : undefined;
 }
 
 export async function estimateCost(p: CostEstimateParams, deps: WorkloadDeps = {}): Promise<CostEstimate> {

@@ -159,7 +159,12 @@ export interface CommandOptions {
   readonly noView?: boolean;
   /** Cancels the run, as the progress notification's Cancel button does. */
   readonly cancel?: vscode.CancellationToken;
+  /** Discover even when the results folder holds this discovery already (the toast's Recompute button). */
+  readonly recompute?: boolean;
 }
+
+/** The toast of a Discover that reopened the existing circuit instead of computing it again. */
+export const reusedMessage = 'Circuitscope: opened the existing circuit (same checkpoint, prompts and settings).';
 
 export async function discoverCommand(ctx: Context, arg?: unknown, opts: CommandOptions = {}): Promise<string | undefined> {
   if (!trusted()) return undefined;
@@ -174,8 +179,17 @@ export async function discoverCommand(ctx: Context, arg?: unknown, opts: Command
   try {
     // One request: the engine's first progress message is the cost estimate, and the result carries the view.
     const title = `Discovering circuits in ${path.basename(dir)}`;
-    const result = await withEngineProgress(ctx, title, (token, cancel) => ctx.engine.request(protocol.discover, { token, dir, promptsFile, out, settings: s }, cancel), opts.cancel);
-    ctx.log.info(`Discovered ${result.edges} edges (faithfulness ${result.faithfulness.toFixed(3)}) in ${result.seconds.toFixed(1)} s: ${result.circuitFile}`);
+    const recompute = opts.recompute === true;
+    const result = await withEngineProgress(ctx, title, (token, cancel) => ctx.engine.request(protocol.discover, { token, dir, promptsFile, out, settings: s, recompute }, cancel), opts.cancel);
+    if (result.reused) {
+      ctx.log.info(`Opened the existing circuit of ${dir} on ${promptsFile} (same checkpoint content, prompts and settings; discovered in ${result.seconds.toFixed(1)} s): ${result.circuitFile}`);
+      // Not awaited: the command returns while the toast waits for its button.
+      void vscode.window.showInformationMessage(reusedMessage, 'Recompute').then((choice) => {
+        if (choice === 'Recompute') void discoverCommand(ctx, vscode.Uri.file(dir), { ...opts, promptsFile, recompute: true });
+      });
+    } else {
+      ctx.log.info(`Discovered ${result.edges} edges (faithfulness ${result.faithfulness.toFixed(3)}) in ${result.seconds.toFixed(1)} s: ${result.circuitFile}`);
+    }
     await ctx.refresh();
     if (!opts.noView) CircuitPanel.show({ kind: 'circuit', circuit: result.view, circuitFile: result.circuitFile }, ctx.extension.extensionUri, ctx.log);
     return result.circuitFile;

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { CancelledError } from '../../src/engine/errors';
 import * as service from '../../src/engine/service';
-import type { CostEstimate } from '../../src/shared/engineProtocol';
+import type { CostEstimate, DiscoverSettings } from '../../src/shared/engineProtocol';
 import { gpt2TokenizerDir, gpt2Tiny, tmpDir, writeCheckpoint } from '../helpers/tinyModels';
 
 function workspace() {
@@ -71,4 +71,46 @@ test('a Discover cancelled on its first progress notification throws CancelledEr
     (e: unknown) => e instanceof CancelledError,
   );
   assert.equal(fs.existsSync(out), false);
+});
+
+test('a second Discover with the same checkpoint, prompts and settings reopens the circuit file without attribution; recompute or a change discovers again', async () => {
+  const { ws, dir, promptsFile } = workspace();
+  const out = path.join(ws, 'results', 'model--city.circuit.json');
+  const settings: DiscoverSettings = { topN: 10, method: 'eap-ig-inputs', steps: 2 };
+  const run = async (s: DiscoverSettings, recompute?: boolean) => {
+    const seen: { message: string; cost?: CostEstimate }[] = [];
+    const r = await service.discover({ token: 't', dir, promptsFile, out, settings: s, recompute }, new AbortController().signal, (message, _f, cost) => seen.push({ message, cost }));
+    return { r, seen };
+  };
+  const first = await run(settings);
+  assert.equal(first.r.reused, false);
+  assert.ok(first.seen.some((p) => /^eap-ig-inputs: batch /.test(p.message)), `the first Discover attributes (${first.seen.map((p) => p.message).join('; ')})`);
+  const bytes = fs.readFileSync(out);
+  const mtime = fs.statSync(out).mtimeMs;
+
+  const second = await run(settings);
+  assert.equal(second.r.reused, true);
+  // No cost estimate and no progress of any discovery phase: only the reopening is reported.
+  assert.deepEqual(second.seen.map((p) => p.message), ['opening the existing circuit (same checkpoint, prompts and settings)']);
+  assert.ok(fs.readFileSync(out).equals(bytes) && fs.statSync(out).mtimeMs === mtime, 'the file is neither recomputed nor rewritten');
+  assert.deepEqual(second.r.view, first.r.view, 'the reopened view is the discovered one');
+  // The figures as the file has them (rounded as written).
+  const prov = JSON.parse(bytes.toString('utf8')).circuitscope;
+  assert.deepEqual([second.r.edges, second.r.nodes, second.r.faithfulness, second.r.hit10], [prov.edges, prov.nodes, prov.faithfulness, prov.hit10]);
+  assert.equal(second.r.edges, first.r.edges);
+
+  // Recompute, another setting, and other prompt bytes each discover again.
+  const recomputed = await run(settings, true);
+  assert.equal(recomputed.r.reused, false);
+  assert.ok(recomputed.seen[0].cost, 'a recomputation starts with its cost estimate');
+  assert.equal((await run({ ...settings, steps: 3 })).r.reused, false, 'other steps');
+  assert.equal((await run({ ...settings, steps: 3 })).r.reused, true, 'the same steps again');
+  // Steps do not change EAP's scores: EAP's key ignores them, as its provenance records steps = 1.
+  assert.equal((await run({ topN: 10, method: 'eap', steps: 2 })).r.reused, false, 'another method');
+  assert.equal((await run({ topN: 10, method: 'eap', steps: 4 })).r.reused, true, 'EAP with other steps is the same discovery');
+  fs.appendFileSync(promptsFile, '\n');
+  assert.equal((await run({ topN: 10, method: 'eap', steps: 4 })).r.reused, false, 'other prompt file bytes');
+  // The model's N, written out in the file, matches a request that leaves top-N to the model.
+  assert.equal((await run({ method: 'eap' })).r.reused, false, 'top-N by model after top-N 10');
+  assert.equal((await run({ method: 'eap' })).r.reused, true, 'top-N by model again');
 });

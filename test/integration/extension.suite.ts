@@ -159,6 +159,32 @@ describe('Circuitscope extension', () => {
     assert.equal(results[0].kind, 'result');
   });
 
+  it('re-running the same Discover opens the existing circuit without computing; Recompute discovers it again', async () => {
+    const a = await api();
+    const ckpt = path.join(workspace(), 'runs', 'tiny-gpt2', 'checkpoint-100');
+    const promptsFile = path.join(workspace(), 'prompts', 'cities.jsonl');
+    const file = path.join(workspace(), '.circuitscope', 'checkpoint-100--cities.circuit.json');
+    assert.ok(fs.existsSync(file), 'the discovery test left its circuit file');
+    const before = fs.readFileSync(file);
+    const mtime = fs.statSync(file).mtimeMs;
+    const progress: { message: string; cost?: unknown }[] = [];
+    const sub = a.engine.onProgress((p) => progress.push(p));
+    try {
+      const again = (await vscode.commands.executeCommand('circuits.discover', vscode.Uri.file(ckpt), { promptsFile, noView: true })) as string;
+      assert.equal(again, file);
+      assert.ok(fs.readFileSync(file).equals(before) && fs.statSync(file).mtimeMs === mtime, 'the existing circuit file is reopened, not rewritten');
+      assert.ok(!progress.some((p) => p.cost), `no cost estimate, so no discovery ran (${progress.map((p) => p.message).join('; ')})`);
+      assert.ok(progress.some((p) => /existing circuit/.test(p.message)), 'the progress says the existing circuit is opened');
+      progress.length = 0;
+      const recomputed = (await vscode.commands.executeCommand('circuits.discover', vscode.Uri.file(ckpt), { promptsFile, noView: true, recompute: true })) as string;
+      assert.equal(recomputed, file);
+      assert.ok(progress[0]?.cost, 'Recompute discovers again (its first notification is the cost estimate)');
+      assert.notEqual(JSON.parse(fs.readFileSync(file, 'utf8')).circuitscope.createdAt, JSON.parse(before.toString('utf8')).circuitscope.createdAt, 'the file is rewritten');
+    } finally {
+      sub.dispose();
+    }
+  });
+
   it('opens a discovered circuit in the circuit view', async () => {
     const dir = path.join(workspace(), '.circuitscope');
     const file = fs.readdirSync(dir).find((f) => f.endsWith('.circuit.json'));

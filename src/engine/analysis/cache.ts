@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { HeadRole } from '../../shared/analysis';
 import type { Selection } from '../../shared/circuit';
-import { discoverDefaults } from '../../shared/methods';
+import { discoverDefaults, methodTable, type SelectionKind } from '../../shared/methods';
 import { parseCircuitJson, readCircuitFile, type LoadedCircuit, type Provenance } from '../circuits/circuitFile';
 import { toolVersion, type DiscoverOptions } from '../circuits/discover';
 import { UserError } from '../errors';
@@ -54,8 +54,70 @@ export function cacheKey(k: CacheKeyParts): string {
     topN: o.topN ?? null,
     threshold: o.threshold ?? null,
     prependBos: k.prependBos,
+    // Only when it is not the default, so that the keys of earlier caches stay as they were.
+    ...(o.ablation !== undefined && o.ablation !== 'patch' ? { ablation: o.ablation } : {}),
+    // Only for node-level circuits (discover --level node), so that earlier keys stay as they were.
+    ...((o.level ?? discoverDefaults.level) === 'node' ? { level: 'node', nodeTopN: o.nodeTopN || null } : {}),
   };
   return crypto.createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 20);
+}
+
+/**
+ * What identifies one discovery as its circuit file's provenance records it: the selection as it
+ * was resolved (the model's default N written out), steps and IG convention as recorded.
+ */
+export interface Discovery {
+  readonly checkpointHash: string;
+  readonly promptsHash: string;
+  readonly prependBos: boolean;
+  readonly method: string;
+  readonly steps: number;
+  readonly igConvention?: string;
+  readonly metric?: string;
+  readonly selection: SelectionKind;
+  readonly value: number;
+  readonly ablation?: string;
+}
+
+/**
+ * The cache key of one discovery (cacheKey, so one notion of identity): steps and the IG convention
+ * count only for the methods whose scores they change (the method table), since provenance records
+ * steps = 1 for some methods and the asked-for steps for others. Undefined for an unknown method.
+ */
+export function discoveryKey(d: Discovery): string | undefined {
+  const row = methodTable.find((m) => m.name === d.method);
+  if (!row) return undefined;
+  const options = {
+    method: row.name,
+    steps: row.options.includes('steps') ? d.steps : 1,
+    igConvention: row.options.includes('igConvention') ? (d.igConvention as DiscoverOptions['igConvention']) : undefined,
+    metric: d.metric as DiscoverOptions['metric'],
+    selection: d.selection,
+    topN: d.selection === 'threshold' ? undefined : d.value,
+    threshold: d.selection === 'threshold' ? d.value : undefined,
+    ablation: d.ablation as DiscoverOptions['ablation'],
+  };
+  return cacheKey({ checkpointHash: d.checkpointHash, promptsHash: d.promptsHash, options, prependBos: d.prependBos });
+}
+
+/**
+ * The key of the discovery a circuit file's provenance records; undefined when it was written by
+ * another tool version (whose circuits may differ) or lacks a part of the key.
+ */
+export function provenanceKey(p: Provenance): string | undefined {
+  if (p.toolVersion !== toolVersion || typeof p.checkpoint.hash !== 'string' || typeof p.prompts.hash !== 'string' || typeof p.prependBos !== 'boolean') return undefined;
+  return discoveryKey({
+    checkpointHash: p.checkpoint.hash,
+    promptsHash: p.prompts.hash,
+    prependBos: p.prependBos,
+    method: p.method,
+    steps: p.steps,
+    igConvention: p.igConvention,
+    metric: p.metric,
+    selection: p.selection.kind,
+    value: p.selection.value,
+    ablation: p.ablation,
+  });
 }
 
 /** One checkpoint's files in a cache folder. */
