@@ -30,6 +30,12 @@ export interface CircuitViewData {
   readonly topN: number;
   /** Faithfulness against circuit size, for the curve linked to the slider. */
   readonly curve: readonly { readonly topN: number; readonly edges: number; readonly faithfulness: number }[];
+  /**
+   * MIB's areas over the edge shares (discover --mib; the circuit file's `circuitscope.mib`), shown
+   * beside the slider: CPR from the signed-score circuits (higher is better), CMD from the |score|
+   * circuits (lower is better), and what edges outside the circuit carried.
+   */
+  readonly mib?: { readonly cpr: number; readonly cmd: number; readonly ablation?: string };
   /** Per head node name ('a3.h7'). */
   readonly heads: Readonly<Record<string, HeadInfo>>;
   /** Figures shown in the view's header. */

@@ -605,6 +605,48 @@ describe('circuit webview in chromium', { skip }, () => {
     assert.match((await header()) ?? '', /Faithfulness at N = 300/);
   });
 
+  test('MIB figures: CPR and CMD beside the size slider when the circuit file has them, none otherwise', async () => {
+    const withMib: CircuitViewData = { ...stories, mib: { cpr: 0.81234, cmd: 0.14567, ablation: 'zero' } };
+    const { page, errors } = await open('mib', 'dark', [{ type: 'showCompare', a: withMib, b: storiesB, drift: fakeDrift(withMib, storiesB) }]);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(await evaluate(page, 'window.__harness.violations'), []);
+    await waitFor(page, `document.querySelector('.cs-mib') !== null`);
+    // What each pane's size control shows: the figures, their tooltips, and where they sit against the slider.
+    const read = () =>
+      evaluate<{ cpr: string[]; cmd: string[]; titles: string[]; label: string | null; row: number[]; mib: number[] } | null>(
+        page,
+        `(() => {
+          const [a, b] = document.querySelectorAll('.cs-pane');
+          if (b.querySelector('.cs-mib')) return null;
+          const m = a.querySelector('.cs-size > .cs-mib');
+          const texts = (sel) => [...m.querySelectorAll(sel + ' > span')].map((x) => x.textContent);
+          const box = (e) => { const r = e.getBoundingClientRect(); return [r.top, r.bottom, r.width]; };
+          return {
+            cpr: texts('.cs-mib-cpr'),
+            cmd: texts('.cs-mib-cmd'),
+            titles: [m.querySelector('.cs-mib-cpr').title, m.querySelector('.cs-mib-cmd').title],
+            label: m.getAttribute('aria-label'),
+            row: box(a.querySelector('.cs-size > .cs-range')),
+            mib: box(m),
+          };
+        })()`,
+      );
+    const r = (await read())!;
+    assert.ok(r, 'circuit B, without MIB figures, shows none');
+    assert.deepEqual(r.cpr, ['CPR', '0.812']);
+    assert.deepEqual(r.cmd, ['CMD', '0.146']);
+    assert.match(r.titles[0], /signed score.*zero ablation.*Higher is better/);
+    assert.match(r.titles[1], /\|score\|.*Lower is better/);
+    assert.equal(r.label, 'MIB: CPR 0.812, CMD 0.146');
+    // Shown, and on the slider's row.
+    assert.ok(r.mib[2] > 0, 'the figures have a width');
+    assert.ok(r.mib[0] < r.row[1] && r.row[0] < r.mib[1], `slider row ${r.row[0]}–${r.row[1]}, MIB ${r.mib[0]}–${r.mib[1]}`);
+    // They summarize every size, so they stay when N changes.
+    await page.locator('.cs-preset', { hasText: 'Discovered' }).first().click();
+    assert.deepEqual((await read())!.cpr, ['CPR', '0.812']);
+    console.log(`  screenshot: ${await screenshot(page, 'mib-figures-dark')}`);
+  });
+
   for (const theme of ['light', 'dark'] as const) {
     test(`GPT-2-small-sized circuit (${theme}): 32,491 scored edges, top 8,000`, async () => {
       const gpt2 = gpt2Circuit();

@@ -79,6 +79,7 @@ export class CircuitPane {
       max: this.model.scoredCount,
       value: n0,
       curve: o.data.curve,
+      mib: o.data.mib,
       presets: [
         { label: `Legible (${formatCount(this.legible.n)})`, n: this.legible.n, title: `N = ${formatCount(this.legible.n)}: ${this.legible.reason}` },
         { label: `Discovered (${formatCount(this.model.clampN(o.data.topN))})`, n: this.model.clampN(o.data.topN), title: 'The circuit as discovered' },

@@ -2,7 +2,8 @@
  * The top-N control: a slider on a logarithmic scale (circuits are read at 50 edges and at 8,000, and a
  * linear slider over 32,491 positions cannot reach the small ones), an exact number field, and the
  * faithfulness-vs-size curve drawn in SVG with the current N marked; clicking the curve picks the
- * nearest measured N.
+ * nearest measured N. MIB's CPR and CMD, when the circuit has them, sit beside the slider: they
+ * summarize faithfulness over all sizes, so they do not move with N.
  */
 import type { CircuitViewData } from '../../src/shared/webviewProtocol';
 import { el, svg } from './dom';
@@ -19,6 +20,8 @@ export interface SizeControlOptions {
   readonly max: number;
   readonly value: number;
   readonly curve: Curve;
+  /** MIB's areas over all sizes (CPR, CMD), when the circuit file has them. */
+  readonly mib?: CircuitViewData['mib'];
   /** One-click sizes (the legible default, the discovered N). */
   readonly presets?: readonly { readonly label: string; readonly n: number; readonly title: string }[];
   /** Called while the slider moves (at most once a frame by the caller's choice). */
@@ -80,6 +83,7 @@ export class SizeControl {
       this.range,
       this.number,
       el('span', { cls: 'cs-size-of', text: `of ${formatCount(o.max)}` }),
+      mibFigures(o.mib),
       presets.length ? el('span', { cls: 'cs-segs cs-presets', attrs: { role: 'group', 'aria-label': 'Circuit size presets' } }, ...presets) : null,
       this.curve.element,
     );
@@ -113,6 +117,20 @@ export class SizeControl {
     this.curve.mark(this.n);
     for (const [b, n] of this.presetButtons) b.setAttribute('aria-pressed', String(n === this.n));
   }
+}
+
+/** MIB's CPR and CMD as two labelled figures with their definitions as tooltips; null without finite figures. */
+function mibFigures(mib: SizeControlOptions['mib']): HTMLElement | null {
+  if (!mib || !Number.isFinite(mib.cpr) || !Number.isFinite(mib.cmd)) return null;
+  const over = `over 0.1–100 % of the edges${mib.ablation && mib.ablation !== 'patch' ? `, ${mib.ablation} ablation` : ''}`;
+  const figure = (cls: string, name: string, value: number, title: string) =>
+    el('span', { cls: `cs-mib-figure ${cls}`, attrs: { title } }, el('span', { cls: 'cs-mib-name', text: name }), el('span', { cls: 'cs-mib-value', text: formatFixed(value, 3) }));
+  return el(
+    'span',
+    { cls: 'cs-mib', attrs: { role: 'group', 'aria-label': `MIB: CPR ${formatFixed(mib.cpr, 3)}, CMD ${formatFixed(mib.cmd, 3)}` } },
+    figure('cs-mib-cpr', 'CPR', mib.cpr, `MIB circuit performance ratio: area under the faithfulness of the top-n circuits by signed score, ${over}. Higher is better.`),
+    figure('cs-mib-cmd', 'CMD', mib.cmd, `MIB circuit–model distance: area between 1 and the faithfulness of the top-n circuits by |score|, ${over}. Lower is better.`),
+  );
 }
 
 /** The faithfulness-vs-size curve; x is N on a log scale, y is faithfulness. */
