@@ -54,7 +54,7 @@ const builds = [
   // The extension-host suite runs inside VS Code: vscode is provided there.
   {
     ...node,
-    entryPoints: ['test/integration/index.ts', 'test/integration/extension.suite.ts', 'test/integration/problems.suite.ts', 'test/integration/soak.suite.ts', 'test/integration/makeWorkspace.ts'].filter((f) => fs.existsSync(f)),
+    entryPoints: ['test/integration/index.ts', 'test/integration/extension.suite.ts', 'test/integration/problems.suite.ts', 'test/integration/soak.suite.ts', 'test/integration/circuitTests.suite.ts', 'test/integration/makeWorkspace.ts'].filter((f) => fs.existsSync(f)),
     outbase: '.',
     outdir: 'out',
   },

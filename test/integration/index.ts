@@ -9,7 +9,7 @@ export function run(): Promise<void> {
   if (!modules) return Promise.reject(new Error('run this suite through test/e2e/harness.mjs (CIRCUITSCOPE_E2E_NODE_MODULES is not set)'));
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { runMocha } = require(path.join(modules, '..', 'mochaRunner.cjs')) as { runMocha: (o: { files: string[]; timeout?: number }) => Promise<void> };
-  return runMocha({ files: suites(['extension.suite.js', 'problems.suite.js', 'soak.suite.js']).map((f) => path.join(__dirname, f)), timeout: 60_000 });
+  return runMocha({ files: suites(['extension.suite.js', 'problems.suite.js', 'soak.suite.js', 'circuitTests.suite.js']).map((f) => path.join(__dirname, f)), timeout: 60_000 });
 }
 
 /** The suites to run: all, or those CIRCUITSCOPE_SUITES names (comma list, e.g. "problems"). */
