@@ -86,8 +86,10 @@ export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
     for (const f of fs.readdirSync(p.resultsDir).filter((n) => n.endsWith('.json')).sort()) {
       const file = path.join(p.resultsDir, f);
       try {
-        const prov = (JSON.parse(fs.readFileSync(file, 'utf8')) as { circuitscope?: Provenance }).circuitscope;
+        const text = fs.readFileSync(file, 'utf8');
+        const prov = (JSON.parse(text) as { circuitscope?: Provenance }).circuitscope;
         if (prov) {
+          result.problems.push(...trustProblems(file, prov, text));
           result.results.push({ file, checkpoint: prov.checkpoint.path, prompts: prov.prompts.path, promptCount: prov.prompts.count, method: prov.method, faithfulness: prov.faithfulness, hit10: prov.hit10, edges: prov.edges, createdAt: prov.createdAt });
         }
       } catch {
@@ -96,4 +98,16 @@ export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
     }
   }
   return result;
+}
+
+/**
+ * A circuit file's trust warnings (written by discovery under `circuitscope.trust`) as Problems
+ * entries at the line of its "trust" key: how far to trust the circuit, beside the file.
+ */
+export function trustProblems(file: string, prov: Provenance, text: string): FileProblem[] {
+  const warnings = prov.trust?.warnings ?? [];
+  if (warnings.length === 0) return [];
+  const at = text.indexOf('"trust"');
+  const line = at < 0 ? 1 : text.slice(0, at).split('\n').length;
+  return warnings.map((message) => ({ file, line, message, severity: 'warning' as const, code: 'circuit-trust' as const, item: file }));
 }

@@ -19,7 +19,9 @@ export type ProblemCode =
   /** The folder has weights but no config.json. */
   | 'no-config'
   /** No tokenizer in the folder (or its run folder). */
-  | 'tokenizer';
+  | 'tokenizer'
+  /** A circuit's trust checks warn: spot-check correlation, disconnected pieces, low faithfulness. */
+  | 'circuit-trust';
 
 /** One problem of one file. */
 export interface FileProblem {
@@ -68,5 +70,7 @@ export function shortReason(p: Pick<FileProblem, 'code'>): string {
       return 'no config.json';
     case 'tokenizer':
       return 'no tokenizer';
+    case 'circuit-trust':
+      return 'trust warning';
   }
 }
