@@ -75,8 +75,11 @@ export interface Discovery {
   readonly igConvention?: string;
   readonly metric?: string;
   readonly selection: SelectionKind;
+  /** N (nodes for a node-level circuit), or the threshold. */
   readonly value: number;
   readonly ablation?: string;
+  /** 'node' for a node-level circuit (discover --level node); absent or 'edge' otherwise. */
+  readonly level?: string;
 }
 
 /**
@@ -93,8 +96,9 @@ export function discoveryKey(d: Discovery): string | undefined {
     igConvention: row.options.includes('igConvention') ? (d.igConvention as DiscoverOptions['igConvention']) : undefined,
     metric: d.metric as DiscoverOptions['metric'],
     selection: d.selection,
-    topN: d.selection === 'threshold' ? undefined : d.value,
-    threshold: d.selection === 'threshold' ? d.value : undefined,
+    ...(d.level === 'node'
+      ? { level: 'node' as const, nodeTopN: d.value }
+      : { topN: d.selection === 'threshold' ? undefined : d.value, threshold: d.selection === 'threshold' ? d.value : undefined }),
     ablation: d.ablation as DiscoverOptions['ablation'],
   };
   return cacheKey({ checkpointHash: d.checkpointHash, promptsHash: d.promptsHash, options, prependBos: d.prependBos });
@@ -117,6 +121,7 @@ export function provenanceKey(p: Provenance): string | undefined {
     selection: p.selection.kind,
     value: p.selection.value,
     ablation: p.ablation,
+    level: p.level,
   });
 }
 
