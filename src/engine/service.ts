@@ -194,7 +194,8 @@ function viewData(c: LoadedCircuit, circuitFile: string, heads: Record<string, H
     checkpoint,
     cfg: c.data.cfg,
     scores: Array.from(c.data.scores, round),
-    topN: prov?.selection.kind === 'topn' ? prov.selection.value : countIn(c.data.edgeIn) || defaultTopN(c.graph),
+    // A node-level circuit's N counts nodes: the slider, which counts edges, opens at its edge count.
+    topN: prov?.selection.kind === 'topn' && prov.level !== 'node' ? prov.selection.value : countIn(c.data.edgeIn) || defaultTopN(c.graph),
     curve: (prov?.curve ?? []).map((x) => ({ topN: x.topN, edges: x.edges, faithfulness: round(x.faithfulness) ?? 0 })),
     // MIB's areas (discover --mib), shown beside the size slider.
     ...(prov?.mib && Number.isFinite(prov.mib.cpr) && Number.isFinite(prov.mib.cmd) ? { mib: { cpr: round(prov.mib.cpr)!, cmd: round(prov.mib.cmd)!, ablation: prov.mib.ablation } } : {}),

@@ -16,7 +16,7 @@ import { tmpDir } from '../helpers/tinyModels';
 function circuitFile(name: string, extra: Record<string, unknown>): string {
   const g = new CircuitGraph({ nLayers: 2, nHeads: 2, parallelAttnMlp: false, dModel: 8 });
   const scores = Float64Array.from(g.edges, (_, i) => Math.sin(i + 1));
-  const sel = pruneDeadNodes(g, topN(g, scores, 10));
+  const sel = pruneDeadNodes(g, topN(g, scores, 30));
   const provenance = {
     formatVersion: 1,
     toolVersion,
@@ -55,4 +55,13 @@ test('circuit view data: CPR, CMD and the ablation from circuitscope.mib; none w
   assert.equal(none.mib, undefined);
   const bad = await service.circuitViewData({ circuitFile: circuitFile('bad', { mib: { ...mib, cpr: 'x' } }) });
   assert.equal(bad.mib, undefined);
+});
+
+test('circuit view data: a node-level circuit opens the edge slider at its edge count, not at its node N', async () => {
+  const edge = await service.circuitViewData({ circuitFile: circuitFile('edge', {}) });
+  assert.equal(edge.topN, 10);
+  const file = circuitFile('node', { level: 'node', selection: { kind: 'topn', value: 999 } });
+  const inFile = Object.values(JSON.parse(fs.readFileSync(file, 'utf8')).edges as Record<string, { in_graph: boolean }>).filter((e) => e.in_graph).length;
+  assert.ok(inFile > 0 && inFile !== 999);
+  assert.equal((await service.circuitViewData({ circuitFile: file })).topN, inFile);
 });
