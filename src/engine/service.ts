@@ -199,6 +199,7 @@ function viewData(c: LoadedCircuit, circuitFile: string, heads: Record<string, H
     curve: (prov?.curve ?? []).map((x) => ({ topN: x.topN, edges: x.edges, faithfulness: round(x.faithfulness) ?? 0 })),
     // MIB's areas (discover --mib), shown beside the size slider.
     ...(prov?.mib && Number.isFinite(prov.mib.cpr) && Number.isFinite(prov.mib.cmd) ? { mib: { cpr: round(prov.mib.cpr)!, cmd: round(prov.mib.cmd)!, ablation: prov.mib.ablation } } : {}),
+    ...(prov?.trust?.warnings.length ? { trustWarnings: prov.trust.warnings } : {}),
     heads,
     summary: { faithfulness: prov?.faithfulness, hit10: prov?.hit10, method: prov?.method, prompts: prov?.prompts.count },
   };

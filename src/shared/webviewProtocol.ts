@@ -36,6 +36,8 @@ export interface CircuitViewData {
    * circuits (lower is better), and what edges outside the circuit carried.
    */
   readonly mib?: { readonly cpr: number; readonly cmd: number; readonly ablation?: string };
+  /** The circuit's trust warnings (`circuitscope.trust.warnings`), shown in the header. */
+  readonly trustWarnings?: readonly string[];
   /** Per head node name ('a3.h7'). */
   readonly heads: Readonly<Record<string, HeadInfo>>;
   /** Figures shown in the view's header. */

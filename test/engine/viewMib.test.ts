@@ -12,6 +12,7 @@ import { toolVersion } from '../../src/engine/circuits/discover';
 import * as service from '../../src/engine/service';
 import { CircuitGraph, pruneDeadNodes, topN } from '../../src/shared/circuit';
 import { tmpDir } from '../helpers/tinyModels';
+import { headerRows } from '../../webview/circuit/viewModel';
 
 function circuitFile(name: string, extra: Record<string, unknown>): string {
   const g = new CircuitGraph({ nLayers: 2, nHeads: 2, parallelAttnMlp: false, dModel: 8 });
@@ -64,4 +65,15 @@ test('circuit view data: a node-level circuit opens the edge slider at its edge 
   const inFile = Object.values(JSON.parse(fs.readFileSync(file, 'utf8')).edges as Record<string, { in_graph: boolean }>).filter((e) => e.in_graph).length;
   assert.ok(inFile > 0 && inFile !== 999);
   assert.equal((await service.circuitViewData({ circuitFile: file })).topN, inFile);
+});
+
+test('circuit view data carries the trust warnings, and the header shows them', async () => {
+  const warnings = ['faithfulness 0.200 is below 0.5', 'the spot check correlates weakly (Pearson 0.31)'];
+  const v = await service.circuitViewData({ circuitFile: circuitFile('trust', { trust: { warnings } }) });
+  assert.deepEqual(v.trustWarnings, warnings);
+  const rows = headerRows(v, v.topN, v.topN);
+  assert.deepEqual(rows.at(-1), ['Trust: 2 warnings', `⚠ ${warnings.join(' · ')}`]);
+  const quiet = await service.circuitViewData({ circuitFile: circuitFile('trusted', { trust: { warnings: [] } }) });
+  assert.equal(quiet.trustWarnings, undefined);
+  assert.ok(!headerRows(quiet, quiet.topN, quiet.topN).some(([k]) => k.startsWith('Trust')));
 });

@@ -4,28 +4,13 @@
 import type { CircuitViewData, SavedView, ViewSide } from '../../src/shared/webviewProtocol';
 import { CircuitPane } from './circuitPane';
 import { el, figures } from './dom';
-import { formatCount, formatFixed, formatPercent } from './format';
+import { formatCount, formatFixed } from './format';
 import type { GraphView } from './graphView';
 import { legend } from './legend';
 import type { StateStore } from './state';
 import type { Theme } from './theme';
 import { toolbar } from './toolbar';
-import { faithfulnessAt, isMeasured } from './viewModel';
-
-/** The header's figures at the N shown; faithfulness and Hit@10 say at which N they hold. */
-export function headerRows(data: CircuitViewData, n: number, discoveredN: number): [string, string][] {
-  const s = data.summary;
-  const rows: [string, string][] = [];
-  rows.push(['Shown', n === discoveredN ? `top ${formatCount(n)} (as discovered)` : `top ${formatCount(n)} of the discovered ${formatCount(discoveredN)}`]);
-  const fAt = n === discoveredN ? s.faithfulness : faithfulnessAt(data.curve, n);
-  if (fAt !== undefined) {
-    const how = n === discoveredN ? 'measured' : isMeasured(data.curve, n) ? 'measured on the curve' : 'interpolated from the curve';
-    rows.push([`Faithfulness at N = ${formatCount(n)}`, `${formatFixed(fAt)} (${how})`]);
-  }
-  if (n !== discoveredN && s.faithfulness !== undefined) rows.push([`Faithfulness at N = ${formatCount(discoveredN)}`, formatFixed(s.faithfulness)]);
-  if (s.hit10 !== undefined) rows.push([`Hit@10 at N = ${formatCount(discoveredN)}`, formatPercent(s.hit10)]);
-  return rows;
-}
+import { faithfulnessAt, headerRows } from './viewModel';
 
 /** "checkpoint · prompt set · method", the circuit's identity in the header and the exports. */
 export function provenanceLine(data: CircuitViewData): string {

@@ -5,6 +5,7 @@
  */
 import { parseNodeId, type CircuitGraph } from '../../src/shared/circuit';
 import type { AutoGroupMode, CircuitViewData, SavedGroup } from '../../src/shared/webviewProtocol';
+import { formatCount, formatFixed, formatPercent } from './format';
 
 export type { AutoGroupMode };
 
@@ -235,4 +236,21 @@ export function visibleToken(t: string): string {
 export function shares(xs: readonly number[]): number[] {
   const total = xs.reduce((a, x) => a + (Number.isFinite(x) ? Math.abs(x) : 0), 0);
   return xs.map((x) => (total > 0 && Number.isFinite(x) ? Math.abs(x) / total : 0));
+}
+
+/** The header's figures at the N shown; faithfulness and Hit@10 say at which N they hold. */
+export function headerRows(data: CircuitViewData, n: number, discoveredN: number): [string, string][] {
+  const s = data.summary;
+  const rows: [string, string][] = [];
+  rows.push(['Shown', n === discoveredN ? `top ${formatCount(n)} (as discovered)` : `top ${formatCount(n)} of the discovered ${formatCount(discoveredN)}`]);
+  const fAt = n === discoveredN ? s.faithfulness : faithfulnessAt(data.curve, n);
+  if (fAt !== undefined) {
+    const how = n === discoveredN ? 'measured' : isMeasured(data.curve, n) ? 'measured on the curve' : 'interpolated from the curve';
+    rows.push([`Faithfulness at N = ${formatCount(n)}`, `${formatFixed(fAt)} (${how})`]);
+  }
+  if (n !== discoveredN && s.faithfulness !== undefined) rows.push([`Faithfulness at N = ${formatCount(discoveredN)}`, formatFixed(s.faithfulness)]);
+  if (s.hit10 !== undefined) rows.push([`Hit@10 at N = ${formatCount(discoveredN)}`, formatPercent(s.hit10)]);
+  const warnings = data.trustWarnings ?? [];
+  if (warnings.length > 0) rows.push([`Trust: ${warnings.length} warning${warnings.length === 1 ? '' : 's'}`, `⚠ ${warnings.join(' · ')}`]);
+  return rows;
 }
