@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { CheckpointEntry, PromptSetEntry, ScanWorkspaceParams, ScanWorkspaceResult } from '../shared/engineProtocol';
 import type { FileProblem } from '../shared/problems';
 import { defaultCacheDirName } from './analysis/cache';
+import { parseJson } from './util/jsonText';
 import type { Provenance } from './circuits/circuitFile';
 import { isModelDir, listRunCheckpoints, stepOf } from './model/checkpoint';
 import { parameterCount } from './model/config';
@@ -87,7 +88,10 @@ export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
       const file = path.join(p.resultsDir, f);
       try {
         const text = fs.readFileSync(file, 'utf8');
-        const prov = (JSON.parse(text) as { circuitscope?: Provenance }).circuitscope;
+        const json = parseJson(text, (problem) => {
+          throw new Error(problem);
+        }) as { circuitscope?: Provenance } | null;
+        const prov = json?.circuitscope;
         if (prov) {
           result.problems.push(...trustProblems(file, prov, text));
           result.results.push({ file, checkpoint: prov.checkpoint.path, prompts: prov.prompts.path, promptCount: prov.prompts.count, method: prov.method, faithfulness: prov.faithfulness, hit10: prov.hit10, edges: prov.edges, createdAt: prov.createdAt });

@@ -1,7 +1,7 @@
 // Builds what the UI spec installs and opens, then runs it:
 //   1. `npm run package`: the production bundles and circuitscope.vsix at the repository root (this
 //      also rebuilds out/, so out/test/integration/makeWorkspace.js exists);
-//   2. node test/ui/ui.spec.mjs, then node test/ui/view.spec.mjs (see those files).
+//   2. node test/ui/ui.spec.mjs, node test/ui/view.spec.mjs, then node test/ui/trust.spec.mjs (see those files).
 // Usage, from the repository root: node test/ui/run.mjs [--no-build] [ui|view ...]
 // --no-build (or CIRCUITSCOPE_UI_NO_BUILD=1) skips step 1 and uses the VSIX that is there; naming
 // specs runs only those. The closing line sums the specs' own closing lines.
@@ -28,7 +28,7 @@ if (!noBuild) {
   console.error(`[ui] built circuitscope.vsix in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 const named = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const specs = named.length ? named : ['ui', 'view'];
+const specs = named.length ? named : ['ui', 'view', 'trust'];
 let passed = 0;
 let failed = 0;
 /** Runs one spec, passing its lines through as they come, all but its closing line; returns its counts. */
