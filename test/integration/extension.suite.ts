@@ -102,8 +102,11 @@ describe('Circuitscope extension', () => {
     assert.equal(item.command?.command, 'markdown.showPreview');
     assert.equal((item.command?.arguments?.[0] as vscode.Uri).fsPath, path.join(workspace(), 'demo-output', 'report.md'));
     await vscode.commands.executeCommand(item.command!.command, ...(item.command!.arguments ?? []));
-    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
-    assert.ok(tab?.input instanceof vscode.TabInputWebview && /markdown\.preview/.test(tab.input.viewType), `the active tab is the Markdown preview: ${tab?.label}`);
+    // The preview is a webview tab that the Markdown extension opens a moment later.
+    const preview = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputWebview && /markdown\.preview/.test(t.input.viewType));
+    for (let i = 0; i < 50 && !preview(); i++) await new Promise((r) => setTimeout(r, 100));
+    const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => `${t.label} (${t.input instanceof vscode.TabInputWebview ? t.input.viewType : typeof t.input})`);
+    assert.ok(preview(), `a Markdown preview tab is open; tabs: ${tabs.join(', ')}`);
   });
 
   it('describes a checkpoint through the engine process', async () => {
