@@ -6,12 +6,14 @@ import * as path from 'node:path';
 import { createMessageConnection, ErrorCodes, IPCMessageReader, IPCMessageWriter, ResponseError, type CancellationToken } from 'vscode-jsonrpc/node';
 import * as protocol from '../shared/engineProtocol';
 import { describeModel, didLog, didProgress, generate, internalErrorMessage, userErrorCode, type ModelSummary } from '../shared/engineProtocol';
-import { readModelSpec, stepOf } from './model/checkpoint';
+import { readModelSpec, stepOf, tokenizerDirFor } from './model/checkpoint';
 import { parameterCount } from './model/config';
 import { CancelledError, UserError } from './errors';
 import * as service from './service';
 import { checkCheckpoint } from './validate';
 import { runCircuitTestFile } from './analysis/circuitTests';
+import { factPairsJsonl, pairsFromFacts } from './circuits/factPairs';
+import { TextTokenizer } from './model/tokenizer';
 
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
@@ -76,6 +78,13 @@ connection.onRequest(protocol.estimateCost, handle((p) => service.estimateCost(p
 connection.onRequest(protocol.circuitViewData, handle((p) => service.circuitViewData(p)));
 connection.onRequest(protocol.compare, handle((p, signal) => service.compare(p, signal, progressFor(p.token))));
 connection.onRequest(protocol.evolve, handle((p, signal) => service.evolve(p, signal, progressFor(p.token))));
+connection.onRequest(
+  protocol.pairsFromFacts,
+  handle((p) => {
+    const r = pairsFromFacts(TextTokenizer.load(tokenizerDirFor(path.resolve(p.dir))), p.facts);
+    return { ...r, text: factPairsJsonl(r.pairs) };
+  }),
+);
 connection.onRequest(
   protocol.runCircuitTests,
   handle((p, signal) => {

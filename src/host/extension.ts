@@ -8,6 +8,7 @@ import * as engineProtocol from '../shared/engineProtocol';
 import { describeModel } from '../shared/engineProtocol';
 import { CheckpointsTree, type TreeNode } from './checkpointsTree';
 import { CircuitTests } from './circuitTests';
+import { createPromptSetFromFactsCommand, type FactsCommandOptions } from './factsCommand';
 import { addPromptSetCommand, compareCommand, discoverCommand, evolveCommand, openCircuitCommand, openDemoRunCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
 import { EngineClient, EngineError } from './engineClient';
 import { registerExports } from './exports';
@@ -102,6 +103,7 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
     vscode.commands.registerCommand('circuits.evolve', (arg?: unknown, opts?: unknown) => evolveCommand(ctx, arg, isOptions(opts) ? opts : {})),
     vscode.commands.registerCommand('circuits.refresh', () => refresh()),
     vscode.commands.registerCommand('circuits.addPromptSet', () => addPromptSetCommand(ctx)),
+    vscode.commands.registerCommand('circuits.createPromptSetFromFacts', (arg?: unknown, opts?: FactsCommandOptions) => createPromptSetFromFactsCommand(ctx, arg, opts)),
     vscode.commands.registerCommand('circuits.openPromptFile', (node?: { entry?: { file: string } }) => (node?.entry ? vscode.window.showTextDocument(vscode.Uri.file(node.entry.file)) : undefined)),
     vscode.commands.registerCommand('circuits.describeCheckpoint', async (uri?: vscode.Uri) => {
       const target = uri ?? (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Describe Checkpoint' }))?.[0];

@@ -275,3 +275,20 @@ export interface RunCircuitTestsParams {
  * discovered or read from the shared cache; results per test and checkpoint. Cancellable.
  */
 export const runCircuitTests = new RequestType<RunCircuitTestsParams, import('./circuitTests').TestFileResult, void>('tests/run');
+
+export interface PairsFromFactsParams {
+  /** The checkpoint whose tokenizer counts tokens. */
+  readonly dir: string;
+  readonly facts: readonly { readonly subject: string; readonly template: string; readonly object: string }[];
+}
+export interface PairsFromFactsResult {
+  readonly pairs: { readonly prompt: string; readonly target: string; readonly corruptedPrompt: string; readonly corruptedTarget: string; readonly subject: string; readonly corruptedSubject: string; readonly corruption: 'typed' | 'vocabulary' }[];
+  /** Facts left out, with why. */
+  readonly skipped: { readonly subject: string; readonly reason: string }[];
+  /** The corruption rule in one sentence, for the preview. */
+  readonly rule: string;
+  /** The pairs as a Circuitscope JSONL prompt set. */
+  readonly text: string;
+}
+/** Corrupted counterparts of a few typed facts under a checkpoint's tokenizer (same token lengths); no weights are loaded. */
+export const pairsFromFacts = new RequestType<PairsFromFactsParams, PairsFromFactsResult, void>('prompts/pairsFromFacts');

@@ -76,6 +76,8 @@ describe('Circuit tests in the Testing view', () => {
         resolve(r);
       });
     });
+    // The walkthrough VS Code opens for a newly installed extension holds the Testing commands back.
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     await vscode.commands.executeCommand('testing.runAll');
     const report = await finished;
     const id = (name: string) => `${vscode.Uri.file(file()).toString()}#${name}`;
@@ -96,6 +98,30 @@ describe('Circuit tests in the Testing view', () => {
     assert.equal(item.children.size, 3);
     // The broken file is reported as an error, not run.
     assert.equal(report[vscode.Uri.file(broken()).toString()]?.status, 'error');
+  });
+
+  it('creates a prompt set from three typed facts, every pair corrupted at the same token length', async () => {
+    const a = await api();
+    const out = path.join(folder(), 'facts.jsonl');
+    const facts = [
+      { subject: 'Alice', template: '{subject} lives in the city of', object: 'Paris' },
+      { subject: 'Bob', template: '{subject} lives in the city of', object: 'Rome' },
+      { subject: 'Carol', template: 'lives in the city of', object: 'Oslo' },
+    ];
+    const written = await vscode.commands.executeCommand<string>('circuits.createPromptSetFromFacts', undefined, { dir: path.join(ws(), 'models', 'base'), facts, out, noPreview: true });
+    assert.equal(written, out);
+    const rows = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { prompt: string; corruptedPrompt: string; target: string; corruptedTarget: string });
+    assert.equal(rows.length, 3);
+    for (const r of rows) {
+      assert.notEqual(r.prompt, r.corruptedPrompt);
+      assert.notEqual(r.target, r.corruptedTarget);
+    }
+    // The scan reads it as a usable prompt set (clean and corrupted of the same length, or it would be marked).
+    await a.refresh();
+    const set = a.tree.current?.promptSets.find((p) => p.file === out);
+    assert.ok(set, 'the new prompt set is listed');
+    assert.equal(set.problem, undefined, set.problem);
+    assert.equal(set.count, 3);
   });
 
   it('removes its files from the shared workspace', () => {
