@@ -34,6 +34,7 @@ export function settings(): DiscoverSettings {
     batchSize: c.get<number>(key.batchSize, d.batchSize),
     prependBos: c.get<boolean>(key.prependBos, d.prependBos),
     threads: c.get<number>(key.threads, d.threads),
+    device: c.get<'auto' | 'cpu' | 'cuda'>(key.device, d.device),
   };
 }
 

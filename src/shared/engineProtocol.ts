@@ -146,6 +146,8 @@ export interface DiscoverSettings {
   readonly batchSize?: number;
   readonly prependBos?: boolean;
   readonly threads?: number;
+  /** onnxruntime execution provider: auto (CUDA when installed), cpu or cuda. */
+  readonly device?: 'auto' | 'cpu' | 'cuda';
 }
 
 export interface DiscoverParams {

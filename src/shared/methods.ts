@@ -124,6 +124,8 @@ export const discoverDefaults = Object.freeze({
   igConvention: 'paper' as IgConvention,
   prependBos: true,
   threads: 0,
+  /** Where the engine runs graphs: CUDA when onnxruntime-node's CUDA provider is installed (auto), or the CPU. */
+  device: 'auto' as 'auto' | 'cpu' | 'cuda',
 });
 
 /** The extension settings (under `circuitscope.`) that carry the discover defaults. */
@@ -134,4 +136,5 @@ export const discoverSettingKeys = Object.freeze({
   batchSize: 'discovery.batchSize',
   prependBos: 'prependBos',
   threads: 'engine.threads',
+  device: 'engine.device',
 } as const satisfies Partial<Record<keyof typeof discoverDefaults, string>>);
