@@ -81,6 +81,8 @@ async function saveAs(base: string, kind: Kind, filters: Record<string, string[]
   return vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(folder, defaultExportName(base, kind))), filters, saveLabel: 'Export' });
 }
 
+// Longer than 80 lines: one case per export format (dialog filters, writer, feedback), kept together
+// so that every export gives the same feedback.
 async function exportKind(ctx: Context, kind: Kind): Promise<string | undefined> {
   const panel = CircuitPanel.active();
   if (!panel) {

@@ -60,6 +60,8 @@ export class CircuitPane {
   private pending: string[] = [];
   private readonly postState: (s: SavedView) => void;
 
+  // Longer than 80 lines: it builds the pane's DOM (title, size control, graph, pin panel) and binds
+  // each control to the graph in one place, so the pane's wiring reads top to bottom.
   constructor(private readonly o: PaneOptions) {
     this.model = new CircuitModel(o.data);
     const session = o.store.view(o.side);

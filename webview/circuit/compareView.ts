@@ -77,6 +77,9 @@ export class CompareView {
   /** Viewports are mirrored only once both sides exist, so B's first fit cannot undo A's restored view. */
   private built = false;
 
+  // Longer than 80 lines: it builds the view's one DOM tree (header, toolbar, both sides, drift
+  // section, legend) and wires the two panes to each other; split up, the layout would be scattered
+  // over functions that each need most of the same state.
   constructor(
     private readonly root: HTMLElement,
     private readonly dataA: CircuitViewData,

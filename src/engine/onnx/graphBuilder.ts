@@ -474,7 +474,10 @@ export class GraphBuilder {
 
   // ---- serialization ----
 
-  /** Serializes the graph as an ONNX ModelProto. */
+  /**
+   * Serializes the graph as an ONNX ModelProto. Longer than 80 lines: the fields of onnx.proto's
+   * ModelProto, GraphProto and NodeProto written in their order, one after the other.
+   */
   serialize(opts: SerializeOptions = {}): SerializedModel {
     const names = new Map<Value, string>();
     const used = new Set<string>();
