@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { countIn, pruneDeadNodes, topN as selectTopN } from '../shared/circuit';
 import { toCsv, toDot, toGraphML } from '../shared/exporters';
-import { toEapJsonExport, toModelExplorerOverlay, toNeuronpedia, type ExportContext } from '../shared/graphExports';
+import { firstPromptIn, toEapJsonExport, toModelExplorerOverlay, toNeuronpedia, type ExportContext } from '../shared/graphExports';
 import { isSavedView, type SavedView } from '../shared/webviewProtocol';
 import { readCircuitFile } from './circuits/circuitFile';
 import { UserError } from './errors';
@@ -31,10 +31,7 @@ export function readViewSidecar(circuitFile: string): SavedView | undefined {
 function firstPrompt(file: string | undefined): string | undefined {
   if (!file || !fs.existsSync(file)) return undefined;
   try {
-    const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.trim());
-    const j = line ? (JSON.parse(line) as { prompt?: unknown; clean?: unknown }) : undefined;
-    const p = j?.prompt ?? j?.clean;
-    return typeof p === 'string' ? p : undefined;
+    return firstPromptIn(fs.readFileSync(file, 'utf8'));
   } catch {
     return undefined;
   }

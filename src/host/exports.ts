@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { countIn, fromEapJson, pruneDeadNodes, topN, type CircuitData, type CircuitGraph } from '../shared/circuit';
 import { defaultExportName, driftCsv, driftMarkdown, toCsv, toDot, toGraphML } from '../shared/exporters';
-import { toEapJsonExport, toModelExplorerOverlay, toNeuronpedia, type ExportContext } from '../shared/graphExports';
+import { firstPromptIn, toEapJsonExport, toModelExplorerOverlay, toNeuronpedia, type ExportContext } from '../shared/graphExports';
 import type { CircuitViewData, ViewSide } from '../shared/webviewProtocol';
 import { CircuitPanel } from './circuitPanel';
 import { showError, type Context } from './commands';
@@ -47,10 +47,7 @@ function currentCircuit(panel: CircuitPanel, side: ViewSide): { graph: CircuitGr
 function firstPrompt(file: string | undefined): string | undefined {
   if (!file || !fs.existsSync(file)) return undefined;
   try {
-    const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.trim());
-    const j = line ? (JSON.parse(line) as { prompt?: unknown; clean?: unknown }) : undefined;
-    const p = j?.prompt ?? j?.clean;
-    return typeof p === 'string' ? p : undefined;
+    return firstPromptIn(fs.readFileSync(file, 'utf8'));
   } catch {
     return undefined;
   }

@@ -176,3 +176,15 @@ export function toModelExplorerOverlay(g: CircuitGraph, data: CircuitData, ctx: 
     },
   };
 }
+
+/** The first prompt of a JSONL prompt set's text, for formats that name one prompt (Neuronpedia). */
+export function firstPromptIn(text: string): string | undefined {
+  try {
+    const line = text.split('\n').find((l) => l.trim());
+    const j = line ? (JSON.parse(line) as { prompt?: unknown; clean?: unknown } | null) : undefined;
+    const p = j?.prompt ?? j?.clean;
+    return typeof p === 'string' ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
