@@ -128,11 +128,12 @@ async function main(): Promise<void> {
   const runs = i > 0 ? Number(process.argv[i + 1]) : 5;
   console.log(`cpu: ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}; chromium headless, --disable-gpu, viewport 1280x800`);
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-  const want = (k: string) => only === undefined || only === k;
-  if (want('gpt2')) await measure('GPT-2-small-sized, top 8,000', gpt2Circuit(), runs, false, 8000);
-  if (want('gpt2')) await measure('GPT-2-small-sized, legible default', gpt2Circuit(), runs);
-  if (want('llama')) await measure('Llama-3.2-1B-sized, legible default', llama1bCircuit(), Math.min(runs, 3));
-  if (want('llama')) await measure('Llama-3.2-1B-sized, top 20,000', llama1bCircuit(), Math.min(runs, 2), false, 20000);
+  // --only gpt2 | gpt2-top | llama | llama-top | stories: one model's figures (-top: the acceptance sizes alone).
+  const want = (k: string) => only === undefined || only === k || only === k.replace(/-(top|legible)$/, '');
+  if (want('gpt2-top')) await measure('GPT-2-small-sized, top 8,000', gpt2Circuit(), runs, false, 8000);
+  if (want('gpt2-legible')) await measure('GPT-2-small-sized, legible default', gpt2Circuit(), runs);
+  if (want('llama-legible')) await measure('Llama-3.2-1B-sized, legible default', llama1bCircuit(), Math.min(runs, 3));
+  if (want('llama-top')) await measure('Llama-3.2-1B-sized, top 20,000', llama1bCircuit(), Math.min(runs, 2), false, 20000);
   if (want('stories')) await measure('stories260K-sized', storiesCircuit(), runs);
   if (only) return;
   // The view uses WebGL only when it is hardware-accelerated; here it can only be software (SwiftShader),

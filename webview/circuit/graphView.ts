@@ -156,17 +156,26 @@ function stylesheet(t: Theme, large: boolean): StylesheetJson {
     {
       selector: 'edge',
       style: {
-        width: 'data(w)',
+        width: penWidth(1, 0, 1),
         'line-color': t.edge.pos,
-        'curve-style': 'straight',
+        // Haystack edges are straight lines between node centres with no control points or arrow
+        // geometry to compute; a large circuit draws no arrows anyway.
+        'curve-style': large ? 'haystack' : 'straight',
+        'haystack-radius': 0,
         // Thousands of overlapping edges read better when each is lighter.
         opacity: large ? 0.55 : 0.8,
-        'z-index': 'data(z)' as unknown as number,
         'target-arrow-shape': arrows ? 'triangle' : 'none',
         'target-arrow-color': t.edge.pos,
         'arrow-scale': 0.55,
+        // Cytoscape hit-tests every edge on every pointer move (over 10 ms at 8,000 edges); a large
+        // circuit's edges are found by GraphView.edgeAt instead, over plain arrays.
+        events: large ? 'no' : 'yes',
       },
     },
+    // Pen width and z-order by |score| come in widthLevels steps, as classes: edges of one level share
+    // one style, where a data mapper gave each edge a style of its own (most of a first paint's style time).
+    ...Array.from({ length: widthLevels }, (_, b) => ({ selector: `edge.b${b}`, style: { width: levelWidth(b), 'z-index': b } })),
+    { selector: 'edge.grouped', style: { width: 'data(w)', 'z-index': widthLevels, events: 'yes' } },
     { selector: 'edge.q', style: { 'line-color': t.edge.q, 'target-arrow-color': t.edge.q } },
     { selector: 'edge.k', style: { 'line-color': t.edge.k, 'target-arrow-color': t.edge.k } },
     { selector: 'edge.v', style: { 'line-color': t.edge.v, 'target-arrow-color': t.edge.v } },
@@ -197,6 +206,20 @@ function stylesheet(t: Theme, large: boolean): StylesheetJson {
   ];
 }
 
+/** Steps of pen width (and z-order) between EAP-IG's thinnest and thickest pen. */
+const widthLevels = 12;
+const thinnest = penWidth(0, 0, 1);
+const thickest = penWidth(1, 0, 1);
+
+/** The width level of an edge of |score| `abs`, for the in-circuit range [minAbs, maxAbs]. */
+function widthLevel(abs: number, minAbs: number, maxAbs: number): number {
+  return Math.round(((widthLevels - 1) * (penWidth(abs, minAbs, maxAbs) - thinnest)) / (thickest - thinnest));
+}
+
+function levelWidth(b: number): number {
+  return Number((thinnest + (b * (thickest - thinnest)) / (widthLevels - 1)).toFixed(3));
+}
+
 export class GraphView {
   readonly side: ViewSide;
   readonly cy: Core;
@@ -215,6 +238,14 @@ export class GraphView {
   /** The selected edge, with the node the keyboard reached it from. */
   private selectedEdge: { index: number; anchor: string } | null = null;
   private hovered: string | null = null;
+  /** Whether diff marks, collapsed groups or highlight classes may be on elements (each pass to undo them visits every element). */
+  private marked = false;
+  private collapsed = false;
+  private highlighted = false;
+  /** The edge under the pointer, found by edgeAt (large circuits only). */
+  private hoveredEdge: number | undefined;
+  /** End points of the drawn edges (model coordinates), for edgeAt: x1, y1, x2, y2 per edge of `sel.edges`. */
+  private edgeEnds = new Float64Array(0);
   private marks: DiffMarks | undefined;
   private pins: ReadonlySet<string> = new Set();
   private groups: readonly ViewGroup[] = [];
@@ -476,6 +507,14 @@ export class GraphView {
   private applySelection(sel: CircuitSelection): void {
     this.sel = sel;
     const { graph, scores } = this.model;
+    if (this.large) {
+      this.edgeEnds = new Float64Array(4 * sel.edges.length);
+      sel.edges.forEach((i, k) => {
+        const a = this.positions.get(graph.edges[i].parent)!;
+        const b = this.positions.get(graph.edges[i].child)!;
+        this.edgeEnds.set([a.x, a.y, b.x, b.y], 4 * k);
+      });
+    }
     const cy = this.cy;
     if (this.selectedEdge && !sel.edgeIn[this.selectedEdge.index]) this.selectedEdge = null;
     cy.batch(() => {
@@ -489,26 +528,28 @@ export class GraphView {
       cy.remove(gone);
       const fresh: ElementDefinition[] = [];
       for (const i of sel.edges) {
-        const a = Math.abs(scores[i]);
-        const w = penWidth(a, sel.minAbs, sel.maxAbs);
-        // Ten z-levels by |score| keep strong edges on top without a full sort in the renderer.
-        const z = sel.maxAbs > sel.minAbs ? Math.round((9 * (a - sel.minAbs)) / (sel.maxAbs - sel.minAbs)) : 9;
+        // The width level is also the z-level: strong edges on top without a full sort in the renderer.
+        const z = widthLevel(Math.abs(scores[i]), sel.minAbs, sel.maxAbs);
+        const w = levelWidth(z);
         if (this.drawn[i]) {
           const e = cy.getElementById(`e${i}`);
-          if (e.data('w') !== w) e.data({ w, z });
+          const was = e.data('z') as number;
+          if (was !== z) e.removeClass(`b${was}`).addClass(`b${z}`).data({ w, z });
           continue;
         }
         const edge = graph.edges[i];
         fresh.push({
           group: 'edges',
           data: { id: `e${i}`, i, source: edge.parent, target: edge.child, name: edge.name, w, z },
-          classes: edge.qkv ?? (scores[i] < 0 ? 'neg' : 'pos'),
+          classes: `${edge.qkv ?? (scores[i] < 0 ? 'neg' : 'pos')} b${z}`,
         });
         this.drawn[i] = 1;
       }
       cy.add(fresh);
       cy.nodes().forEach((n) => {
-        if (!n.hasClass('super')) n.toggleClass('out', sel.nodeIn.get(n.id()) !== true);
+        // Only real changes: a node whose classes change has its style and every connected edge's redone.
+        const out = sel.nodeIn.get(n.id()) !== true;
+        if (!n.hasClass('super') && n.hasClass('out') !== out) n.toggleClass('out', out);
       });
       this.applyMarks();
       this.applyGroups();
@@ -519,8 +560,13 @@ export class GraphView {
 
   private applyMarks(): void {
     const m = this.marks;
-    this.cy.edges().removeClass('added removed flipped same-hidden');
-    this.cy.nodes().removeClass('added removed');
+    // Each pass over every element costs tens of milliseconds on a large circuit: skip the ones with
+    // nothing to undo.
+    if (this.marked) {
+      this.cy.edges().removeClass('added removed flipped same-hidden');
+      this.cy.nodes().removeClass('added removed');
+    }
+    this.marked = m !== undefined;
     if (!m) return;
     this.cy.edges('[i >= 0]').forEach((e) => {
       const mark = m.edges.get(Number(e.data('i')));
@@ -533,9 +579,12 @@ export class GraphView {
   /** Collapsed groups: members hidden, one supernode at their centre, member edges merged into it. */
   private applyGroups(): void {
     const cy = this.cy;
-    cy.remove(cy.elements('.super, .grouped'));
-    cy.elements('.member-hidden').removeClass('member-hidden');
+    if (this.collapsed) {
+      cy.remove(cy.elements('.super, .grouped'));
+      cy.elements('.member-hidden').removeClass('member-hidden');
+    }
     const rep = representatives(this.groups);
+    this.collapsed = rep.size > 0;
     if (rep.size === 0) return;
     const { merged, replaced } = groupEdges(this.model.graph, this.model.scores, this.sel.edges, rep);
     for (const i of replaced) cy.getElementById(`e${i}`).addClass('member-hidden');
@@ -558,7 +607,7 @@ export class GraphView {
     for (const m of merged) {
       els.push({
         group: 'edges',
-        data: { id: m.id, i: -1, source: m.source, target: m.target, name: `${m.source} → ${m.target}`, w: penWidth(m.abs, 0, maxAbs), z: 9, score: m.score, count: m.count },
+        data: { id: m.id, i: -1, source: m.source, target: m.target, name: `${m.source} → ${m.target}`, w: penWidth(m.abs, 0, maxAbs), z: widthLevels, score: m.score, count: m.count },
         classes: `grouped ${m.score < 0 ? 'neg' : 'pos'}`,
       });
     }
@@ -568,7 +617,8 @@ export class GraphView {
 
   private applyHighlight(): void {
     const cy = this.cy;
-    cy.elements().removeClass('sel path faded end');
+    if (this.highlighted) cy.elements().removeClass('sel path faded end');
+    this.highlighted = this.selectedEdge !== null || this.selected !== null;
     if (this.selectedEdge) {
       const e = cy.getElementById(`e${this.selectedEdge.index}`);
       if (e.empty()) return;
@@ -647,6 +697,57 @@ export class GraphView {
     this.card.showEdge(this.model.edgeDetails(i, this.sel), e.qkv, e.child, at, ends);
   }
 
+  /**
+   * The drawn edge nearest to a point of the container (rendered pixels) within Cytoscape's own
+   * tolerance (half its width plus 8 px), topmost (strongest) first on ties; hidden edges (collapsed
+   * group members, same-on-both-sides edges) are skipped. For large circuits, whose edges take no
+   * Cytoscape events.
+   */
+  private edgeAt(rx: number, ry: number): EdgeSingular | undefined {
+    const zoom = this.cy.zoom();
+    const pan = this.cy.pan();
+    const x = (rx - pan.x) / zoom;
+    const y = (ry - pan.y) / zoom;
+    const tol = 8 / zoom;
+    const ends = this.edgeEnds;
+    const found: { k: number; d: number }[] = [];
+    for (let k = 0; k < this.sel.edges.length; k++) {
+      const x1 = ends[4 * k];
+      const y1 = ends[4 * k + 1];
+      const x2 = ends[4 * k + 2];
+      const y2 = ends[4 * k + 3];
+      // Bounding-box rejection first: most edges are nowhere near the pointer.
+      const reach = tol + 3;
+      if (x < Math.min(x1, x2) - reach || x > Math.max(x1, x2) + reach || y < Math.min(y1, y2) - reach || y > Math.max(y1, y2) + reach) continue;
+      const dx = x2 - x1;
+      const dy = y2 - y1;
+      const len2 = dx * dx + dy * dy;
+      const t = len2 > 0 ? Math.max(0, Math.min(1, ((x - x1) * dx + (y - y1) * dy) / len2)) : 0;
+      const d = Math.hypot(x - (x1 + t * dx), y - (y1 + t * dy));
+      if (d <= reach) found.push({ k, d });
+    }
+    found.sort((a, b) => a.d - b.d);
+    for (const { k, d } of found) {
+      const e = this.cy.getElementById(`e${this.sel.edges[k]}`);
+      if (e.empty() || !e.visible()) continue;
+      if (d <= e.numericStyle('width') / 2 + tol) return e as EdgeSingular;
+    }
+    return undefined;
+  }
+
+  /** Pointer moves over a large circuit: the edge under the pointer, when no node is, gets the hover card. */
+  private trackEdgeHover(ev: MouseEvent): void {
+    if (this.hovered) return;
+    const r = this.container.getBoundingClientRect();
+    const at = { x: ev.clientX - r.left, y: ev.clientY - r.top };
+    const e = this.edgeAt(at.x, at.y);
+    const i = e ? Number(e.data('i')) : undefined;
+    if (i === this.hoveredEdge) return;
+    this.hoveredEdge = i;
+    if (e) this.showEdgeCard(e, at);
+    else this.restoreCard();
+  }
+
   private onScreen(p: { x: number; y: number }, m = 40): boolean {
     return p.x >= m && p.y >= m && p.x <= this.container.clientWidth - m && p.y <= this.container.clientHeight - m;
   }
@@ -654,6 +755,7 @@ export class GraphView {
   private bindEvents(): void {
     const cy = this.cy;
     const enter = (n: NodeSingular) => {
+      this.hoveredEdge = undefined;
       this.setHovered(n.id());
       this.showNodeCard(n);
       this.o.onHover?.(n.id());
@@ -675,8 +777,20 @@ export class GraphView {
     });
     cy.on('mouseout', 'edge', () => this.restoreCard());
     cy.on('tap', (ev) => {
-      if (ev.target === cy) this.select(null, { notify: true });
+      if (ev.target !== cy) return;
+      // A large circuit's edges take no Cytoscape events: a tap on one lands on the background.
+      const e = this.large ? this.edgeAt(ev.renderedPosition.x, ev.renderedPosition.y) : undefined;
+      const i = e ? Number(e.data('i')) : -1;
+      if (i >= 0) {
+        this.selectEdge(i, this.model.graph.edges[i].child, { notify: true });
+        this.container.focus({ preventScroll: true });
+      } else this.select(null, { notify: true });
     });
+    if (this.large) {
+      const move = (ev: MouseEvent) => this.trackEdgeHover(ev);
+      this.container.addEventListener('mousemove', move);
+      this.unbind.push(() => this.container.removeEventListener('mousemove', move));
+    }
     cy.on('tap', 'node', (ev) => {
       const id = (ev.target as NodeSingular).id();
       const oe = ev.originalEvent as MouseEvent | undefined;
@@ -707,6 +821,7 @@ export class GraphView {
     // Cytoscape sends no mouseout when the pointer leaves the canvas straight from a node; the card
     // goes with the pointer, so it never stays over the graph (or outside the webview) on its own.
     this.container.addEventListener('mouseleave', () => {
+      this.hoveredEdge = undefined;
       this.setHovered(null);
       this.card.hide();
       this.o.onHover?.(null);

@@ -4,7 +4,7 @@
  * a title and a legend. cytoscape-svg is not a dependency,
  * and this graph only uses straight edges and (round) rectangles, so a few dozen lines cover it.
  */
-import type { Core } from 'cytoscape';
+import type { Core, NodeSingular } from 'cytoscape';
 import type { Theme } from './theme';
 
 /** Escapes text for SVG element content and attribute values. */
@@ -115,8 +115,13 @@ export function exportSvg(cy: Core, o: SvgExportOptions): string {
   // Edges first, weakest first, so strong edges are drawn on top as on screen.
   const edges = cy.edges(':visible').sort((a, b) => Number(a.data('z') ?? 0) - Number(b.data('z') ?? 0));
   edges.forEach((e) => {
-    const s = e.sourceEndpoint();
-    const t = e.targetEndpoint();
+    let s = e.sourceEndpoint();
+    let t = e.targetEndpoint();
+    // A large circuit's haystack edges run between node centres (the nodes cover their ends on
+    // screen); the export ends them at the node borders, where the arrowheads show.
+    if (e.style('curve-style') === 'haystack') {
+      [s, t] = [atBorder(t, e.source()), atBorder(s, e.target())];
+    }
     const dash = e.style('line-style') === 'dashed' ? ' stroke-dasharray="6 4"' : e.style('line-style') === 'dotted' ? ' stroke-dasharray="1 3"' : '';
     const op = e.effectiveOpacity();
     const outline = Number.parseFloat(e.style('line-outline-width')) || 0;
@@ -197,4 +202,13 @@ export function svgToPng(svgText: string, scale = 2, maxSide = 8192): Promise<st
     for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
     img.src = `data:image/svg+xml;base64,${btoa(bin)}`;
   });
+}
+
+/** Where the segment from `from` to the centre of `node` enters the node's box. */
+function atBorder(from: { x: number; y: number }, node: NodeSingular): { x: number; y: number } {
+  const c = node.position();
+  const dx = c.x - from.x;
+  const dy = c.y - from.y;
+  const t = Math.min(1, dx !== 0 ? node.width() / 2 / Math.abs(dx) : Infinity, dy !== 0 ? node.height() / 2 / Math.abs(dy) : Infinity);
+  return { x: c.x - t * dx, y: c.y - t * dy };
 }
