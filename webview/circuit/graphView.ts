@@ -230,7 +230,10 @@ export class GraphView {
   private model: CircuitModel;
   private sel: CircuitSelection;
   private theme: Theme;
+  /** Large at start: the renderer's settings (WebGL, textures while moving, pixel ratio) are chosen once. */
   private readonly large: boolean;
+  /** Large now: the stylesheet (haystack edges without arrows or events) follows the slider. */
+  private largeStyle: boolean;
   private readonly positions: Map<string, Point>;
   /** 1 where the edge is drawn. */
   private drawn: Uint8Array;
@@ -265,6 +268,7 @@ export class GraphView {
     this.drawn = new Uint8Array(o.model.graph.edges.length);
     this.positions = layeredPositions(o.model.graph.cfg, o.model.graph.nodes);
     this.large = o.selection.edges.length >= webglMinEdges;
+    this.largeStyle = this.large;
     this.container = el('div', {
       cls: 'cs-cy',
       attrs: {
@@ -373,7 +377,7 @@ export class GraphView {
 
   applyTheme(t: Theme): void {
     this.theme = t;
-    this.cy.style(stylesheet(t, this.large));
+    this.cy.style(stylesheet(t, this.largeStyle));
   }
 
   fit(): void {
@@ -507,7 +511,14 @@ export class GraphView {
   private applySelection(sel: CircuitSelection): void {
     this.sel = sel;
     const { graph, scores } = this.model;
-    if (this.large) {
+    // A circuit that grew past (or shrank below) the large size takes the other stylesheet, so a view
+    // opened small and moved to thousands of edges hovers and draws as fast as one opened large.
+    const large = sel.edges.length >= webglMinEdges;
+    if (large !== this.largeStyle) {
+      this.largeStyle = large;
+      this.cy.style(stylesheet(this.theme, large));
+    }
+    if (large) {
       this.edgeEnds = new Float64Array(4 * sel.edges.length);
       sel.edges.forEach((i, k) => {
         const a = this.positions.get(graph.edges[i].parent)!;
@@ -779,18 +790,18 @@ export class GraphView {
     cy.on('tap', (ev) => {
       if (ev.target !== cy) return;
       // A large circuit's edges take no Cytoscape events: a tap on one lands on the background.
-      const e = this.large ? this.edgeAt(ev.renderedPosition.x, ev.renderedPosition.y) : undefined;
+      const e = this.largeStyle ? this.edgeAt(ev.renderedPosition.x, ev.renderedPosition.y) : undefined;
       const i = e ? Number(e.data('i')) : -1;
       if (i >= 0) {
         this.selectEdge(i, this.model.graph.edges[i].child, { notify: true });
         this.container.focus({ preventScroll: true });
       } else this.select(null, { notify: true });
     });
-    if (this.large) {
-      const move = (ev: MouseEvent) => this.trackEdgeHover(ev);
-      this.container.addEventListener('mousemove', move);
-      this.unbind.push(() => this.container.removeEventListener('mousemove', move));
-    }
+    const move = (ev: MouseEvent) => {
+      if (this.largeStyle) this.trackEdgeHover(ev);
+    };
+    this.container.addEventListener('mousemove', move);
+    this.unbind.push(() => this.container.removeEventListener('mousemove', move));
     cy.on('tap', 'node', (ev) => {
       const id = (ev.target as NodeSingular).id();
       const oe = ev.originalEvent as MouseEvent | undefined;
