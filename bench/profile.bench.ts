@@ -37,6 +37,20 @@ function top(p: Profile, n = 30): void {
     via.set(chain, (via.get(chain) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
   }
   for (const [k, v] of [...via].sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`  ${viaName} ${v.toFixed(1)} ms ${k}`);
+  // Inclusive time of the view's own functions (a sample counts once per function on its stack).
+  const inclusive = new Map<string, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    const seen = new Set<string>();
+    for (let q: ProfileNode | undefined = byId.get(p.samples[i]); q; q = parent.get(q.id)) {
+      const f = q.callFrame;
+      if (!f.url.endsWith('circuit.js') || f.lineNumber < 29000) continue;
+      const k = `${f.functionName || '(anon)'}:${f.lineNumber + 1}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+    }
+  }
+  if (process.argv.includes('--inclusive')) for (const [k, v] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  incl ${v.toFixed(1).padStart(8)} ms  ${k}`);
   for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, n)) console.log(`  ${v.toFixed(1).padStart(8)} ms  ${k}`);
 }
 
