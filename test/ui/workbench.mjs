@@ -139,6 +139,12 @@ export function assertDrawn(facts, what) {
 export async function activateTab(page, title) {
   const tab = page.locator('.tabs-container .tab', { hasText: title }).first();
   await tab.waitFor({ state: 'visible', timeout: limits.ui });
+  // A workbench hover (the command centre's "Search workspace — …" tooltip, left by a click on it) can
+  // lie over the tab and take the click: move the pointer to the status bar first and let the hover
+  // go, as a user whose tooltip is in the way would.
+  const status = await page.locator('.statusbar').boundingBox().catch(() => null);
+  await page.mouse.move(status ? status.x + status.width / 2 : 600, status ? status.y + status.height / 2 : 890);
+  await page.locator('.context-view .hover-contents').first().waitFor({ state: 'hidden', timeout: 3000 }).catch(() => undefined);
   await tab.click();
 }
 
