@@ -588,7 +588,14 @@ export const gpt2Defaults = {
 } as const;
 
 /** The training settings of a series, in the order its settings hash reads them. */
-function trainingOf(o: Pick<BuildSpec, 'checkpoints' | 'epochsPerCheckpoint' | 'firstEpoch' | 'batchSize' | 'blockSize' | 'learningRate' | 'plateau'>) {
+type Schedule = Pick<BuildSpec, 'checkpoints' | 'epochsPerCheckpoint' | 'firstEpoch' | 'batchSize' | 'blockSize' | 'learningRate' | 'plateau'>;
+
+/** A series' training schedule, as buildSeries takes it. */
+function scheduleOf(o: Schedule): Schedule {
+  return { checkpoints: o.checkpoints, epochsPerCheckpoint: o.epochsPerCheckpoint, firstEpoch: o.firstEpoch, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate, plateau: o.plateau };
+}
+
+function trainingOf(o: Schedule) {
   // The fixed schedule's fields alone, as before the plateau schedule existed, so its series keep their hash.
   if (!o.plateau) return { checkpoints: o.checkpoints, epochsPerCheckpoint: o.epochsPerCheckpoint, firstEpoch: o.firstEpoch, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate };
   return { plateau: { ...o.plateau }, batchSize: o.batchSize, blockSize: o.blockSize, learningRate: o.learningRate };
@@ -616,13 +623,7 @@ export async function makeGpt2Series(dir: string, opts: Gpt2SeriesOptions = {}):
     name: 'gpt2-synthetic',
     runDir,
     settings,
-    checkpoints: o.checkpoints,
-    epochsPerCheckpoint: o.epochsPerCheckpoint,
-    firstEpoch: o.firstEpoch,
-    batchSize: o.batchSize,
-    blockSize: o.blockSize,
-    learningRate: o.learningRate,
-    plateau: o.plateau,
+    ...scheduleOf(o),
     seed,
     threads,
     force: opts.force,
@@ -695,13 +696,7 @@ export async function makeStoriesSeries(dir: string, opts: StoriesSeriesOptions)
     name: 'stories260k-cpt',
     runDir,
     settings,
-    checkpoints: o.checkpoints,
-    epochsPerCheckpoint: o.epochsPerCheckpoint,
-    firstEpoch: o.firstEpoch,
-    batchSize: o.batchSize,
-    blockSize: o.blockSize,
-    learningRate: o.learningRate,
-    plateau: o.plateau,
+    ...scheduleOf(o),
     seed,
     threads,
     force: opts.force,

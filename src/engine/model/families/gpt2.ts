@@ -1,7 +1,7 @@
 /** GPT-2 (GPT2LMHeadModel): learned positions, Conv1D weights, fused c_attn. */
 import { plainBlock, type ModelSpec } from '../config';
 import type { FamilyDef, NewModelShape } from './table';
-import { one, transposed, vec } from './table';
+import { one, untiedHead, vec } from './table';
 
 /** c_attn's output columns are [q | k | v], each head-major. */
 const qkvCol = (which: number) => (s: ModelSpec, h: number, j: number) => which * s.dModel + h * s.dHead + j;
@@ -54,14 +54,7 @@ export const gpt2: FamilyDef = {
     { hf: 'wpe.weight', shape: (s) => [s.maxPositions, s.dModel], slots: one('Wpos') },
     { hf: 'ln_f.weight', shape: vec, slots: one('lnfW') },
     { hf: 'ln_f.bias', shape: vec, slots: one('lnfB') },
-    {
-      hf: 'lm_head.weight',
-      root: true,
-      shape: (s) => [s.vocabSize, s.dModel],
-      slots: one('WU', transposed),
-      when: (s) => !s.tiedEmbeddings,
-      missingHint: 'config.json says tie_word_embeddings=false',
-    },
+    untiedHead('lm_head.weight'),
   ],
   layer: [
     { hf: 'h.{l}.ln_1.weight', shape: vec, slots: one('ln1W') },

@@ -2,7 +2,7 @@
 import { plainBlock, type LayerType, type ModelSpec } from '../config';
 import { parseRope, rotaryDims } from '../rope';
 import type { FamilyDef } from './table';
-import { one, transposed, vec } from './table';
+import { one, transposed, untiedHead, vec } from './table';
 
 /** The fused projection's rows are head-major: [h][q|k|v][e]. */
 const neoxRow = (which: number) => (s: ModelSpec, h: number, j: number) => h * 3 * s.dHead + which * s.dHead + j;
@@ -57,14 +57,7 @@ export const gptNeox: FamilyDef = {
     { hf: 'embed_in.weight', shape: (s) => [s.vocabSize, s.dModel], slots: one('WE') },
     { hf: 'final_layer_norm.weight', shape: vec, slots: one('lnfW') },
     { hf: 'final_layer_norm.bias', shape: vec, slots: one('lnfB') },
-    {
-      hf: 'embed_out.weight',
-      root: true,
-      shape: (s) => [s.vocabSize, s.dModel],
-      slots: one('WU', transposed),
-      when: (s) => !s.tiedEmbeddings,
-      missingHint: 'config.json says tie_word_embeddings=false',
-    },
+    untiedHead('embed_out.weight'),
   ],
   layer: [
     { hf: N('input_layernorm.weight'), shape: vec, slots: one('ln1W') },

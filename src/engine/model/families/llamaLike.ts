@@ -9,7 +9,7 @@ import type { ConfigReader } from '../configReader';
 import { brief } from '../configReader';
 import { parseLayerTypeRopes, parseRope, rotaryDims, type ParsedRope } from '../rope';
 import type { FamilyDef, LayerField, Row, NewModelShape } from './table';
-import { one, plusOne, transposed, vec } from './table';
+import { one, plusOne, transposed, untiedHead, vec } from './table';
 
 type Spec = { -readonly [K in keyof ModelSpec]: ModelSpec[K] };
 
@@ -242,14 +242,7 @@ function globals(finalNorm: 'norm' | null, gemma = false): FamilyDef['globals'] 
   return [
     { hf: 'embed_tokens.weight', shape: (s) => [s.vocabSize, s.dModel], slots: one('WE') },
     ...(finalNorm ? [{ hf: 'norm.weight', shape: vec, slots: one('lnfW' as const, gemma ? plusOne : undefined) }] : []),
-    {
-      hf: 'lm_head.weight',
-      root: true,
-      shape: (s: ModelSpec) => [s.vocabSize, s.dModel],
-      slots: one('WU' as const, transposed),
-      when: (s: ModelSpec) => !s.tiedEmbeddings,
-      missingHint: 'config.json says tie_word_embeddings=false',
-    },
+    untiedHead('lm_head.weight'),
   ];
 }
 

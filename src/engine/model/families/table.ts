@@ -133,6 +133,18 @@ export const plusOne: Layout = { kind: 'plusOne' };
 export const one = <F>(field: F, layout: Layout = copy): readonly Slot<F>[] => [{ field, layout }];
 export const vec = (s: ModelSpec) => [s.dModel];
 
+/** The untied unembedding (`lm_head.weight`, GPT-NeoX's `embed_out.weight`): [V, d] stored, W_U [d, V] canonical. */
+export function untiedHead(hf: string): Row<GlobalField> {
+  return {
+    hf,
+    root: true,
+    shape: (s) => [s.vocabSize, s.dModel],
+    slots: one('WU', transposed),
+    when: (s) => !s.tiedEmbeddings,
+    missingHint: 'config.json says tie_word_embeddings=false',
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Interpreters
 
