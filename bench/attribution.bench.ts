@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   console.log(`counted work: ${fmt(flops / 1e12, 2)} TFLOP; achieved ${fmt(achieved / 1e9, 1)} GFLOP/s`);
   console.log(`large MatMul [2048x768]@[768x3072]: ${fmt(ref / 1e9, 1)} GFLOP/s`);
   console.log(`ratio achieved / MatMul: ${fmt(achieved / ref, 3)}`);
-  console.log(`peak RSS: ${fmt(peakRssMiB(), 0)} MiB (model weights: ${fmt((4 * (L * 12 * d * d + 2 * V * d + 1024 * d)) / 2 ** 20, 0)} MiB as float32; the tied head reads W_E in place)`);
+  console.log(`peak RSS: ${fmt(peakRssMiB(), 0)} MiB (model weights: ${fmt((4 * (L * 12 * d * d + V * d + 1024 * d)) / 2 ** 20, 0)} MiB as float32; the tied head reads W_E in place)`);
   await model.dispose();
 }
 
