@@ -107,6 +107,8 @@ function preventInlineStylesheet(): void {
   document.head.appendChild(placeholder);
 }
 
+// Longer than 80 lines: Cytoscape's stylesheet is one declarative list of selectors and their styles;
+// split up, a selector's look would be spread over several places.
 function stylesheet(t: Theme, large: boolean): StylesheetJson {
   const arrows = !large;
   // Dimmed states change colours, not opacity: text under opacity on a black high-contrast background
@@ -763,6 +765,8 @@ export class GraphView {
     return p.x >= m && p.y >= m && p.x <= this.container.clientWidth - m && p.y <= this.container.clientHeight - m;
   }
 
+  // Longer than 80 lines: one handler per Cytoscape, pointer and keyboard event of the graph, each a
+  // few lines, registered together so that every input the graph reacts to is listed in one place.
   private bindEvents(): void {
     const cy = this.cy;
     const enter = (n: NodeSingular) => {

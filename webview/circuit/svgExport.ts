@@ -75,7 +75,8 @@ function legendRows(o: SvgExportOptions): { head: string; rows: LegendRow[] }[] 
 
 /**
  * The whole graph as SVG, whatever the viewport shows: every visible element, a title with the
- * provenance and N, arrowheads in each edge's colour, and the legend on the right.
+ * provenance and N, arrowheads in each edge's colour, and the legend on the right. Longer than 80
+ * lines: it writes the document top to bottom (defs, title, edges, nodes, legend) in drawing order.
  */
 export function exportSvg(cy: Core, o: SvgExportOptions): string {
   const visible = cy.elements(':visible');
