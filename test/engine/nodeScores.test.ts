@@ -9,38 +9,18 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { attribute } from '../../src/engine/circuits/attribute';
-import type { TokenizedPair } from '../../src/engine/circuits/prompts';
+
 import { Model } from '../../src/engine/model/runner';
 import { CircuitGraph, fromEapJson, nodeScoresFromEdges, toEapJsonV2, topNNodes } from '../../src/shared/circuit';
-import { gpt2Forward, neoxForward, type Mat, type NeoxCfg, type RefHooks } from '../helpers/reference';
-import { gpt2TokenizerDir, gpt2Tiny, neoxTiny, tmpDir, tokenPair as pair, writeCheckpoint, type TinyModel } from '../helpers/tinyModels';
+import type { Mat } from '../helpers/reference';
+import { tmpDir, writeCheckpoint } from '../helpers/tinyModels';
+import { attributionCases, type AttributionCase } from '../helpers/attributionCases';
 
-interface Case {
-  name: string;
-  model: TinyModel;
-  forward: (ids: number[], hooks?: RefHooks) => Mat;
-  pairs: TokenizedPair[];
-  tokenizerFrom?: string;
-}
+type Case = AttributionCase;
 
 function cases(): Case[] {
-  const g = gpt2Tiny({ nLayer: 2, nHead: 2, nEmbd: 16, vocab: 50257, seed: 11 });
-  const n = neoxTiny({ nLayer: 2, nHead: 2, d: 16, parallel: true, seed: 13 });
-  return [
-    {
-      name: 'GPT-2',
-      model: g,
-      forward: (ids, h) => gpt2Forward(g.tensors, g.config as never, ids, h),
-      pairs: [pair([50256, 40, 588, 257, 3797], [50256, 40, 910, 257, 3797], 11, 13), pair([50256, 7, 8, 9], [50256, 17, 8, 9], 100, 200)],
-      tokenizerFrom: gpt2TokenizerDir,
-    },
-    {
-      name: 'GPT-NeoX (parallel)',
-      model: n,
-      forward: (ids, h) => neoxForward(n.tensors, n.config as unknown as NeoxCfg, ids, h),
-      pairs: [pair([0, 40, 58, 25, 37], [0, 41, 91, 25, 37], 11, 13), pair([0, 7, 8, 9], [0, 17, 8, 9], 100, 200)],
-    },
-  ];
+  const c = attributionCases();
+  return [c.gpt2, c.neox];
 }
 
 /** The reference's −(1/N) dLD/dc with c·Δ_u added to every input downstream of u that reads it. */

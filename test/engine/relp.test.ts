@@ -13,44 +13,15 @@ import { attribute, type Method } from '../../src/engine/circuits/attribute';
 import type { TokenizedPair } from '../../src/engine/circuits/prompts';
 import { Model } from '../../src/engine/model/runner';
 import type { Edge } from '../../src/shared/circuit';
-import { gpt2Forward, llamaForward, neoxForward, type LlamaCfg, type Mat, type NeoxCfg, type RefHooks } from '../helpers/reference';
-import { gpt2TokenizerDir, gpt2Tiny, llamaTiny, neoxTiny, tmpDir, tokenPair as pair, writeCheckpoint, type TinyModel } from '../helpers/tinyModels';
+import type { Mat } from '../helpers/reference';
+import { tmpDir, writeCheckpoint } from '../helpers/tinyModels';
+import { attributionCases, type AttributionCase } from '../helpers/attributionCases';
 
-type Forward = (ids: number[], hooks?: RefHooks) => Mat;
-
-interface Case {
-  name: string;
-  model: TinyModel;
-  forward: Forward;
-  pairs: TokenizedPair[];
-  tokenizerFrom?: string;
-}
+type Case = AttributionCase;
 
 function cases(): Case[] {
-  const g = gpt2Tiny({ nLayer: 2, nHead: 2, nEmbd: 16, vocab: 50257, seed: 11 });
-  const l = llamaTiny({ nLayer: 2, nHead: 4, nKv: 2, d: 16, tied: false, qkvBias: true, seed: 12 });
-  const n = neoxTiny({ nLayer: 2, nHead: 2, d: 16, parallel: true, seed: 13 });
-  return [
-    {
-      name: 'GPT-2',
-      model: g,
-      forward: (ids, h) => gpt2Forward(g.tensors, g.config as never, ids, h),
-      pairs: [pair([50256, 40, 588, 257, 3797], [50256, 40, 910, 257, 3797], 11, 13), pair([50256, 7, 8, 9], [50256, 17, 8, 9], 100, 200)],
-      tokenizerFrom: gpt2TokenizerDir,
-    },
-    {
-      name: 'Llama (gated MLP, GQA, biases)',
-      model: l,
-      forward: (ids, h) => llamaForward(l.tensors, l.config as unknown as LlamaCfg, ids, h),
-      pairs: [pair([1, 40, 58, 25, 37], [1, 40, 91, 25, 37], 11, 13), pair([1, 7, 8, 9], [1, 17, 8, 9], 100, 200)],
-    },
-    {
-      name: 'GPT-NeoX (parallel)',
-      model: n,
-      forward: (ids, h) => neoxForward(n.tensors, n.config as unknown as NeoxCfg, ids, h),
-      pairs: [pair([0, 40, 58, 25, 37], [0, 41, 91, 25, 37], 11, 13), pair([0, 7, 8, 9], [0, 17, 8, 9], 100, 200)],
-    },
-  ];
+  const c = attributionCases();
+  return [c.gpt2, { ...c.llama, name: 'Llama (gated MLP, GQA, biases)' }, c.neox];
 }
 
 /** Which reference sites each method holds (RefHooks.hold), and where its gradient is taken (α). */
