@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UserError } from './errors';
-import type { Command, Values } from './cli/command';
+import { engineOptionsHelp, type Command, type Values } from './cli/command';
 import { agree } from './cli/agree';
 import { compare } from './cli/compare';
 import { discover } from './cli/discover';
@@ -52,7 +52,8 @@ export async function main(argv: string[], commands: Record<string, Command> = e
   try {
     const { values, positionals } = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
     if (values.help) {
-      process.stdout.write(`${cmd.summary}\n\nusage: ${cmd.usage}\n${cmd.details ? `\n${cmd.details}\n` : ''}`);
+      const engine = 'execution' in cmd.options ? `\n${engineOptionsHelp}\n` : '';
+      process.stdout.write(`${cmd.summary}\n\nusage: ${cmd.usage}\n${cmd.details ? `\n${cmd.details}\n` : ''}${engine}`);
       return 0;
     }
     await cmd.run(positionals, values as Values);

@@ -31,8 +31,14 @@ export { scanWorkspace } from './scan';
 /** One loaded model at a time, keyed by folder and settings that change the compiled graphs. */
 let cached: { key: string; model: Promise<Model> } | undefined;
 export function modelFor(dir: string, o: ModelOptions = {}): Promise<Model> {
-  const options = { prependBos: o.prependBos ?? discoverDefaults.prependBos, threads: o.threads ?? discoverDefaults.threads, device: o.device ?? discoverDefaults.device };
-  const key = `${path.resolve(dir)}|${options.prependBos !== false}|${options.threads}|${options.device}`;
+  const options: ModelOptions = {
+    prependBos: o.prependBos ?? discoverDefaults.prependBos,
+    threads: o.threads ?? discoverDefaults.threads,
+    device: o.device ?? discoverDefaults.device,
+    execution: o.execution ?? discoverDefaults.execution,
+    memoryBudgetMiB: o.memoryBudgetMiB || undefined,
+  };
+  const key = `${path.resolve(dir)}|${options.prependBos !== false}|${options.threads}|${options.device}|${options.execution}|${options.memoryBudgetMiB ?? 0}`;
   if (cached?.key !== key) {
     void cached?.model.then((m) => m.dispose()).catch(() => undefined);
     cached = { key, model: Model.load(dir, options) };
@@ -43,7 +49,18 @@ export function modelFor(dir: string, o: ModelOptions = {}): Promise<Model> {
 
 /** A checkpoint and a prompt set with the extension's settings, the model from the one-model cache. */
 function workload(dir: string, promptsFile: string, s: DiscoverSettings, deps: WorkloadDeps = {}) {
-  return openWorkload({ dir, promptsFile, model: { prependBos: s.prependBos, threads: s.threads, device: s.device } }, { loadModel: modelFor, ...deps });
+  return openWorkload({ dir, promptsFile, model: settingsModelOptions(s) }, { loadModel: modelFor, ...deps });
+}
+
+/** The model options of the extension's settings. */
+function settingsModelOptions(s: DiscoverSettings): ModelOptions {
+  return {
+    prependBos: s.prependBos ?? discoverDefaults.prependBos,
+    threads: s.threads ?? discoverDefaults.threads,
+    device: s.device ?? discoverDefaults.device,
+    execution: s.execution ?? discoverDefaults.execution,
+    memoryBudgetMiB: s.memoryBudgetMiB || undefined,
+  };
 }
 
 /** The discovery options of the extension's settings; the faithfulness curve is always traced for the view. */
@@ -210,7 +227,7 @@ export async function compare(p: CompareParams, signal: AbortSignal, progress: P
     ...discoverOptions(p.settings, signal, progress),
     promptsFile: p.promptsFile,
     cacheDir: p.cacheDir,
-    model: { prependBos: p.settings.prependBos ?? discoverDefaults.prependBos, threads: p.settings.threads ?? discoverDefaults.threads, device: p.settings.device ?? discoverDefaults.device },
+    model: settingsModelOptions(p.settings),
   });
   const [a, b] = await Promise.all([circuitViewData({ circuitFile: r.a.circuitFile }), circuitViewData({ circuitFile: r.b.circuitFile })]);
   const c = r.comparison;
@@ -243,7 +260,7 @@ export async function evolve(p: EvolveParams, signal: AbortSignal, progress: Pro
     ...discoverOptions(p.settings, signal, progress),
     promptsFile: p.promptsFile,
     cacheDir: p.cacheDir,
-    model: { prependBos: p.settings.prependBos ?? discoverDefaults.prependBos, threads: p.settings.threads ?? discoverDefaults.threads, device: p.settings.device ?? discoverDefaults.device },
+    model: settingsModelOptions(p.settings),
   });
   if (signal.aborted) throw new CancelledError();
   writeFileAtomic(p.out, JSON.stringify(r, null, 1) + '\n');

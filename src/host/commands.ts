@@ -35,6 +35,8 @@ export function settings(): DiscoverSettings {
     prependBos: c.get<boolean>(key.prependBos, d.prependBos),
     threads: c.get<number>(key.threads, d.threads),
     device: c.get<'auto' | 'cpu' | 'cuda'>(key.device, d.device),
+    execution: c.get<'auto' | 'whole' | 'streamed'>(key.execution, d.execution),
+    memoryBudgetMiB: c.get<number>(key.memoryBudgetMiB, d.memoryBudgetMiB),
   };
 }
 

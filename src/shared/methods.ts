@@ -126,6 +126,10 @@ export const discoverDefaults = Object.freeze({
   threads: 0,
   /** Where the engine runs graphs: CUDA when onnxruntime-node's CUDA provider is installed (auto), or the CPU. */
   device: 'auto' as 'auto' | 'cpu' | 'cuda',
+  /** Whole-graph execution when the model's float32 weights fit a third of the memory budget, block-streamed otherwise. */
+  execution: 'auto' as 'auto' | 'whole' | 'streamed',
+  /** 0: half the machine's memory, at most 80 % of the free memory. */
+  memoryBudgetMiB: 0,
 });
 
 /** The extension settings (under `circuitscope.`) that carry the discover defaults. */
@@ -137,4 +141,6 @@ export const discoverSettingKeys = Object.freeze({
   prependBos: 'prependBos',
   threads: 'engine.threads',
   device: 'engine.device',
+  execution: 'engine.execution',
+  memoryBudgetMiB: 'engine.memoryBudgetMiB',
 } as const satisfies Partial<Record<keyof typeof discoverDefaults, string>>);

@@ -68,7 +68,8 @@ export async function analyzeHeads(
 ): Promise<HeadAnalysis> {
   const { dModel: d, vocabSize: V } = model.spec;
   const formula = opts.formula ?? 'paper';
-  const WU = model.weights.WU ?? transposed(model.weights.WE, V, d); // [d, V]
+  const g = model.globals();
+  const WU = g.WU ?? transposed(g.WE, V, d); // [d, V]
   const { pairs: located, subjects } = withSubjects(pairs);
   const usable = located.filter((p) => p.subjectSpan);
   if (usable.length === 0) {
@@ -166,7 +167,7 @@ function accumulate(
     }
   } else {
     const v = out[`blocks.${l}.attn.hook_v`].data as Float32Array; // [B, H, P, e]
-    const WO = model.weights.layers[l].WO; // [H, e, d]
+    const WO = model.layerWeights(l).WO; // [H, e, d]
     // W_O[h] · W_U[:, target]: the target logit of a unit value vector, [e].
     const t = p.cleanLabel;
     const dir = new Float64Array(e);

@@ -19,6 +19,7 @@ import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
 import { buildInstrumented, routeGroups, tapGradient } from './instrument';
 import type { TokenizedPair } from './prompts';
+import { StreamedCircuit, type Runnable } from './streamed';
 
 export type { Method } from '../../shared/methods';
 
@@ -101,18 +102,24 @@ export const relpRuns: Partial<Record<Method, { readonly rules: readonly GradTag
   'relp-corrupted': { rules: ['norm-scale', 'act-ratio', 'gate-product'], alpha: 0 },
 };
 
-/** Sessions shared by the attribution methods and the evaluation. */
+/**
+ * Sessions shared by the attribution methods and the evaluation. A streamed model (model/stages.ts)
+ * gets the same graphs run stage by stage (streamed.ts), with the same feeds and outputs.
+ */
 export class CircuitSessions {
   readonly graph: CircuitGraph;
+  private readonly streamed?: StreamedCircuit;
   constructor(
     readonly model: Model,
     readonly metric: MetricKind = discoverDefaults.metric,
   ) {
     this.graph = new CircuitGraph(circuitConfig(model.spec));
+    if (model.stages) this.streamed = new StreamedCircuit(model);
   }
 
   /** Node outputs [batch, pos, nF, d] and last-position logits. */
-  activations() {
+  async activations(): Promise<Runnable> {
+    if (this.streamed) return this.streamed.activations();
     return this.model.customSession('circuit:acts', (b, spec, w) => {
       const r = buildInstrumented(b, spec, w, { patch: 'none', outputActivations: true });
       b.output('acts', r.acts!);
@@ -125,7 +132,8 @@ export class CircuitSessions {
    * at tapped destination inputs (no patch is computed). Inputs: `delta_bp` = Δ [batch, pos, nF, d].
    * With `rules` (RelP), the tagged nodes take their propagation rules instead of their gradients.
    */
-  gradient(rules: readonly GradTag[] = []) {
+  async gradient(rules: readonly GradTag[] = []): Promise<Runnable> {
+    if (this.streamed) return this.streamed.gradient({ patch: 'taps', metric: this.metric, rules });
     const held = new Set(rules);
     return this.model.customSession(`circuit:grad:${this.metric}${rules.length ? `:${[...held].sort().join('+')}` : ''}`, (b, spec, w) => {
       if (spec.postNorm) {
@@ -148,7 +156,8 @@ export class CircuitSessions {
   }
 
   /** The same gradient at non-zero coefficients (EAP-IG over activations). Inputs: `delta`, `coef`. */
-  gradientPatched() {
+  async gradientPatched(): Promise<Runnable> {
+    if (this.streamed) return this.streamed.gradient({ patch: 'absolute', metric: this.metric, rules: [] });
     return this.model.customSession(`circuit:gradp:${this.metric}`, (b, spec, w) => {
       const r = buildInstrumented(b, spec, w, { patch: 'absolute', interpolateEmbeddings: true, metric: this.metric });
       const loss = r.metric!.neg();
@@ -160,7 +169,8 @@ export class CircuitSessions {
   }
 
   /** Information-flow routes: each destination group's proximities (`routeGroups`) and last-position logits. */
-  routes() {
+  async routes(): Promise<Runnable> {
+    if (this.streamed) return this.streamed.routes();
     return this.model.customSession('circuit:routes', (b, spec, w) => {
       const r = buildInstrumented(b, spec, w, { patch: 'none', routes: true });
       b.output('logits_sel', r.logits);
@@ -168,7 +178,8 @@ export class CircuitSessions {
   }
 
   /** Relative patching: destinations read patch_src instead of the current output where coef = 1. */
-  patching(perRow: boolean) {
+  async patching(perRow: boolean): Promise<Runnable> {
+    if (this.streamed) return this.streamed.patching(perRow);
     return this.model.customSession(`circuit:patch:${perRow ? 'row' : 'shared'}`, (b, spec, w) => {
       const r = buildInstrumented(b, spec, w, { patch: 'relative', perRowCoef: perRow });
       b.output('logits_sel', r.logits);

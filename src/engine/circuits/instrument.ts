@@ -50,6 +50,20 @@ export interface InstrumentOptions {
    * (see `routeGroups`) as its `name`, [batch, pos, n].
    */
   readonly routes?: boolean;
+  /**
+   * Only layers [from, to) (a stage of block-streamed execution, circuits/streamed.ts). The stage
+   * reads the residual stream from `resid_in` when it starts after the first layer, and the current
+   * outputs of the nodes before it from `prev_out` [batch, pos, nForward, d] (its first slots) where
+   * relative patching or routes need them. Coefficients and tap gradients cover only the stage's
+   * backward columns (`stageColumns`); 'acts' holds only the stage's own node outputs.
+   */
+  readonly stage?: { readonly from: number; readonly to: number };
+}
+
+/** The backward columns [c0, c1) and forward slots [f0, f1) of the destinations and nodes in layers [from, to). */
+export function stageColumns(spec: ModelSpec, from: number, to: number): { c0: number; c1: number; f0: number; f1: number } {
+  const { nLayers: L, nHeads: H } = spec;
+  return { c0: from * (3 * H + 1), c1: to * (3 * H + 1) + (to === L ? 1 : 0), f0: from === 0 ? 0 : 1 + from * (H + 1), f1: 1 + to * (H + 1) };
 }
 
 /**
@@ -92,6 +106,8 @@ export interface Instrumented {
   readonly coef?: Value;
   readonly metric?: Value;
   readonly acts?: Value;
+  /** The residual stream after a stage that ends before the last layer (then `logits` is the same value). */
+  readonly residOut?: Value;
 }
 
 /** Builds the instrumented model into `b`. */
@@ -100,19 +116,23 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
   if (o.patch === 'absolute' && o.perRowCoef) throw new Error('internal: per-row coefficients need relative patching');
   if (o.routes && o.patch !== 'none') throw new Error('internal: information-flow routes read the unpatched run');
   const ins = new Instrumenter(b, spec, o);
-  const embedTokens = o.interpolateEmbeddings ? interpolatedEmbedding(b) : undefined;
+  const first = (o.stage?.from ?? 0) === 0;
+  const last = (o.stage?.to ?? spec.nLayers) === spec.nLayers;
+  const embedTokens = o.interpolateEmbeddings && first ? interpolatedEmbedding(b) : undefined;
   const logits = buildTransformer(b, spec, w, {
     split: true,
     hook: (name, v) => ins.hook(name, v),
     embedTokens,
     onAttnPostNorm: (l, norm) => (ins.attnPostNorm[l] = norm),
-  }); // [batch, 1, vocab]
+    layers: o.stage,
+  }); // [batch, 1, vocab], or a stage's residual stream [batch, pos, d]
   return {
     logits,
+    residOut: last ? undefined : logits,
     coef: ins.coef,
     taps: o.patch === 'taps' ? ins.taps : undefined,
-    acts: o.outputActivations ? ins.stackFirst(ins.nF) : undefined, // [batch, pos, nF, d]
-    metric: o.metric ? metricOf(b, logits, o.metric, spec.vocabSize) : undefined,
+    acts: o.outputActivations ? ins.ownOutputs() : undefined, // [batch, pos, nF, d]
+    metric: o.metric && last ? metricOf(b, logits, o.metric, spec.vocabSize) : undefined,
   };
 }
 
@@ -158,6 +178,10 @@ class Instrumenter {
   /** Node outputs in forward-index order, each [batch, pos, k, d]. */
   private readonly outputs: Value[] = [];
   private outputCount = 0;
+  /** Recorded outputs before this one are a stage's inputs (`prev_out`), not its own. */
+  private ownFrom = 0;
+  /** A stage's first backward column (0 for the whole model). */
+  private readonly c0: number;
   /** Each post-norm layer's attention output before its norm, and the norm. */
   private readonly attnPre: Value[] = [];
   readonly attnPostNorm: ((x: Value) => Value)[] = [];
@@ -172,32 +196,50 @@ class Instrumenter {
     const { nLayers: L, nHeads: H } = spec;
     this.nF = 1 + L * (H + 1);
     this.nB = L * (3 * H + 1) + 1;
-    if (o.patch === 'absolute') this.setupAbsolute();
+    const cols = stageColumns(spec, o.stage?.from ?? 0, o.stage?.to ?? L);
+    this.c0 = cols.c0;
+    if (o.stage && spec.postNorm && (o.stage.from > 0 || o.stage.to < L)) throw new Error('internal: post-norm models run as one graph');
+    if (cols.f0 > 0) {
+      // Nodes before the stage: their current outputs where patches or routes read them.
+      if (o.patch === 'relative' || o.routes) this.record(b.slice(b.input('prev_out', 'float32', [B, P, this.nF, spec.dModel]), 2, 0, cols.f0), cols.f0);
+      else this.outputCount = cols.f0;
+      this.ownFrom = this.outputs.length;
+    }
+    if (o.patch === 'absolute') this.setupAbsolute(cols.c0, cols.c1);
     else if (o.patch === 'relative') {
-      this.coef = b.input('coef', 'float32', [o.perRowCoef ? B : 1, 1, this.nB, this.nF]);
+      this.coef = b.input('coef', 'float32', [o.perRowCoef ? B : 1, 1, cols.c1 - cols.c0, this.nF]);
       this.patchSrc = b.input('patch_src', 'float32', [B, P, this.nF, spec.dModel]);
     }
+  }
+
+  /** The outputs of the nodes this graph computes, stacked: [batch, pos, n, d]. */
+  ownOutputs(): Value {
+    const own = this.outputs.slice(this.ownFrom);
+    return own.length === 1 ? own[0] : this.b.concat(own, 2);
   }
 
   /**
    * Absolute mode: every destination's patch in one GEMM, which reads Δ once: [nB, nF] @ [nF, rows] =
    * [nB, rows]. Split (whose VJP is a Concat) then hands each destination group its rows.
    */
-  private setupAbsolute(): void {
+  private setupAbsolute(c0: number, c1: number): void {
     const { b, o, nF, nB } = this;
     const { nLayers: L, nHeads: H, dModel: d } = this.spec;
-    this.coef = o.zeroCoef ? b.constant(new Float32Array(nB * nF), [nB, nF]) : b.input('coef', 'float32', [nB, nF]);
+    const from = o.stage?.from ?? 0;
+    const to = o.stage?.to ?? L;
+    const rows = c1 - c0;
+    this.coef = o.zeroCoef ? b.constant(new Float32Array(rows * nF), [rows, nF]) : b.input('coef', 'float32', [rows, nF]);
     const delta = b.input(o.zeroCoef ? 'delta_bp' : 'delta', 'float32', [B, P, nF, d]);
     this.deltaAbs = delta;
     const deltaT = b.transpose(delta, [2, 0, 1, 3]); // [nF, batch, pos, d]
     const all = b.matMul(this.coef, b.reshapeLike(deltaT, [nF, 'rows'], [nF, -1])); // [nB, batch * pos * d]
     const sizes: number[] = [];
-    for (let l = 0; l < L; l++) sizes.push(3 * H, 1);
-    sizes.push(1);
+    for (let l = from; l < to; l++) sizes.push(3 * H, 1);
+    if (to === L) sizes.push(1);
     const groups = b.opMulti('Split', [all, b.ints(sizes)], sizes.map((k) => ({ dtype: 'float32' as const, shape: [k, 'rows'] })), { axis: { kind: 'int', value: 0 } });
     const runtimeShape = b.slice(b.op('Shape', [deltaT], 'int64', [4]), 0, 1, 4); // [batch, pos, d]
     this.groupPatch = (c0, k) => {
-      const gi = c0 === nB - 1 ? 2 * L : 2 * Math.floor(c0 / (3 * H + 1)) + (c0 % (3 * H + 1) === 0 ? 0 : 1);
+      const gi = c0 === nB - 1 ? 2 * (L - from) : 2 * (Math.floor(c0 / (3 * H + 1)) - from) + (c0 % (3 * H + 1) === 0 ? 0 : 1);
       if (sizes[gi] !== k) throw new Error(`internal: destination group at column ${c0} has ${sizes[gi]} rows, asked for ${k}`);
       const shape = b.concat([b.ints([k]), runtimeShape], 0); // [k, batch, pos, d]
       return b.transpose(b.op('Reshape', [groups[gi], shape], 'float32', [k, B, P, d]), [1, 2, 0, 3]); // [batch, pos, k, d]
@@ -230,7 +272,7 @@ class Instrumenter {
   private linearPatch(c0: number, k: number, n: number): Value {
     const b = this.b;
     if (this.groupPatch) return this.groupPatch(c0, k);
-    let c = b.slice(this.coef!, 2, c0, c0 + k); // [rows, 1, k, nF]
+    let c = b.slice(this.coef!, 2, c0 - this.c0, c0 - this.c0 + k); // [rows, 1, k, nF]
     c = b.slice(c, 3, 0, n); // [rows, 1, k, n]
     const dl = b.sub(b.slice(this.patchSrc!, 2, 0, n), this.stackFirst(n)); // [batch, pos, n, d]
     return b.matMul(c, dl); // [batch, pos, k, d]

@@ -30,8 +30,24 @@ export const common = {
   help: { type: 'boolean', short: 'h' },
   threads: { type: 'string' },
   device: { type: 'string' },
+  execution: { type: 'string' },
+  'memory-budget': { type: 'string' },
+  'stage-layers': { type: 'string' },
   'no-bos': { type: 'boolean' },
 } as const;
+
+/** The --help lines of the `common` engine options. */
+export const engineOptionsHelp = [
+  'engine options:',
+  '  --threads N             onnxruntime threads (0: one per core)',
+  '  --device auto|cpu|cuda  where graphs run (auto: CUDA when its provider is installed)',
+  '  --execution auto|whole|streamed',
+  '                          one graph for the whole model, or block by block (stages whose weights are read',
+  '                          when a pass needs them; any size fits, slower); auto streams when the float32',
+  '                          weights exceed a third of the memory budget',
+  '  --memory-budget SIZE    what auto plans for, e.g. 8GiB (default: half the memory, at most 80 % of the free)',
+  '  --stage-layers N        layers per stage when streamed (default: from the budget)',
+].join('\n');
 
 export const promptOptions = { prompts: { type: 'string' }, template: { type: 'string' } } as const;
 
@@ -54,6 +70,7 @@ export function shown(v: unknown): string {
 /** Ranges of the integer flags, checked before any work starts. */
 export const flagRanges: Record<string, { readonly min: number; readonly max: number; readonly hint?: string }> = {
   threads: { min: 0, max: 256, hint: '0: one per core' },
+  'stage-layers': { min: 1, max: 1000 },
   steps: { min: 1, max: 1000 },
   'batch-size': { min: 1, max: 4096 },
   'top-n': { min: 1, max: 1e9 },
@@ -122,7 +139,17 @@ export function modelOptions(values: Values): ModelOptions {
   const device = parseDeviceRequest(values.device);
   // --device cuda without its provider fails here, before any work, with how to install it.
   if (device === 'cuda') resolveDevice(device);
-  return { threads: intFlag(values, 'threads', discoverDefaults.threads), prependBos: !values['no-bos'], device };
+  const execution = values.execution ?? discoverDefaults.execution;
+  if (execution !== 'auto' && execution !== 'whole' && execution !== 'streamed') throw new UserError(`--execution ${shown(execution)} is not one of auto, whole, streamed`);
+  const budget = values['memory-budget'];
+  let memoryBudgetMiB: number | undefined;
+  if (budget !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\s*(MiB|GiB|M|G)?$/i.exec(String(budget));
+    if (!m || !(Number(m[1]) > 0)) throw new UserError(`--memory-budget ${shown(budget)} is not a size such as 8GiB or 6000MiB`);
+    memoryBudgetMiB = Number(m[1]) * (/^g/i.test(m[2] ?? 'M') ? 1024 : 1);
+  }
+  const stageLayers = values['stage-layers'] === undefined ? undefined : intFlag(values, 'stage-layers', 1);
+  return { threads: intFlag(values, 'threads', discoverDefaults.threads), prependBos: !values['no-bos'], device, execution, memoryBudgetMiB, stageLayers };
 }
 
 /** The checkpoint `dir` and the prompt set of --prompts (and --template), opened once. */

@@ -8,6 +8,8 @@ import { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { UserError } from '../errors';
 import { buildTransformer, loadWeights, ropeTables, type CompileOptions, type LoadedWeights } from './transformer';
+import { LayerStore, planExecution, StageRunner, type Execution, type Stage, type StreamPlan } from './stages';
+import type { LayerWeights } from './families/table';
 
 export interface ModelOptions {
   /** Intra-op threads for onnxruntime (0: one per core). */
@@ -21,6 +23,15 @@ export interface ModelOptions {
   readonly weightsAs?: 'inputs' | 'initializers';
   /** Where the graphs run: 'auto' (default; CUDA when onnxruntime-node's CUDA provider is installed), 'cpu' or 'cuda'. */
   readonly device?: DeviceRequest;
+  /**
+   * 'whole': one graph for the whole model; 'streamed': block by block (model/stages.ts); 'auto'
+   * (default): streamed when the model's float32 weights do not fit the memory budget.
+   */
+  readonly execution?: Execution;
+  /** The memory budget in MiB that 'auto' plans for (default: half the machine's memory, at most 80 % of what is free). */
+  readonly memoryBudgetMiB?: number;
+  /** Layers per stage when streamed (default: from the budget). */
+  readonly stageLayers?: number;
 }
 
 /** Feeds for a right-padded batch of token sequences. */
@@ -82,20 +93,60 @@ export function batchFeeds(spec: ModelSpec, seqs: readonly (readonly number[])[]
   return { feeds, lengths: seqs.map((s) => s.length), nPos };
 }
 
-/** A loaded model. Compiled graphs are cached per variant. */
+/**
+ * A loaded model. Compiled graphs are cached per variant. A model runs whole (its weights read once,
+ * in float32) or block-streamed (`stages`: weights read per stage as passes need them), as planned
+ * from its size and the memory budget when it is opened.
+ */
 export class Model {
   private readonly sessions = new Map<string, Promise<Session>>();
+  private loaded?: LoadedWeights;
+  /** The stage runner of a streamed model; undefined when it runs whole. */
+  readonly stages?: StageRunner;
 
   private constructor(
     readonly checkpoint: Checkpoint,
-    readonly weights: LoadedWeights,
     readonly options: ModelOptions,
-  ) {}
+    plan: StreamPlan | undefined,
+  ) {
+    if (plan) this.stages = new StageRunner(checkpoint.spec, plan, new LayerStore(checkpoint.weights, plan.residentBytes), { threads: options.threads, device: options.device });
+  }
 
   static async load(dir: string, options: ModelOptions = {}): Promise<Model> {
     const ckpt = Checkpoint.open(dir);
+    if (options.memoryBudgetMiB !== undefined && !(options.memoryBudgetMiB > 0)) throw new UserError(`the memory budget must be a positive number of MiB, got ${options.memoryBudgetMiB}`);
+    const plan = planExecution(ckpt.spec, {
+      execution: options.execution,
+      budgetBytes: options.memoryBudgetMiB === undefined ? undefined : options.memoryBudgetMiB * 2 ** 20,
+      stageLayers: options.stageLayers,
+      file: ckpt.dir,
+    });
+    const model = new Model(ckpt, options, plan);
+    // A whole model reads its weights now, so that a bad tensor fails the open.
+    if (!plan) void model.weights;
+    return model;
+  }
+
+  /** Every weight in float32, read on first use (a whole model; a streamed one reads per stage). */
+  get weights(): LoadedWeights {
+    if (this.stages) throw new Error('internal: a streamed model has no whole-model weights; use globals() and layerWeights()');
     // A tied head reads W_E in place (Gemm with transB): no transposed copy of the embedding.
-    return new Model(ckpt, loadWeights(ckpt.weights), options);
+    return (this.loaded ??= loadWeights(this.checkpoint.weights));
+  }
+
+  /** The weights outside the layers (embeddings, final norm, unembedding). */
+  globals(): Omit<LoadedWeights, 'layers'> {
+    return this.stages ? this.stages.store.globals() : this.weights;
+  }
+
+  /** One layer's weights. */
+  layerWeights(l: number): LayerWeights {
+    return this.stages ? this.stages.store.layer(l) : this.weights.layers[l];
+  }
+
+  /** Whether the model runs block-streamed, and in how many stages. */
+  get execution(): { readonly mode: 'whole' | 'streamed'; readonly stages: readonly Stage[] } {
+    return this.stages ? { mode: 'streamed', stages: this.stages.plan.stages } : { mode: 'whole', stages: [{ from: 0, to: this.spec.nLayers }] };
   }
 
   get spec(): ModelSpec {
@@ -152,11 +203,36 @@ export class Model {
     return s;
   }
 
+  /**
+   * A streamed forward pass: every stage in turn, each reading the residual stream the one before
+   * wrote. Returns the last stage's outputs and the hook points named in `hooks` wherever they are.
+   */
+  private async streamedForward(feeds: Record<string, HostTensor>, opts: CompileOptions, hooks: ReadonlySet<string> = new Set()): Promise<Record<string, HostTensor>> {
+    const runner = this.stages!;
+    const out: Record<string, HostTensor> = {};
+    let resid: HostTensor | undefined;
+    for (const st of runner.plan.stages) {
+      const last = st.to === this.spec.nLayers;
+      const got = await runner.run(
+        st,
+        `forward:${opts.fullLogits ? 'full' : 'last'}:${opts.split ? 'split' : ''}:${[...hooks].sort().join(',')}`,
+        (b, w) => {
+          const hook: CompileOptions['hook'] = (name, v) => (hooks.has(name) ? v.builder.output(name, v) : v);
+          const y = buildTransformer(b, this.spec, w, { ...opts, layers: st, hook });
+          if (!b.outputs.some((o) => o.name === 'logits_sel' || o.name === 'logits')) b.output(last ? (opts.fullLogits ? 'logits' : 'logits_sel') : 'resid_out', y);
+        },
+        resid ? { ...feeds, resid_in: resid } : feeds,
+      );
+      for (const [k, v] of Object.entries(got)) if (k !== 'resid_out') out[k] = v;
+      resid = got.resid_out;
+    }
+    return out;
+  }
+
   /** Logits at the last real position of each sequence: [batch, vocab]. */
   async lastLogits(seqs: readonly (readonly number[])[]): Promise<Float32Array> {
-    const s = await this.session('last', {});
     const { feeds } = batchFeeds(this.spec, seqs);
-    const out = await s.run(feeds, ['logits_sel']);
+    const out = this.stages ? await this.streamedForward(feeds, {}) : await (await this.session('last', {})).run(feeds, ['logits_sel']);
     const logits = out.logits_sel.data as Float32Array;
     const bad = logits.findIndex((x) => !Number.isFinite(x));
     if (bad >= 0) {
@@ -169,9 +245,8 @@ export class Model {
 
   /** Logits at every position: [batch, pos, vocab] (padded positions included). */
   async allLogits(seqs: readonly (readonly number[])[]): Promise<{ data: Float32Array; nPos: number }> {
-    const s = await this.session('full', { fullLogits: true });
     const { feeds, nPos } = batchFeeds(this.spec, seqs);
-    const out = await s.run(feeds, ['logits']);
+    const out = this.stages ? await this.streamedForward(feeds, { fullLogits: true }) : await (await this.session('full', { fullLogits: true })).run(feeds, ['logits']);
     return { data: out.logits.data as Float32Array, nPos };
   }
 
@@ -182,6 +257,12 @@ export class Model {
    */
   async runHooks(seqs: readonly (readonly number[])[], names: readonly string[], opts: { split?: boolean } = {}): Promise<Record<string, HostTensor>> {
     const wanted = new Set(names);
+    if (this.stages) {
+      const out = await this.streamedForward(batchFeeds(this.spec, seqs).feeds, { split: opts.split }, wanted);
+      const unknown = [...wanted].filter((n) => !(n in out));
+      if (unknown.length > 0) throw new UserError(`unknown hook point(s) for ${this.spec.architecture}${opts.split ? '' : ' (without split heads)'}: ${unknown.join(', ')}`);
+      return out;
+    }
     const seen = new Set<string>();
     const key = `hooks:${opts.split ? 1 : 0}:${[...wanted].sort().join(',')}`;
     const s = await this.session(key, {
@@ -220,5 +301,6 @@ export class Model {
   async dispose(): Promise<void> {
     for (const s of this.sessions.values()) await (await s).dispose();
     this.sessions.clear();
+    await this.stages?.dispose();
   }
 }

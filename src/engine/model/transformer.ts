@@ -49,6 +49,13 @@ export interface CompileOptions {
    * apply it to a patched attention output (circuits/instrument.ts).
    */
   readonly onAttnPostNorm?: (layer: number, norm: (x: Value) => Value) => void;
+  /**
+   * Only layers [from, to) (block-streamed execution, circuits/streamed.ts): a range after the first
+   * layer reads the residual stream from the input `resid_in` [batch, pos, d], one before the last
+   * layer ends with the residual stream (the caller outputs it). Weight names count layers from
+   * `from`, so the graphs of two ranges with the same layer types are the same graph.
+   */
+  readonly layers?: { readonly from: number; readonly to: number };
 }
 
 export const B = 'batch';
@@ -58,56 +65,71 @@ export function loadWeights(cw: CanonicalWeights): LoadedWeights {
   return cw.loadAll();
 }
 
-/** Builds the forward graph. Returns the final logits value. */
+/**
+ * Builds the forward graph. Returns the final logits value, or with `layers` ending before the last
+ * layer, the residual stream after the range (a stage of block-streamed execution).
+ */
 export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights, opts: CompileOptions = {}): Value {
   const hook: HookFn = opts.hook ?? ((_n, v) => v);
   const split = opts.split ?? false;
   const { nLayers: L, dModel: d, vocabSize: V } = s;
-  const g = graphInputs(b, s);
+  const from = opts.layers?.from ?? 0;
+  const to = opts.layers?.to ?? L;
+  if (!(0 <= from && from <= to && to <= L && (from < to || to === L))) throw new Error(`internal: layer range [${from}, ${to}) of ${L} layers`);
+  const g = graphInputs(b, s, from === 0, from < to, to === L);
+  let we: Value | undefined;
+  const WE = () => (we ??= b.weight('embed.W_E', w.WE, [V, d]));
 
-  const WE = b.weight('embed.W_E', w.WE, [V, d]);
-  let tokenEmbed = opts.embedTokens ? opts.embedTokens(WE, g.tokens) : b.gather(WE, g.tokens, 0); // [batch, pos, d]
-  if (s.embedScale !== 1) tokenEmbed = b.mul(tokenEmbed, Math.fround(s.embedScale));
-  let resid = hook('hook_embed', tokenEmbed);
-  if (s.positional === 'learned') {
-    const positions = b.input('positions', 'int64', [P]);
-    const pos = hook('hook_pos_embed', b.gather(b.weight('pos_embed.W_pos', w.Wpos!, [s.maxPositions, d]), positions, 0)); // [pos, d]
-    resid = b.add(resid, pos);
+  let resid: Value;
+  if (from === 0) {
+    let tokenEmbed = opts.embedTokens ? opts.embedTokens(WE(), g.tokens!) : b.gather(WE(), g.tokens!, 0); // [batch, pos, d]
+    if (s.embedScale !== 1) tokenEmbed = b.mul(tokenEmbed, Math.fround(s.embedScale));
+    resid = hook('hook_embed', tokenEmbed);
+    if (s.positional === 'learned') {
+      const positions = b.input('positions', 'int64', [P]);
+      const pos = hook('hook_pos_embed', b.gather(b.weight('pos_embed.W_pos', w.Wpos!, [s.maxPositions, d]), positions, 0)); // [pos, d]
+      resid = b.add(resid, pos);
+    }
+  } else {
+    resid = b.input('resid_in', 'float32', [B, P, d]);
   }
 
-  for (let l = 0; l < L; l++) resid = buildBlock(b, s, w, l, resid, g, hook, split, opts.onAttnPostNorm);
+  for (let l = from; l < to; l++) resid = buildBlock(b, s, w, l, resid, g, hook, split, opts.onAttnPostNorm, from);
+  if (to < L) return resid;
 
   // The logits node reads the final residual; `select` picks the position to read.
-  const finalResid = opts.fullLogits ? resid : b.matMul(g.select, resid); // [batch, 1 | pos, d]
+  const finalResid = opts.fullLogits ? resid : b.matMul(g.select!, resid); // [batch, 1 | pos, d]
   const lnfW = b.weight('ln_final.w', w.lnfW, [d]);
   const lnfB = w.lnfB && b.weight('ln_final.b', w.lnfB, [d]);
   const normed = hook('ln_final.hook_normalized', normOf(b, s)(finalResid, lnfW, lnfB));
-  let logits = w.WU ? b.matMul(normed, b.weight('unembed.W_U', w.WU, [d, V])) : b.matMulTransposed(normed, WE); // untied, or tied head
+  let logits = w.WU ? b.matMul(normed, b.weight('unembed.W_U', w.WU, [d, V])) : b.matMulTransposed(normed, WE()); // untied, or tied head
   if (w.bU) logits = b.add(logits, b.weight('unembed.b_U', w.bU, [V]));
   if (s.finalSoftcap !== undefined) logits = softcap(b, logits, s.finalSoftcap);
   return hook(opts.fullLogits ? 'logits' : 'logits_sel', logits);
 }
 
-/** The graph inputs every block reads (see the file comment). */
+/** The graph inputs every block reads (see the file comment); a stage declares only those it reads. */
 interface GraphInputs {
-  readonly tokens: Value;
-  readonly select: Value;
+  readonly tokens?: Value;
+  readonly select?: Value;
   readonly attnBias: Value;
   readonly attnBiasLocal?: Value;
   readonly rope?: { cos: Value; sin: Value };
   readonly ropeLocal?: { cos: Value; sin: Value };
 }
 
-function graphInputs(b: GraphBuilder, s: ModelSpec): GraphInputs {
+function graphInputs(b: GraphBuilder, s: ModelSpec, embeds: boolean, blocks: boolean, head: boolean): GraphInputs {
   const sliding = s.layerTypes.includes('sliding');
   const rot = (suffix: string) => ({ cos: b.input(`rope_cos${suffix}`, 'float32', [P, s.rotaryDim]), sin: b.input(`rope_sin${suffix}`, 'float32', [P, s.rotaryDim]) });
+  const tokens = embeds ? b.input('tokens', 'int64', [B, P]) : undefined;
+  const attnBias = blocks ? b.input('attn_bias', 'float32', [P, P]) : (undefined as unknown as Value);
   return {
-    tokens: b.input('tokens', 'int64', [B, P]),
-    attnBias: b.input('attn_bias', 'float32', [P, P]),
-    select: b.input('select', 'float32', [B, 1, P]),
-    attnBiasLocal: sliding ? b.input('attn_bias_local', 'float32', [P, P]) : undefined,
-    rope: s.positional === 'rotary' ? rot('') : undefined,
-    ropeLocal: s.positional === 'rotary' && s.ropeLocal && sliding ? rot('_local') : undefined,
+    tokens,
+    attnBias,
+    select: head ? b.input('select', 'float32', [B, 1, P]) : undefined,
+    attnBiasLocal: blocks && sliding ? b.input('attn_bias_local', 'float32', [P, P]) : undefined,
+    rope: blocks && s.positional === 'rotary' ? rot('') : undefined,
+    ropeLocal: blocks && s.positional === 'rotary' && s.ropeLocal && sliding ? rot('_local') : undefined,
   };
 }
 
@@ -159,8 +181,10 @@ interface Block {
   readonly s: ModelSpec;
   readonly l: number;
   readonly lw: LoadedWeights['layers'][number];
-  /** Hook-point and weight name prefix, `blocks.{l}`. */
+  /** Hook-point prefix, `blocks.{l}`. */
   readonly p: string;
+  /** Weight name prefix, `blocks.{l − first layer of the graph}` (so that the graphs of equal stages are equal). */
+  readonly wp: string;
   readonly hook: HookFn;
   readonly norm: (x: Value, gamma: Value | undefined, beta: Value | undefined) => Value;
   /** A weight when its data exists. */
@@ -184,12 +208,15 @@ function buildBlock(
   g: GraphInputs,
   hook: HookFn,
   split: boolean,
-  onAttnPostNorm?: CompileOptions['onAttnPostNorm'],
+  onAttnPostNorm: CompileOptions['onAttnPostNorm'],
+  firstLayer: number,
 ): Value {
   const { nHeads: H, nKvHeads: Hkv, dModel: d } = s;
   const lw = w.layers[l];
+  if (!lw) throw new Error(`internal: layer ${l}'s weights are not loaded`);
   const p = `blocks.${l}`;
-  const opt = (name: string, data: Float32Array | undefined, shape: number[]) => data && b.weight(`${p}.${name}`, data, shape);
+  const wp = `blocks.${l - firstLayer}`;
+  const opt = (name: string, data: Float32Array | undefined, shape: number[]) => data && b.weight(`${wp}.${name}`, data, shape);
   const kvIndex = Hkv === H ? undefined : b.ints(Array.from({ length: H }, (_, h) => Math.floor(h / (H / Hkv))));
   const k: Block = {
     b,
@@ -197,6 +224,7 @@ function buildBlock(
     l,
     lw,
     p,
+    wp,
     hook,
     norm: normOf(b, s),
     opt,
@@ -220,12 +248,12 @@ function buildBlock(
 
 /** q, k or v of every head, [batch, H, pos, e], from per-head inputs [batch, pos, H|1, d] or [batch, pos, d]. */
 function qkvProjector(k: Block): (x: Value, which: 'q' | 'k' | 'v') => Value {
-  const { b, s, lw, p } = k;
+  const { b, s, lw, wp } = k;
   const { nHeads: H, nKvHeads: Hkv, dModel: d, dHead: e } = s;
-  const WQ = b.weight(`${p}.attn.W_Q`, lw.WQ, [H, d, e]);
-  const WKraw = b.weight(`${p}.attn.W_K`, lw.WK, [Hkv, d, e]);
+  const WQ = b.weight(`${wp}.attn.W_Q`, lw.WQ, [H, d, e]);
+  const WKraw = b.weight(`${wp}.attn.W_K`, lw.WK, [Hkv, d, e]);
   const WK = k.ungroup(WKraw);
-  const WV = k.ungroup(b.weight(`${p}.attn.W_V`, lw.WV, [Hkv, d, e]));
+  const WV = k.ungroup(b.weight(`${wp}.attn.W_V`, lw.WV, [Hkv, d, e]));
   const bQ = k.opt('attn.b_Q', lw.bQ, [H, 1, e]);
   const bKraw = k.opt('attn.b_K', lw.bK, [Hkv, 1, e]);
   const bK = bKraw && k.ungroup(bKraw);
@@ -249,16 +277,16 @@ function qkvProjector(k: Block): (x: Value, which: 'q' | 'k' | 'v') => Value {
     if (s.clipQkv !== undefined) y = clip(b, y, s.clipQkv);
     if (which === 'v' || s.qkNorm === 'none') return y;
     const gamma = which === 'q' ? lw.qNormW! : lw.kNormW!;
-    if (s.qkNorm === 'head') return b.rmsNorm(y, b.weight(`${p}.attn.${which}_norm.w`, gamma, [e]), s.normEps);
+    if (s.qkNorm === 'head') return b.rmsNorm(y, b.weight(`${wp}.attn.${which}_norm.w`, gamma, [e]), s.normEps);
     const rms = which === 'q' ? projectionRms(xn, WQ, bQ, H) : projectionRms(xn, WKraw, bKraw, Hkv);
-    const gHeads = b.weight(`${p}.attn.${which}_norm.w`, gamma, [which === 'q' ? H : Hkv, 1, e]);
+    const gHeads = b.weight(`${wp}.attn.${which}_norm.w`, gamma, [which === 'q' ? H : Hkv, 1, e]);
     return b.mul(b.div(y, rms), which === 'q' ? gHeads : k.ungroup(gHeads));
   };
 }
 
 /** The attention sub-block: the output added to the residual stream, [batch, pos, d]. */
 function buildAttention(k: Block, resid: Value, g: GraphInputs, split: boolean, onAttnPostNorm?: CompileOptions['onAttnPostNorm']): Value {
-  const { b, s, l, lw, p, hook } = k;
+  const { b, s, l, lw, p, wp, hook } = k;
   const { nHeads: H, dModel: d, dHead: e } = s;
   const project = qkvProjector(k);
   let qIn: Value, kIn: Value, vIn: Value;
@@ -288,7 +316,7 @@ function buildAttention(k: Block, resid: Value, g: GraphInputs, split: boolean, 
   scores = b.add(scores, sliding ? g.attnBiasLocal! : g.attnBias);
   const pattern = hook(`${p}.attn.hook_pattern`, b.tag(b.softmax(scores, -1), 'attn-pattern'));
   const z = hook(`${p}.attn.hook_z`, b.matMul(pattern, v)); // [batch, H, pos, e]
-  const WO = b.weight(`${p}.attn.W_O`, lw.WO, [H, e, d]);
+  const WO = b.weight(`${wp}.attn.W_O`, lw.WO, [H, e, d]);
   let attnOut: Value;
   if (split) {
     const result = hook(`${p}.attn.hook_result`, b.transpose(b.matMul(z, WO), [0, 2, 1, 3])); // [batch, pos, H, d]
@@ -297,9 +325,9 @@ function buildAttention(k: Block, resid: Value, g: GraphInputs, split: boolean, 
     const zFlat = b.reshape(b.transpose(z, [0, 2, 1, 3]), [0, 0, H * e]); // [batch, pos, H e]
     attnOut = b.matMul(zFlat, b.reshape(WO, [H * e, d]));
   }
-  if (lw.bO) attnOut = b.add(attnOut, b.weight(`${p}.attn.b_O`, lw.bO, [d]));
+  if (lw.bO) attnOut = b.add(attnOut, b.weight(`${wp}.attn.b_O`, lw.bO, [d]));
   if (!s.postNorm) return attnOut;
-  const gamma = b.weight(`${p}.ln1_post.w`, lw.postAttnW!, [d]);
+  const gamma = b.weight(`${wp}.ln1_post.w`, lw.postAttnW!, [d]);
   const postNorm = (x: Value) => k.norm(x, gamma, undefined);
   onAttnPostNorm?.(l, postNorm);
   return postNorm(hook(`${p}.hook_attn_pre_norm`, attnOut));
@@ -307,23 +335,23 @@ function buildAttention(k: Block, resid: Value, g: GraphInputs, split: boolean, 
 
 /** The MLP sub-block on its input x [batch, pos, d]. */
 function buildMlp(k: Block, x: Value): Value {
-  const { b, s, lw, p } = k;
+  const { b, s, lw, p, wp } = k;
   const { dModel: d, dMlp: m } = s;
   const xn = !s.preNorm ? x : s.sharedBlockNorm ? k.norm(x, k.ln1W, k.ln1B) : k.norm(x, k.opt('ln2.w', lw.ln2W, [d]), k.opt('ln2.b', lw.ln2B, [d]));
-  let pre = b.matMul(xn, b.weight(`${p}.mlp.W_in`, lw.Win, [d, m])); // [batch, pos, m]
-  if (lw.bin) pre = b.add(pre, b.weight(`${p}.mlp.b_in`, lw.bin, [m]));
+  let pre = b.matMul(xn, b.weight(`${wp}.mlp.W_in`, lw.Win, [d, m])); // [batch, pos, m]
+  if (lw.bin) pre = b.add(pre, b.weight(`${wp}.mlp.b_in`, lw.bin, [m]));
   let post: Value;
   if (s.gatedMlp) {
-    let gate = b.matMul(xn, b.weight(`${p}.mlp.W_gate`, lw.Wgate!, [d, m]));
-    if (lw.bgate) gate = b.add(gate, b.weight(`${p}.mlp.b_gate`, lw.bgate, [m]));
+    let gate = b.matMul(xn, b.weight(`${wp}.mlp.W_gate`, lw.Wgate!, [d, m]));
+    if (lw.bgate) gate = b.add(gate, b.weight(`${wp}.mlp.b_gate`, lw.bgate, [m]));
     post = b.tag(b.mul(activation(b, s, gate), pre), 'gate-product');
   } else {
     post = activation(b, s, pre);
   }
   post = k.hook(`${p}.mlp.hook_post`, post);
-  let out = b.matMul(post, b.weight(`${p}.mlp.W_out`, lw.Wout, [m, d]));
-  if (lw.bout) out = b.add(out, b.weight(`${p}.mlp.b_out`, lw.bout, [d]));
-  if (s.postNorm) out = k.norm(out, b.weight(`${p}.ln2_post.w`, lw.postMlpW!, [d]), undefined);
+  let out = b.matMul(post, b.weight(`${wp}.mlp.W_out`, lw.Wout, [m, d]));
+  if (lw.bout) out = b.add(out, b.weight(`${wp}.mlp.b_out`, lw.bout, [d]));
+  if (s.postNorm) out = k.norm(out, b.weight(`${wp}.ln2_post.w`, lw.postMlpW!, [d]), undefined);
   return out;
 }
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ModelSpec } from './config';
 import { familyDef } from './families';
-import { detectPrefix, loadCanonical, loadLayer, type FamilyDef, type LayerWeights, type LoadedWeights, type TensorSource } from './families/table';
+import { detectPrefix, loadCanonical, loadGlobals, loadLayer, type FamilyDef, type LayerWeights, type LoadedWeights, type TensorSource } from './families/table';
 import { CheckpointError } from '../errors';
 import { readSafetensorsHeader, readTensorF32, type TensorEntry } from './safetensors';
 import { brief } from './configReader';
@@ -106,6 +106,11 @@ export class CanonicalWeights {
 
   layer(l: number): LayerWeights {
     return loadLayer(this.def, this.spec, this.index, this.prefix, l);
+  }
+
+  /** The weights outside the layers, in canonical layout. */
+  globals(): Omit<LoadedWeights, 'layers'> {
+    return loadGlobals(this.def, this.spec, this.index, this.prefix);
   }
 
   /** Every weight, in canonical layout. */

@@ -41,6 +41,11 @@ export interface SessionOptions {
   readonly constantFeeds?: Record<string, HostTensor>;
   /** Where the graph runs (`runtime/device.ts`); default 'auto': CUDA when its provider is installed, else the CPU. */
   readonly device?: DeviceRequest;
+  /**
+   * ONNX Runtime's CPU memory arena (default on): faster repeated runs, but the session keeps its
+   * largest buffers between runs. Streamed stages (model/stages.ts) turn it off.
+   */
+  readonly arena?: boolean;
 }
 
 /** What onnxruntime-node offers here: its backends, and whether the CUDA provider library is installed beside the binding. */
@@ -103,7 +108,7 @@ export class Session {
       intraOpNumThreads: opts.threads ?? 0,
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      enableCpuMemArena: process.env.CIRCUITSCOPE_ORT_ARENA !== '0',
+      enableCpuMemArena: opts.arena !== false && process.env.CIRCUITSCOPE_ORT_ARENA !== '0',
       logSeverityLevel: 3,
       ...(process.env.CIRCUITSCOPE_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.CIRCUITSCOPE_ORT_PROFILE } : {}),
       externalData: model.externalData.map((e) => ({ path: e.path, data: e.data })),

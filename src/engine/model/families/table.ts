@@ -285,6 +285,11 @@ export function loadLayer(def: FamilyDef, s: ModelSpec, src: TensorSource, prefi
   return rest as LayerWeights;
 }
 
+/** The weights outside the layers (embeddings, final norm, unembedding), in canonical layout. */
+export function loadGlobals(def: FamilyDef, s: ModelSpec, src: TensorSource, prefix: string): Omit<LoadedWeights, 'layers'> {
+  return readRows(def, s, src, prefix, def.globals) as Omit<LoadedWeights, 'layers'>;
+}
+
 /** Every weight of the model in canonical layout. */
 export function loadCanonical(def: FamilyDef, s: ModelSpec, src: TensorSource): LoadedWeights {
   const prefix = detectPrefix(def, src);
