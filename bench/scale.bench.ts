@@ -5,6 +5,7 @@
  * one large MatMul measured in the same run.
  *
  *   npm run build && node out/bench/scale.bench.js [--shape 1b | 1b-4l | 8b] [--prompts 16] [--batch-size B] [--threads N]
+ *       [--execution auto|whole|streamed] [--memory-budget MiB] [--stage-layers N] [--no-eval]
  *
  * `1b-4l` keeps every 1B dimension but only 4 layers (a quick proxy: per-layer costs scale with the
  * layer count). The checkpoint is written once by a child process into $CIRCUITSCOPE_BENCH_DIR (default
@@ -124,13 +125,19 @@ function prompts(n: number, V: number): TokenizedPair[] {
 
 async function measure(dir: string, s: Shape): Promise<void> {
   const threads = Number(flag('threads', '0'));
-  const nPrompts = Number(flag('prompts', '16'));
+  const nPrompts = Number(flag('prompts', s.L > 16 ? '8' : '16'));
   const batchSize = process.argv.includes('--batch-size') ? Number(flag('batch-size', '8')) : undefined;
   const rows: string[] = [];
   const phase = (label: string, seconds: number) => rows.push(`${label.padEnd(28)} ${fmt(seconds, 1).padStart(7)} s   peak RSS so far ${fmt(peakRssMiB() / 1024, 2)} GiB`);
   let t = Date.now();
-  const model = await Model.load(dir, { threads });
+  const execution = flag('execution', 'auto') as 'auto' | 'whole' | 'streamed';
+  const budget = process.argv.includes('--memory-budget') ? Number(flag('memory-budget', '0')) : undefined;
+  const stageLayers = process.argv.includes('--stage-layers') ? Number(flag('stage-layers', '1')) : undefined;
+  const model = await Model.load(dir, { threads, execution, memoryBudgetMiB: budget, stageLayers });
   phase('load', (Date.now() - t) / 1000);
+  const plan = model.execution;
+  const plannedBy = budget === undefined ? 'the default budget' : `a budget of ${budget} MiB`;
+  rows.push(`execution: ${plan.mode}${plan.mode === 'streamed' ? `, ${plan.stages.length} stages of ${plan.stages[0].to - plan.stages[0].from} layer(s)` : ''} (${execution}, ${plannedBy})`);
   const pairs = prompts(nPrompts, s.V);
   t = Date.now();
   await model.lastLogits(pairs.slice(0, 1).map((p) => p.clean));
@@ -140,10 +147,12 @@ async function measure(dir: string, s: Shape): Promise<void> {
   const r = await attribute(model, pairs, { method: 'eap-ig-inputs', steps: 5, ...(batchSize ? { batchSize } : {}) });
   const attrSeconds = (Date.now() - t) / 1000;
   phase(`attribution (EAP-IG, 5 steps)`, attrSeconds);
-  t = Date.now();
-  const sel = select(r.graph, r.scores, 'topn', defaultTopN(r.graph));
-  await evaluatePatching(model, pairs, [sel], batchSize ? { batchSize } : {});
-  phase(`evaluation (${sel.edgeIn.reduce((a, b) => a + b, 0)} edges)`, (Date.now() - t) / 1000);
+  if (!process.argv.includes('--no-eval')) {
+    t = Date.now();
+    const sel = select(r.graph, r.scores, 'topn', defaultTopN(r.graph));
+    await evaluatePatching(model, pairs, [sel], batchSize ? { batchSize } : {});
+    phase(`evaluation (${sel.edgeIn.reduce((a, b) => a + b, 0)} edges)`, (Date.now() - t) / 1000);
+  }
   // Counted work of attribution: per token, the model's matmuls (2 × non-embedding parameters, plus
   // attention) forward, and about as much again backward, for 2 activation passes and 5 steps, plus
   // the unembedding at one position per prompt and the edge contraction (2 × edges × d).
@@ -151,7 +160,7 @@ async function measure(dir: string, s: Shape): Promise<void> {
   const params = s.L * (s.d * e * (2 * s.H + 2 * s.Hkv) + 3 * s.d * s.m);
   const perToken = 2 * params + s.L * 4 * 14 * s.d;
   const flops = nPrompts * (14 * (2 * perToken + 5 * 2 * perToken) + 7 * 2 * s.d * s.V) + 5 * nPrompts * 14 * 2 * r.graph.edges.length * s.d;
-  console.log(`Llama-3.2-1B-style model, ${s.L} layers, d ${s.d}, ${nPrompts} prompts x 14 tokens, default options (${r.passes} passes)`);
+  console.log(`Llama-3.${s.L > 16 ? '1-8B' : '2-1B'}-style model, ${s.L} layers, d ${s.d}, ${nPrompts} prompts x 14 tokens, default options (${r.passes} passes)`);
   for (const row of rows) console.log(row);
   console.log(`attribution: ${fmt(flops / 1e12, 2)} TFLOP counted, ${fmt(flops / attrSeconds / 1e9, 1)} GFLOP/s; large MatMul ${fmt(ref / 1e9, 1)} GFLOP/s; ratio ${fmt(flops / attrSeconds / ref, 3)}`);
   await model.dispose();

@@ -9,6 +9,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { analyzeHeads } from '../../src/engine/analysis/heads';
+import { logitLens } from '../../src/engine/analysis/lens';
 import { attribute, type Method } from '../../src/engine/circuits/attribute';
 import { evaluatePatching, evaluateZero } from '../../src/engine/circuits/evaluate';
 import type { TokenizedPair } from '../../src/engine/circuits/prompts';
@@ -94,6 +95,18 @@ for (const c of cases) {
           const b = hooksWant[n].data as Float32Array;
           for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])), `${n}[${i}]: ${a[i]} vs ${b[i]}`);
         }
+      }
+    });
+
+    test('logit lens', async () => {
+      const want = await logitLens(whole, c.pairs);
+      for (const m of streamed) {
+        const got = await logitLens(m, c.pairs);
+        assert.deepEqual(got.rows, want.rows);
+        got.prompts.forEach((p, i) => {
+          assert.deepEqual(p.rank, want.prompts[i].rank, `prompt ${i}'s ranks`);
+          p.prob.forEach((x, r) => assert.ok(Math.abs(x - want.prompts[i].prob[r]) <= 1e-5, `prompt ${i}, row ${r}: ${x} vs ${want.prompts[i].prob[r]}`));
+        });
       }
     });
 

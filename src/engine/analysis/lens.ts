@@ -9,7 +9,7 @@
  */
 import type { Value } from '../onnx/graphBuilder';
 import { batchFeeds, type Model } from '../model/runner';
-import { B, buildTransformer, softcap } from '../model/transformer';
+import { B, buildTransformer, P, softcap } from '../model/transformer';
 import { f32 } from '../runtime/session';
 import { chunks } from '../circuits/attribute';
 import type { TokenizedPair } from '../circuits/prompts';
@@ -32,20 +32,35 @@ export interface LensResult {
   readonly meanSubjectRank: number[];
 }
 
+/** The residual stream before each layer and after the last: the rows of the lens. */
+function residNames(L: number): string[] {
+  return [...Array.from({ length: L }, (_, l) => `blocks.${l}.hook_resid_pre`), `blocks.${L - 1}.hook_resid_post`];
+}
+
+/**
+ * The lens graph. A whole model computes its rows in the same graph; a streamed one (model/stages.ts)
+ * runs its stages for them first and feeds them stacked as `lens_rows` [batch, L + 1, pos, d].
+ */
 function lensSession(model: Model) {
   return model.customSession('analysis:lens', (b, spec, w) => {
     const L = spec.nLayers;
-    const resids: Value[] = [];
-    buildTransformer(b, spec, w, {
-      hook: (name, v) => {
-        if (/^blocks\.\d+\.hook_resid_pre$/.test(name) || name === `blocks.${L - 1}.hook_resid_post`) resids.push(v);
-        return v;
-      },
-    });
-    const stack = b.concat(
-      resids.map((r) => b.unsqueeze(r, [1])),
-      1,
-    ); // [batch, L + 1, pos, d]
+    let stack: Value;
+    if (model.stages) {
+      stack = b.input('lens_rows', 'float32', [B, L + 1, P, spec.dModel]);
+    } else {
+      const want = new Set(residNames(L));
+      const resids: Value[] = [];
+      buildTransformer(b, spec, w, {
+        hook: (name, v) => {
+          if (want.has(name)) resids.push(v);
+          return v;
+        },
+      });
+      stack = b.concat(
+        resids.map((r) => b.unsqueeze(r, [1])),
+        1,
+      ); // [batch, L + 1, pos, d]
+    }
     const d = spec.dModel;
     const V = spec.vocabSize;
     // The final norm and unembedding again, under names of their own (the same arrays are fed).
@@ -64,6 +79,19 @@ function lensSession(model: Model) {
   });
 }
 
+/** A streamed model's lens rows, [batch, L + 1, pos, d], from its hook points. */
+async function streamedRows(model: Model, seqs: readonly (readonly number[])[], nPos: number) {
+  const { nLayers: L, dModel: d } = model.spec;
+  const names = residNames(L);
+  const out = await model.runHooks(seqs, names);
+  const rows = new Float32Array(seqs.length * (L + 1) * nPos * d);
+  names.forEach((n, r) => {
+    const x = out[n].data as Float32Array; // [batch, pos, d]
+    for (let i = 0; i < seqs.length; i++) rows.set(x.subarray(i * nPos * d, (i + 1) * nPos * d), (i * (L + 1) + r) * nPos * d);
+  });
+  return f32(rows, [seqs.length, L + 1, nPos, d]);
+}
+
 export async function logitLens(model: Model, pairs: readonly TokenizedPair[], opts: { batchSize?: number } = {}): Promise<LensResult> {
   const L = model.spec.nLayers;
   const V = model.spec.vocabSize;
@@ -74,7 +102,8 @@ export async function logitLens(model: Model, pairs: readonly TokenizedPair[], o
     const { feeds, nPos } = batchFeeds(model.spec, batch.map((p) => p.clean));
     const onehot = new Float32Array(batch.length * V);
     batch.forEach((p, i) => (onehot[i * V + p.cleanLabel] = 1));
-    const out = await sess.run({ ...feeds, target_onehot: f32(onehot, [batch.length, 1, 1, V]) }, ['rank0', 'prob']);
+    const rows = model.stages ? { lens_rows: await streamedRows(model, batch.map((p) => p.clean), nPos) } : feeds;
+    const out = await sess.run({ ...rows, target_onehot: f32(onehot, [batch.length, 1, 1, V]) }, ['rank0', 'prob']);
     const rank0 = out.rank0.data as Float32Array; // [batch, L + 1, pos]
     const prob = out.prob.data as Float32Array;
     batch.forEach((p, i) => {

@@ -183,7 +183,7 @@ export class Model {
   }
 
   private compile(b: GraphBuilder): Promise<Session> {
-    const asInputs = (this.options.weightsAs ?? 'inputs') === 'inputs';
+    const asInputs = this.stages !== undefined || (this.options.weightsAs ?? 'inputs') === 'inputs';
     const constantFeeds: Record<string, HostTensor> = {};
     if (asInputs) {
       for (const [v, t] of b.tensors) if (v.kind === 'weight') constantFeeds[v.name!] = f32(t.data as Float32Array, t.shape);
@@ -196,7 +196,8 @@ export class Model {
     let s = this.sessions.get(key);
     if (!s) {
       const b = new GraphBuilder();
-      build(b, this.spec, this.weights);
+      // A streamed model offers custom graphs its globals only (embeddings, final norm, unembedding).
+      build(b, this.spec, this.stages ? { ...this.stages.store.globals(), layers: [] } : this.weights);
       s = this.compile(b);
       this.sessions.set(key, s);
     }
