@@ -20,7 +20,6 @@ import { defaultTopN, select } from '../src/engine/circuits/discover';
 import { evaluatePatching } from '../src/engine/circuits/evaluate';
 import type { TokenizedPair } from '../src/engine/circuits/prompts';
 import { Model } from '../src/engine/model/runner';
-import { encodeSafetensors, type TensorToWrite } from '../src/engine/model/safetensors';
 import { mulberry32 } from '../src/engine/util/random';
 import { stories260K } from '../test/helpers/tinyModels';
 import { fmt, matMulFlops, peakRssMiB } from './common';
@@ -72,40 +71,97 @@ function config(s: Shape): Record<string, unknown> {
   };
 }
 
-/** Writes one shard per layer (and one for the embeddings), so no more than a layer is ever in memory. */
+/** A tensor to write: its shape, and random values (uniform, standard deviation `std`) or ones. */
+interface BenchTensor {
+  readonly shape: number[];
+  readonly std: number;
+}
+
+/**
+ * Writes a safetensors file of BF16 tensors straight to disk, a megabyte at a time, from one block of
+ * seeded random BF16 values read at a different offset for every tensor: writing the 16 GB of an
+ * 8B-shaped checkpoint takes minutes, not an hour, and never holds a tensor in memory.
+ */
+function writeShard(file: string, tensors: Record<string, BenchTensor>, pool: Uint16Array): void {
+  const names = Object.keys(tensors).sort();
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const n of names) {
+    const bytes = 2 * tensors[n].shape.reduce((a, b) => a * b, 1);
+    header[n] = { dtype: 'BF16', shape: tensors[n].shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, len);
+    fs.writeSync(fd, json);
+    const chunk = new Uint16Array(1 << 19);
+    for (const [k, n] of names.entries()) {
+      const t = tensors[n];
+      let left = t.shape.reduce((a, b) => a * b, 1);
+      // BF16 1.0 is 0x3f80; random values scale the pool's (standard deviation 1) by std, a power of two apart at most.
+      let at = (k * 7919 + left) % pool.length;
+      const scale = t.std === 0 ? 0 : Math.round(Math.log2(t.std));
+      while (left > 0) {
+        const m = Math.min(left, chunk.length);
+        for (let i = 0; i < m; i++) {
+          if (t.std === 0) chunk[i] = 0x3f80;
+          else {
+            const v = pool[at];
+            // Add `scale` to the exponent bits (values stay normal: the pool holds |x| in [2^-8, 2]).
+            chunk[i] = (v & 0x807f) | ((((v >> 7) & 0xff) + scale) << 7);
+          }
+          if (++at === pool.length) at = 0;
+        }
+        fs.writeSync(fd, new Uint8Array(chunk.buffer, 0, 2 * m));
+        left -= m;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Writes one shard per layer (and one for the embeddings), BF16, never more than a megabyte in memory. */
 function writeCheckpoint(dir: string, s: Shape): void {
   fs.mkdirSync(dir, { recursive: true });
   const rand = mulberry32(7);
-  const tensor = (shape: number[], std: number, one = false): TensorToWrite => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = one ? 1 : (rand() * 2 - 1) * std * Math.sqrt(3);
-    return { dtype: 'BF16', shape, data };
-  };
+  // A pool of uniform values with standard deviation 1, |x| at least 2^-8, as BF16 bits.
+  const pool = new Uint16Array(1_000_003);
+  const bits = new Uint32Array(1);
+  const f = new Float32Array(bits.buffer);
+  for (let i = 0; i < pool.length; i++) {
+    let x = (rand() * 2 - 1) * Math.sqrt(3);
+    if (Math.abs(x) < 2 ** -8) x = x < 0 ? -(2 ** -8) : 2 ** -8;
+    f[0] = x;
+    pool[i] = bits[0] >>> 16;
+  }
   const e = s.d / s.H;
-  const shards: Record<string, TensorToWrite>[] = [];
-  const top: Record<string, TensorToWrite> = { 'model.embed_tokens.weight': tensor([s.V, s.d], 0.02), 'model.norm.weight': tensor([s.d], 0, true) };
-  if (!s.tied) top['lm_head.weight'] = tensor([s.V, s.d], 0.02);
-  shards.push(top);
+  const rnd = (shape: number[]): BenchTensor => ({ shape, std: 0.02 });
+  const ones = (shape: number[]): BenchTensor => ({ shape, std: 0 });
   const weightMap: Record<string, string> = {};
-  const name = (i: number, n: number) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
-  const write = (i: number, t: Record<string, TensorToWrite>) => {
-    for (const k of Object.keys(t)) weightMap[k] = name(i, s.L + 1);
-    fs.writeFileSync(path.join(dir, name(i, s.L + 1)), encodeSafetensors(t));
+  const name = (i: number) => `model-${String(i + 1).padStart(5, '0')}-of-${String(s.L + 1).padStart(5, '0')}.safetensors`;
+  const write = (i: number, t: Record<string, BenchTensor>) => {
+    for (const k of Object.keys(t)) weightMap[k] = name(i);
+    writeShard(path.join(dir, name(i)), t, pool);
   };
-  write(0, top);
+  write(0, { 'model.embed_tokens.weight': rnd([s.V, s.d]), 'model.norm.weight': ones([s.d]), ...(s.tied ? {} : { 'lm_head.weight': rnd([s.V, s.d]) }) });
   for (let l = 0; l < s.L; l++) {
     const p = `model.layers.${l}.`;
     write(l + 1, {
-      [p + 'input_layernorm.weight']: tensor([s.d], 0, true),
-      [p + 'post_attention_layernorm.weight']: tensor([s.d], 0, true),
-      [p + 'self_attn.q_proj.weight']: tensor([s.H * e, s.d], 0.02),
-      [p + 'self_attn.k_proj.weight']: tensor([s.Hkv * e, s.d], 0.02),
-      [p + 'self_attn.v_proj.weight']: tensor([s.Hkv * e, s.d], 0.02),
-      [p + 'self_attn.o_proj.weight']: tensor([s.d, s.H * e], 0.02),
-      [p + 'mlp.gate_proj.weight']: tensor([s.m, s.d], 0.02),
-      [p + 'mlp.up_proj.weight']: tensor([s.m, s.d], 0.02),
-      [p + 'mlp.down_proj.weight']: tensor([s.d, s.m], 0.02),
+      [p + 'input_layernorm.weight']: ones([s.d]),
+      [p + 'post_attention_layernorm.weight']: ones([s.d]),
+      [p + 'self_attn.q_proj.weight']: rnd([s.H * e, s.d]),
+      [p + 'self_attn.k_proj.weight']: rnd([s.Hkv * e, s.d]),
+      [p + 'self_attn.v_proj.weight']: rnd([s.Hkv * e, s.d]),
+      [p + 'self_attn.o_proj.weight']: rnd([s.d, s.H * e]),
+      [p + 'mlp.gate_proj.weight']: rnd([s.m, s.d]),
+      [p + 'mlp.up_proj.weight']: rnd([s.m, s.d]),
+      [p + 'mlp.down_proj.weight']: rnd([s.d, s.m]),
     });
   }
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));

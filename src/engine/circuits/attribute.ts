@@ -245,12 +245,12 @@ export async function runActivations(
   };
 }
 
-function sub(a: HostTensor, b: HostTensor): HostTensor {
+/** a − b, written over a (the corrupted activations are not read again once Δ is made). */
+function subInPlace(a: HostTensor, b: HostTensor): HostTensor {
   const x = a.data as Float32Array;
   const y = b.data as Float32Array;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = x[i] - y[i];
-  return f32(out, a.shape);
+  for (let i = 0; i < x.length; i++) x[i] -= y[i];
+  return a;
 }
 
 /** The α values of the integration: paper k/m for k = 1..m, upstream k/m for k = 0..m−1. */
@@ -388,7 +388,7 @@ async function gradientBatch(
   const { nForward: nF, nBackward: nB } = g;
   const { steps } = opts;
   const convention = opts.igConvention ?? discoverDefaults.igConvention;
-  const delta = sub(acts.corrupted, acts.clean); // [batch, pos, nF, d]
+  const delta = subInPlace(acts.corrupted, acts.clean); // [batch, pos, nF, d]
   const patched = opts.method === 'eap-ig-activations';
   const relp = relpRuns[opts.method];
   const grad = patched ? await s.gradientPatched() : await s.gradient(relp?.rules);

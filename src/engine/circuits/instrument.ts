@@ -405,16 +405,28 @@ export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap
   const { nLayers: L, nHeads: H, dModel: d } = spec;
   const nF = 1 + L * (H + 1);
   const delta = b.input('delta_bp', 'float32', [B, P, nF, d]);
+  // A destination's upstream nodes are the first n forward slots; the rest of its column is zero.
+  const upstream = (c: number): number => {
+    if (c === L * (3 * H + 1)) return nF;
+    const l = Math.floor(c / (3 * H + 1));
+    return 1 + l * (H + 1) + (c % (3 * H + 1) === 3 * H && !spec.parallelAttnMlp ? H : 0);
+  };
+  const firstSlots = new Map<number, Value>();
+  const deltaFirst = (n: number): Value => {
+    let v = firstSlots.get(n);
+    if (!v) firstSlots.set(n, (v = n === nF ? delta : b.slice(delta, 2, 0, n)));
+    return v;
+  };
   const cols = taps.map((t, i) => {
     const gi = grads[i];
-    if (!gi) {
-      // Nothing reaches these inputs: under RelP's AH-rule, a head's query and key inputs.
-      const k = t.value.rank === 3 ? 1 : (t.value.shape[2] as number);
-      return b.constant(new Float32Array(nF * k), [nF, k]);
-    }
+    const k = t.value.rank === 3 ? 1 : (t.value.shape[2] as number);
+    // Nothing reaches these inputs: under RelP's AH-rule, a head's query and key inputs.
+    if (!gi) return b.constant(new Float32Array(nF * k), [nF, k]);
     const g = gi.rank === 3 ? b.unsqueeze(gi, [2]) : gi; // [batch, pos, k, d]
-    // [batch, pos, nF, d] @ [batch, pos, d, k] = [batch, pos, nF, k], summed over batch and position.
-    return b.reduceSum(b.matMul(delta, b.transpose(g, [0, 1, 3, 2])), [0, 1], false); // [nF, k]
+    const n = upstream(t.column);
+    // [batch, pos, n, d] @ [batch, pos, d, k] = [batch, pos, n, k], summed over batch and position.
+    const part = b.reduceSum(b.matMul(deltaFirst(n), b.transpose(g, [0, 1, 3, 2])), [0, 1], false); // [n, k]
+    return n === nF ? part : b.concat([part, b.constant(new Float32Array((nF - n) * k), [nF - n, k])], 0); // [nF, k]
   });
   const order = taps.map((t, i) => [t.column, i]).sort((x, y) => x[0] - y[0]);
   return b.transpose(b.concat(order.map(([, i]) => cols[i]), 1), [1, 0]); // [nB, nF]

@@ -139,6 +139,8 @@ function halfToFloat(h: number): number {
 }
 
 /** Reads one tensor and converts it to float32. */
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export function readTensorF32(entry: TensorEntry): Float32Array {
   const bytes = entry.end - entry.begin;
   const buf = Buffer.allocUnsafe(bytes);
@@ -173,13 +175,22 @@ export function readTensorF32(entry: TensorEntry): Float32Array {
       break;
     case 'BF16': {
       const u32 = new Uint32Array(out.buffer);
-      for (let i = 0; i < numel; i++) u32[i] = dv.getUint16(i * 2, true) << 16;
+      // An aligned buffer is read as 16-bit words directly (little-endian hosts), several times faster.
+      if (buf.byteOffset % 2 === 0 && littleEndian) {
+        const u16 = new Uint16Array(buf.buffer, buf.byteOffset, numel);
+        for (let i = 0; i < numel; i++) u32[i] = u16[i] << 16;
+      } else {
+        for (let i = 0; i < numel; i++) u32[i] = dv.getUint16(i * 2, true) << 16;
+      }
       break;
     }
     default:
       throw new CheckpointError(entry.file, `tensor has integer dtype ${entry.dtype}; model weights must be floating point`, entry.name);
   }
-  for (let i = 0; i < numel; i++) {
+  // x − x is 0 for every finite x and NaN otherwise: one pass, and the loop body stays branch-free.
+  let probe = 0;
+  for (let i = 0; i < numel; i++) probe += out[i] - out[i];
+  for (let i = 0; probe !== 0 && i < numel; i++) {
     if (!Number.isFinite(out[i])) {
       throw new CheckpointError(
         entry.file,
