@@ -15,6 +15,7 @@ import { evaluatePatching, evaluateZero } from '../../src/engine/circuits/evalua
 import type { TokenizedPair } from '../../src/engine/circuits/prompts';
 import { Model } from '../../src/engine/model/runner';
 import { planExecution } from '../../src/engine/model/stages';
+import { batchCap } from '../../src/engine/circuits/streamed';
 import { parseConfig } from '../../src/engine/model/config';
 import { pruneDeadNodes, topN } from '../../src/shared/circuit';
 import { qwen3Tiny, gemma2Tiny } from '../helpers/familyModels';
@@ -62,8 +63,9 @@ for (const c of cases) {
     before(async () => {
       const dir = writeCheckpoint(path.join(tmpDir('cs-stream-'), 'model'), c.model, { dtype: c.dtype });
       whole = await Model.load(dir, { execution: 'whole' });
-      // One layer per stage, and uneven stages of two (the last holds one layer).
-      streamed = [await Model.load(dir, { execution: 'streamed', stageLayers: 1 }), await Model.load(dir, { execution: 'streamed', stageLayers: 2 })];
+      // One layer per stage under a budget so small that batches hold one prompt (batchCap), and uneven
+      // stages of two (the last holds one layer) under the default budget.
+      streamed = [await Model.load(dir, { execution: 'streamed', stageLayers: 1, memoryBudgetMiB: 0.01 }), await Model.load(dir, { execution: 'streamed', stageLayers: 2 })];
     });
     after(async () => {
       for (const m of [whole, ...streamed]) await m.dispose();
@@ -77,6 +79,8 @@ for (const c of cases) {
         Array.from({ length: L }, (_, l) => [l, l + 1]),
       );
       assert.equal(streamed[1].execution.stages.length, Math.ceil(L / 2));
+      assert.equal(batchCap(streamed[0], 6), 1);
+      assert.equal(batchCap(whole, 6), Infinity);
     });
 
     test('forward: last-position logits and hook points', async () => {

@@ -14,6 +14,7 @@ import { checkFiniteLogits, chunks, CircuitSessions, metricOf, runActivations, t
 import { discoverDefaults, type MetricKind } from '../../shared/methods';
 import type { TokenizedPair } from './prompts';
 import { patchSources, type Ablation } from './ablation';
+import { batchCap } from './streamed';
 
 export { ablations, type Ablation } from './ablation';
 
@@ -73,7 +74,9 @@ export async function evaluatePatching(
   const V = model.spec.vocabSize;
   const N = pairs.length;
   const ablation = opts.ablation ?? 'patch';
-  const batchSize = Math.max(1, opts.batchSize ?? discoverDefaults.batchSize);
+  // Patching's metrics do not depend on how prompts are batched; resampling draws per batch, so its batches stay as asked.
+  const cap = ablation === 'patch' ? batchCap(model, Math.max(...pairs.map((p) => p.clean.length))) : Infinity;
+  const batchSize = Math.max(1, Math.min(opts.batchSize ?? discoverDefaults.batchSize, cap));
   const sess = await s.patching(false);
   const sources = await patchSources(s, pairs, ablation, { batchSize, seed: opts.seed });
   // Under another ablation than patching, the empty circuit (every edge ablated) runs last, as the baseline.

@@ -51,6 +51,18 @@ function coefRows(coef: HostTensor | undefined, c0: number, c1: number): Record<
   return { coef: f32(out, [rows, 1, c1 - c0, nF]) };
 }
 
+/**
+ * The largest batch whose node outputs (clean, corrupted and Δ, each [batch, pos, nF, d]) take at most a
+ * third of a streamed model's memory budget; no cap for a whole model. Scores and metrics do not depend
+ * on the batch size, so a smaller batch only costs more passes.
+ */
+export function batchCap(model: Model, nPos: number): number {
+  if (!model.stages) return Infinity;
+  const { nLayers: L, nHeads: H, dModel: d } = model.spec;
+  const perPrompt = 3 * 4 * nPos * (1 + L * (H + 1)) * d;
+  return Math.max(1, Math.floor(model.stages.plan.budgetBytes / 3 / perPrompt));
+}
+
 /** Runs the circuit graphs of one model block-streamed. */
 export class StreamedCircuit {
   private readonly runner: StageRunner;
