@@ -150,7 +150,7 @@ export interface DiscoverSettings {
   readonly device?: 'auto' | 'cpu' | 'cuda';
   /** Whole-graph or block-streamed execution (engine model/stages.ts); auto chooses by the memory budget. */
   readonly execution?: 'auto' | 'whole' | 'streamed';
-  /** The memory budget in MiB for auto execution; 0: half the machine's memory, at most 80 % of the free memory. */
+  /** The memory budget in MiB for auto execution; 0: a third of the machine’s memory, at most 80 % of the free memory. */
   readonly memoryBudgetMiB?: number;
 }
 

@@ -128,7 +128,7 @@ export const discoverDefaults = Object.freeze({
   device: 'auto' as 'auto' | 'cpu' | 'cuda',
   /** Whole-graph execution when the model's float32 weights fit a third of the memory budget, block-streamed otherwise. */
   execution: 'auto' as 'auto' | 'whole' | 'streamed',
-  /** 0: half the machine's memory, at most 80 % of the free memory. */
+  /** 0: a third of the machine’s memory, at most 80 % of the free memory. */
   memoryBudgetMiB: 0,
 });
 

@@ -79,8 +79,8 @@ for (const c of cases) {
         Array.from({ length: L }, (_, l) => [l, l + 1]),
       );
       assert.equal(streamed[1].execution.stages.length, Math.ceil(L / 2));
-      assert.equal(batchCap(streamed[0], 6), 1);
-      assert.equal(batchCap(whole, 6), Infinity);
+      assert.equal(batchCap(streamed[0], 6, 3), 1);
+      assert.equal(batchCap(whole, 6, 3), Infinity);
     });
 
     test('forward: last-position logits and hook points', async () => {

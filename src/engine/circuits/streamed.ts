@@ -52,14 +52,15 @@ function coefRows(coef: HostTensor | undefined, c0: number, c1: number): Record<
 }
 
 /**
- * The largest batch whose node outputs (clean, corrupted and Δ, each [batch, pos, nF, d]) take at most a
- * third of a streamed model's memory budget; no cap for a whole model. Scores and metrics do not depend
- * on the batch size, so a smaller batch only costs more passes.
+ * The largest batch whose `copies` tensors of node outputs ([batch, pos, nF, d]: clean, corrupted, Δ,
+ * the patched pass's current outputs and a stage's patches) take at most a third of a streamed
+ * model's memory budget; no cap for a whole model. Scores and patching metrics do not depend on the
+ * batch size, so a smaller batch only costs more passes.
  */
-export function batchCap(model: Model, nPos: number): number {
+export function batchCap(model: Model, nPos: number, copies: number): number {
   if (!model.stages) return Infinity;
   const { nLayers: L, nHeads: H, dModel: d } = model.spec;
-  const perPrompt = 3 * 4 * nPos * (1 + L * (H + 1)) * d;
+  const perPrompt = copies * 4 * nPos * (1 + L * (H + 1)) * d;
   return Math.max(1, Math.floor(model.stages.plan.budgetBytes / 3 / perPrompt));
 }
 

@@ -45,7 +45,7 @@ export const engineOptionsHelp = [
   '                          one graph for the whole model, or block by block (stages whose weights are read',
   '                          when a pass needs them; any size fits, slower); auto streams when the float32',
   '                          weights exceed a third of the memory budget',
-  '  --memory-budget SIZE    what auto plans for, e.g. 8GiB (default: half the memory, at most 80 % of the free)',
+  '  --memory-budget SIZE    what auto plans for, e.g. 8GiB (default: a third of the memory, at most 80 % of the free)',
   '  --stage-layers N        layers per stage when streamed (default: from the budget)',
 ].join('\n');
 

@@ -28,7 +28,7 @@ export interface ModelOptions {
    * (default): streamed when the model's float32 weights do not fit the memory budget.
    */
   readonly execution?: Execution;
-  /** The memory budget in MiB that 'auto' plans for (default: half the machine's memory, at most 80 % of what is free). */
+  /** The memory budget in MiB that 'auto' plans for (default: a third of the machine's memory, at most 80 % of what is free). */
   readonly memoryBudgetMiB?: number;
   /** Layers per stage when streamed (default: from the budget). */
   readonly stageLayers?: number;

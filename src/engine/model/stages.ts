@@ -59,18 +59,18 @@ export function availableMemory(): number {
 }
 
 /**
- * The default memory budget: half the machine's memory, and no more than 80 % of what is available
- * now. A 16 GB laptop gets 8 GB.
+ * The default memory budget: a third of the machine's memory, and no more than 80 % of what is
+ * available now (a 24 GB machine gets 8 GB, a 16 GB laptop 5.3 GB). A run is planned to peak within it.
  */
 export function defaultBudgetBytes(): number {
-  return Math.min(os.totalmem() / 2, 0.8 * availableMemory());
+  return Math.min(os.totalmem() / 3, 0.8 * availableMemory());
 }
 
 /**
  * Whether a model runs whole or streamed under a budget, and its stages. Whole when its float32
  * weights take at most a third of the budget (the rest is activations, gradients and ONNX Runtime's
- * buffers); otherwise stages of as many layers as a tenth of the budget holds, and as many layers
- * resident as a third of the budget holds. Post-norm families (Gemma-2/3, OLMo-2) run whole: their
+ * buffers); otherwise stages of as many layers as a tenth of the budget holds, and the globals and as
+ * many layers as a quarter of the budget holds kept in memory between passes. Post-norm families (Gemma-2/3, OLMo-2) run whole: their
  * circuit patches pass through earlier layers' norms, which a stage does not hold.
  */
 export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBytes?: number; stageLayers?: number; file?: string }): StreamPlan | undefined {
@@ -89,7 +89,7 @@ export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBy
   if (!Number.isInteger(per) || per < 1) throw new UserError(`layers per stage must be a positive whole number, got ${per}`);
   const stages: Stage[] = [];
   for (let l = 0; l < s.nLayers; l += per) stages.push({ from: l, to: Math.min(s.nLayers, l + per) });
-  const resident = Math.max(0, budget / 3 - 4 * globalParams(s));
+  const resident = Math.max(0, budget / 4 - 4 * globalParams(s));
   return { stages, residentBytes: Math.min(resident, s.nLayers * perLayer), budgetBytes: budget };
 }
 
