@@ -63,8 +63,9 @@ for (const c of cases) {
     before(async () => {
       const dir = writeCheckpoint(path.join(tmpDir('cs-stream-'), 'model'), c.model, { dtype: c.dtype });
       whole = await Model.load(dir, { execution: 'whole' });
-      // One layer per stage under a budget so small that batches hold one prompt (batchCap), and uneven
-      // stages of two (the last holds one layer) under the default budget.
+      // One layer per stage under a budget so small that batches hold one prompt (batchCap) and the
+      // first and last stages read their globals per pass, and uneven stages of two (the last holds
+      // one layer) under the default budget.
       streamed = [await Model.load(dir, { execution: 'streamed', stageLayers: 1, memoryBudgetMiB: 0.01 }), await Model.load(dir, { execution: 'streamed', stageLayers: 2 })];
     });
     after(async () => {
@@ -80,6 +81,8 @@ for (const c of cases) {
       );
       assert.equal(streamed[1].execution.stages.length, Math.ceil(L / 2));
       assert.equal(batchCap(streamed[0], 6, 3), 1);
+      assert.equal(streamed[0].stages!.plan.residentGlobals, false);
+      assert.equal(streamed[1].stages!.plan.residentGlobals, true);
       assert.equal(batchCap(whole, 6, 3), Infinity);
     });
 

@@ -109,7 +109,7 @@ export class Model {
     readonly options: ModelOptions,
     plan: StreamPlan | undefined,
   ) {
-    if (plan) this.stages = new StageRunner(checkpoint.spec, plan, new LayerStore(checkpoint.weights, plan.residentBytes), { threads: options.threads, device: options.device });
+    if (plan) this.stages = new StageRunner(checkpoint.spec, plan, new LayerStore(checkpoint.weights, plan.residentBytes, plan.residentGlobals), { threads: options.threads, device: options.device });
   }
 
   static async load(dir: string, options: ModelOptions = {}): Promise<Model> {

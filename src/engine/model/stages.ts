@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import { GraphBuilder, type SerializedModel } from '../onnx/graphBuilder';
 import { f32, Session, type HostTensor, type SessionOptions } from '../runtime/session';
 import type { ModelSpec } from './config';
-import type { LayerWeights, LoadedWeights } from './families/table';
+import type { GlobalField, LayerWeights, LoadedWeights } from './families/table';
 import type { CanonicalWeights } from './weights';
 import { UserError } from '../errors';
 
@@ -31,6 +31,8 @@ export interface StreamPlan {
   readonly stages: readonly Stage[];
   /** Bytes of float32 layer weights kept in memory between passes (the rest is read per pass). */
   readonly residentBytes: number;
+  /** The weights outside the layers stay in memory (else the first and last stages read theirs per pass). */
+  readonly residentGlobals: boolean;
   /** The memory budget the plan was made for, in bytes. */
   readonly budgetBytes: number;
 }
@@ -89,13 +91,17 @@ export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBy
   if (!Number.isInteger(per) || per < 1) throw new UserError(`layers per stage must be a positive whole number, got ${per}`);
   const stages: Stage[] = [];
   for (let l = 0; l < s.nLayers; l += per) stages.push({ from: l, to: Math.min(s.nLayers, l + per) });
-  const resident = Math.max(0, budget / 4 - 4 * globalParams(s));
-  return { stages, residentBytes: Math.min(resident, s.nLayers * perLayer), budgetBytes: budget };
+  // A large vocabulary's embeddings and unembedding (8B: 4.2 GB in float32) are read when a stage needs them.
+  const residentGlobals = 4 * globalParams(s) <= budget / 4;
+  const resident = Math.max(0, budget / 4 - (residentGlobals ? 4 * globalParams(s) : 0));
+  return { stages, residentBytes: Math.min(resident, s.nLayers * perLayer), residentGlobals, budgetBytes: budget };
 }
 
 /** The weights of a streamed model: the globals kept once, layers kept up to a byte budget and read per use beyond it. */
 export class LayerStore {
   private globalWeights?: Omit<LoadedWeights, 'layers'>;
+  /** The last globals read for a stage (not resident): the first or the last stage's. */
+  private lastGlobals?: [string, Partial<Omit<LoadedWeights, 'layers'>>];
   private readonly resident = new Map<number, LayerWeights>();
   private residentBytes = 0;
   /** The last layer read that is not resident (readers often ask for one layer many times in a row). */
@@ -104,10 +110,31 @@ export class LayerStore {
   constructor(
     private readonly cw: CanonicalWeights,
     private readonly maxResidentBytes: number,
+    private readonly residentGlobals = true,
   ) {}
 
+  /** Every weight outside the layers (kept when resident; read anew otherwise). */
   globals(): Omit<LoadedWeights, 'layers'> {
+    if (!this.residentGlobals) return this.cw.globals();
     return (this.globalWeights ??= this.cw.globals());
+  }
+
+  /** The globals a stage reads: the embeddings for the first, the final norm and unembedding for the last. */
+  private globalsFor(st: Stage): Partial<Omit<LoadedWeights, 'layers'>> {
+    if (this.residentGlobals) return this.globals();
+    const s = this.cw.spec;
+    const fields = new Set<GlobalField>();
+    if (st.from === 0) fields.add('WE').add('Wpos');
+    if (st.to === s.nLayers) {
+      fields.add('lnfW').add('lnfB').add('WU').add('bU');
+      if (s.tiedEmbeddings) fields.add('WE');
+    }
+    const key = [...fields].sort().join(',');
+    if (this.lastGlobals?.[0] === key) return this.lastGlobals[1];
+    this.lastGlobals = undefined; // Let the previous set go before reading the next.
+    const g = fields.size ? this.cw.someGlobals(fields) : {};
+    this.lastGlobals = [key, g];
+    return g;
   }
 
   layer(l: number): LayerWeights {
@@ -127,7 +154,7 @@ export class LayerStore {
   forStage(st: Stage): LoadedWeights {
     const layers: LayerWeights[] = [];
     for (let l = st.from; l < st.to; l++) layers[l] = this.layer(l);
-    return { ...this.globals(), layers };
+    return { ...(this.globalsFor(st) as Omit<LoadedWeights, 'layers'>), layers };
   }
 }
 

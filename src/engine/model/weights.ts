@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ModelSpec } from './config';
 import { familyDef } from './families';
-import { detectPrefix, loadCanonical, loadGlobals, loadLayer, type FamilyDef, type LayerWeights, type LoadedWeights, type TensorSource } from './families/table';
+import { detectPrefix, loadCanonical, loadGlobals, loadLayer, type FamilyDef, type GlobalField, type LayerWeights, type LoadedWeights, type TensorSource } from './families/table';
 import { CheckpointError } from '../errors';
 import { readSafetensorsHeader, readTensorF32, type TensorEntry } from './safetensors';
 import { brief } from './configReader';
@@ -110,7 +110,12 @@ export class CanonicalWeights {
 
   /** The weights outside the layers, in canonical layout. */
   globals(): Omit<LoadedWeights, 'layers'> {
-    return loadGlobals(this.def, this.spec, this.index, this.prefix);
+    return loadGlobals(this.def, this.spec, this.index, this.prefix) as Omit<LoadedWeights, 'layers'>;
+  }
+
+  /** Some of the weights outside the layers. */
+  someGlobals(fields: ReadonlySet<GlobalField>): Partial<Omit<LoadedWeights, 'layers'>> {
+    return loadGlobals(this.def, this.spec, this.index, this.prefix, fields);
   }
 
   /** Every weight, in canonical layout. */

@@ -285,9 +285,10 @@ export function loadLayer(def: FamilyDef, s: ModelSpec, src: TensorSource, prefi
   return rest as LayerWeights;
 }
 
-/** The weights outside the layers (embeddings, final norm, unembedding), in canonical layout. */
-export function loadGlobals(def: FamilyDef, s: ModelSpec, src: TensorSource, prefix: string): Omit<LoadedWeights, 'layers'> {
-  return readRows(def, s, src, prefix, def.globals) as Omit<LoadedWeights, 'layers'>;
+/** The weights outside the layers (embeddings, final norm, unembedding), in canonical layout; only `fields` when given. */
+export function loadGlobals(def: FamilyDef, s: ModelSpec, src: TensorSource, prefix: string, fields?: ReadonlySet<GlobalField>): Partial<Omit<LoadedWeights, 'layers'>> {
+  const rows = fields ? def.globals.filter((r) => r.slots.some((sl) => fields.has(sl.field))) : def.globals;
+  return readRows(def, s, src, prefix, rows) as Partial<Omit<LoadedWeights, 'layers'>>;
 }
 
 /** Every weight of the model in canonical layout. */
