@@ -1,5 +1,6 @@
 // Runs the Node test runner over the bundled tests in out/test (built by esbuild.mjs).
-// Usage: node test/run.mjs [unit|engine ...]; no argument runs every suite.
+// Usage: node test/run.mjs [unit|engine|package ...]; no argument runs every suite but `package`, which
+// reads the VSIXs of `npm run package:all` (`npm run test:package` runs it after packaging).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,7 +10,7 @@ const suites = process.argv.slice(2);
 const root = 'out/test';
 const files = [];
 // test/integration runs inside VS Code (npm run test:vscode), not under Node's test runner.
-for (const suite of suites.length ? suites : fs.readdirSync(root).filter((d) => d !== 'integration')) {
+for (const suite of suites.length ? suites : fs.readdirSync(root).filter((d) => d !== 'integration' && d !== 'package')) {
   const dir = path.join(root, suite);
   if (!fs.existsSync(dir)) continue;
   for (const f of fs.readdirSync(dir, { recursive: true })) if (f.endsWith('.test.js')) files.push(path.join(dir, f));

@@ -1,16 +1,19 @@
 // Builds what the UI spec installs and opens, then runs it:
-//   1. `npm run package`: the production bundles and circuitscope.vsix at the repository root (this
-//      also rebuilds out/, so out/test/integration/makeWorkspace.js exists);
+//   1. `npm run package`: the production bundles and this machine's platform VSIX,
+//      dist/vsix/circuitscope-<target>.vsix (linux-x64 in CI; this also rebuilds out/, so
+//      out/test/integration/makeWorkspace.js exists);
 //   2. node test/ui/ui.spec.mjs, node test/ui/view.spec.mjs, then node test/ui/trust.spec.mjs (see those files).
 // Usage, from the repository root: node test/ui/run.mjs [--no-build] [ui|view ...]
-// --no-build (or CIRCUITSCOPE_UI_NO_BUILD=1) skips step 1 and uses the VSIX that is there; naming
-// specs runs only those. The closing line sums the specs' own closing lines.
+// --no-build (or CIRCUITSCOPE_UI_NO_BUILD=1) skips step 1 and uses the VSIX that is there (npm test
+// passes it: `npm run package:all` has just written every target's); naming specs runs only those.
+// The closing line sums the specs' own closing lines.
 // Needs `bash test/e2e/setup.sh` once per machine. The build's output goes to stderr, so the spec's
 // closing `N passed, N failed` line stays the last line of stdout; the exit code is the spec's.
 import { spawn, spawnSync } from 'node:child_process';
 import * as readline from 'node:readline';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hostTarget, vsixPath } from '../../scripts/targets.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -25,7 +28,7 @@ if (!noBuild) {
     console.log('0 passed, 1 failed');
     process.exit(1);
   }
-  console.error(`[ui] built circuitscope.vsix in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.error(`[ui] built ${path.relative(repo, vsixPath(hostTarget()))} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 const named = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const specs = named.length ? named : ['ui', 'view', 'trust'];

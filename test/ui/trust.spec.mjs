@@ -1,5 +1,5 @@
 // UI spec of Restricted Mode and of the webview's isolation (#15): the packaged extension
-// (circuitscope.vsix) in code-server 4.100.3 with workspace trust ON (the other specs run with it off),
+// (this platform's VSIX from dist/vsix) in code-server 4.100.3 with workspace trust ON (the other specs run with it off),
 // a fresh browser profile (so the folder is not trusted yet), driven by playwright-core.
 //
 //   1. The workbench asks whether to trust the folder; the spec answers "No" (Restricted Mode).
@@ -14,7 +14,7 @@
 //      and the view's Content-Security-Policy has default-src 'none', a nonce-only script-src and
 //      no source but the webview's own resource origin and data: images.
 //
-// Expects circuitscope.vsix and out/test/integration/makeWorkspace.js (test/ui/run.mjs builds both).
+// Expects this platform's VSIX and out/test/integration/makeWorkspace.js (test/ui/run.mjs builds both).
 // Environment: CIRCUITSCOPE_UI_VSIX, CIRCUITSCOPE_UI_OUTPUT (screenshots), the harness's CIRCUITSCOPE_E2E_*.
 // Prints one line per check and closes with `N passed, N failed`; exit code 1 when a check failed.
 import { execFileSync } from 'node:child_process';
@@ -22,10 +22,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, openWorkbench, runCommand, startServer, waitForToast, withTimeout } from '../e2e/harness.mjs';
+import { hostTarget, vsixPath as platformVsix } from '../../scripts/targets.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const vsixPath = path.resolve(process.env.CIRCUITSCOPE_UI_VSIX ?? path.join(repo, 'circuitscope.vsix'));
+// This machine's platform VSIX (dist/vsix/circuitscope-linux-x64.vsix in CI), unless CIRCUITSCOPE_UI_VSIX names another.
+const vsixPath = path.resolve(process.env.CIRCUITSCOPE_UI_VSIX ?? platformVsix(hostTarget()));
 const makeWorkspace = path.join(repo, 'out', 'test', 'integration', 'makeWorkspace.js');
 const outputDir = path.resolve(process.env.CIRCUITSCOPE_UI_OUTPUT ?? path.join(repo, 'test-output', 'ui'));
 const limits = { ui: 20_000, engine: 90_000, step: 120_000 };

@@ -1,5 +1,5 @@
-// UI acceptance spec: the packaged extension (circuitscope.vsix) installed in code-server 4.100.3,
-// driven through Chromium by playwright-core, once in each of a light, a dark and a high-contrast theme.
+// UI acceptance spec: the packaged extension (this platform's VSIX, dist/vsix/circuitscope-<target>.vsix)
+// installed in code-server 4.100.3, driven through Chromium by playwright-core, once in each of a light, a dark and a high-contrast theme.
 //
 //   1. Explorer: runs/tiny-gpt2/checkpoint-100 → right-click → Discover Circuits → cities.jsonl →
 //      the circuit view renders its nodes (canvas pixels, graph label, legend, status line).
@@ -12,7 +12,7 @@
 // Screenshots: test-output/ui/{light,dark,hc}-NN-step.png at the repository root (git-ignored), with
 // copies of the exported files ({theme}-export-edges.csv, {theme}-export-view.svg).
 //
-// Expects a built VSIX (circuitscope.vsix at the repository root, `npm run package`) and
+// Expects a built VSIX (dist/vsix/circuitscope-<this platform>.vsix, `npm run package`) and
 // out/test/integration/makeWorkspace.js (`node esbuild.mjs`, which `npm run package` also runs);
 // test/ui/run.mjs builds both and then runs this file. Needs `bash test/e2e/setup.sh` once.
 //
@@ -25,11 +25,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, openWorkbench, runCommand, startServer, withTimeout } from '../e2e/harness.mjs';
+import { hostTarget, vsixPath as platformVsix } from '../../scripts/targets.mjs';
 import { activateTab, allThemes, answerSaveDialog, assertDrawn, checkSvg, contextMenu, expand, graphFacts, limits, parseCsv, pickQuick, rowByLabel, sleep, viewFrame, waitForFile } from './workbench.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const vsixPath = path.resolve(process.env.CIRCUITSCOPE_UI_VSIX ?? path.join(repo, 'circuitscope.vsix'));
+// This machine's platform VSIX (dist/vsix/circuitscope-linux-x64.vsix in CI), unless CIRCUITSCOPE_UI_VSIX names another.
+const vsixPath = path.resolve(process.env.CIRCUITSCOPE_UI_VSIX ?? platformVsix(hostTarget()));
 const makeWorkspace = path.join(repo, 'out', 'test', 'integration', 'makeWorkspace.js');
 const outputDir = path.resolve(process.env.CIRCUITSCOPE_UI_OUTPUT ?? path.join(repo, 'test-output', 'ui'));
 const themeNames = (process.env.CIRCUITSCOPE_UI_THEMES ?? 'light,dark,hc').split(',').map((s) => s.trim()).filter(Boolean);

@@ -1,5 +1,5 @@
-// UI acceptance spec of the circuit view (#13): the packaged extension (circuitscope.vsix) installed
-// in code-server 4.100.3, driven through Chromium by playwright-core, in a light, a dark and a
+// UI acceptance spec of the circuit view (#13): the packaged extension (this platform's VSIX,
+// dist/vsix/circuitscope-<target>.vsix) installed in code-server 4.100.3, driven through Chromium by playwright-core, in a light, a dark and a
 // high-contrast theme. Each theme gets a fresh workspace, server and browser, and these checks:
 //
 //   1. Discover Circuits (palette) → checkpoint-100 → cities.jsonl: the view opens at the legible size
@@ -22,7 +22,7 @@
 // Screenshots: test-output/ui/view-{theme}-NN-step.png (git-ignored), and copies of the exported
 // files as view-{theme}-export.*.
 //
-// Expects circuitscope.vsix and out/test/integration/makeWorkspace.js (test/ui/run.mjs builds both).
+// Expects this platform's VSIX and out/test/integration/makeWorkspace.js (test/ui/run.mjs builds both).
 // Environment: as ui.spec.mjs (CIRCUITSCOPE_UI_VSIX, CIRCUITSCOPE_UI_OUTPUT, CIRCUITSCOPE_UI_THEMES).
 // Prints one line per check and closes with `N passed, N failed`; exit code 1 when a check failed.
 import { execFileSync } from 'node:child_process';
@@ -31,11 +31,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, openWorkbench, runCommand, startServer, waitForToast, withTimeout } from '../e2e/harness.mjs';
+import { hostTarget, vsixPath as platformVsix } from '../../scripts/targets.mjs';
 import { activateTab, allThemes, answerSaveDialog, assertDrawn, checkSvg, graphFacts, limits, parseCsv, pickQuick, sleep, viewFrame, waitForFile } from './workbench.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const vsixPath = path.resolve(process.env.CIRCUITSCOPE_UI_VSIX ?? path.join(repo, 'circuitscope.vsix'));
+// This machine's platform VSIX (dist/vsix/circuitscope-linux-x64.vsix in CI), unless CIRCUITSCOPE_UI_VSIX names another.
+const vsixPath = path.resolve(process.env.CIRCUITSCOPE_UI_VSIX ?? platformVsix(hostTarget()));
 const makeWorkspace = path.join(repo, 'out', 'test', 'integration', 'makeWorkspace.js');
 const outputDir = path.resolve(process.env.CIRCUITSCOPE_UI_OUTPUT ?? path.join(repo, 'test-output', 'ui'));
 const themeNames = (process.env.CIRCUITSCOPE_UI_THEMES ?? 'light,dark,hc').split(',').map((s) => s.trim()).filter(Boolean);
