@@ -58,4 +58,6 @@ try {
   code = typeof error?.code === 'number' ? error.code : 1;
   if (typeof error?.code !== 'number') console.error(`[integration] ${error?.stack ?? error}`);
 }
+// The workspace (about 30 MB of checkpoints) goes with the run unless the harness is asked to keep things.
+if (process.env.CIRCUITSCOPE_E2E_KEEP !== '1') fs.rmSync(ws, { recursive: true, force: true });
 process.exit(code);
