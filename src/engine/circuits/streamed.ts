@@ -52,7 +52,7 @@ function coefRows(coef: HostTensor | undefined, c0: number, c1: number): Record<
 }
 
 /**
- * The largest batch whose `copies` tensors of node outputs ([batch, pos, nF, d]: clean, corrupted, Δ,
+ * The largest batch whose `copies` tensors of node outputs ([batch, pos, nF, d]: clean, corrupted or Δ,
  * the patched pass's current outputs and a stage's patches) take at most a third of a streamed
  * model's memory budget; no cap for a whole model. Scores and patching metrics do not depend on the
  * batch size, so a smaller batch only costs more passes.
