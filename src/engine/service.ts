@@ -4,16 +4,17 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CircuitGraph, countIn } from '../shared/circuit';
+import { CircuitGraph } from '../shared/circuit';
 import type { CompareParams, CompareResult, CostEstimate, CostEstimateParams, DiscoverParams, DiscoverResult, DiscoverSettings, EvolveParams, EvolveSummary, ViewDataParams } from '../shared/engineProtocol';
-import { attributionPasses, discoverDefaults } from '../shared/methods';
+import { attributionPasses, defaultTopN, discoverDefaults } from '../shared/methods';
+import { round, viewDataOf } from '../shared/circuitView';
 import type { CircuitViewData, HeadInfo } from '../shared/webviewProtocol';
 import { cachedAnalysisOf, discoveryKey, provenanceKey } from './analysis/cache';
 import { compareCheckpoints, evolve as evolveRun } from './analysis/evolve';
 import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
 import { expectedShape, parseCircuitJson, readCircuitFile, type LoadedCircuit } from './circuits/circuitFile';
-import { defaultTopN, discoverWorkload, type DiscoverOptions } from './circuits/discover';
+import { discoverWorkload, type DiscoverOptions } from './circuits/discover';
 import { parameterCount } from './model/config';
 import { Model, type ModelOptions } from './model/runner';
 import { CancelledError } from './errors';
@@ -161,8 +162,6 @@ function costOf(w: Workload, s: DiscoverSettings): CostEstimate {
   return { edges: g.edges.length, prompts: pairs.length, passes, memoryMiB: Math.round(weights + acts + backward + 150) };
 }
 
-const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(6)) : null);
-
 /** Reads a circuit file into what the circuit view draws; head roles from `dir` and `promptsFile` when given, else from a cached analysis. */
 export async function circuitViewData(p: ViewDataParams, deps: WorkloadDeps = {}): Promise<CircuitViewData> {
   const c = readCircuitFile(p.circuitFile);
@@ -206,20 +205,8 @@ function viewData(c: LoadedCircuit, circuitFile: string, heads: Record<string, H
   const prov = c.provenance;
   const checkpoint = prov?.checkpoint.path ?? dir ?? '';
   const step = prov?.checkpoint.step;
-  return {
-    title: `${path.basename(checkpoint) || path.basename(circuitFile)}${step !== undefined && !/checkpoint-/.test(path.basename(checkpoint)) ? ` (step ${step})` : ''}`,
-    checkpoint,
-    cfg: c.data.cfg,
-    scores: Array.from(c.data.scores, round),
-    // A node-level circuit's N counts nodes: the slider, which counts edges, opens at its edge count.
-    topN: prov?.selection.kind === 'topn' && prov.level !== 'node' ? prov.selection.value : countIn(c.data.edgeIn) || defaultTopN(c.graph),
-    curve: (prov?.curve ?? []).map((x) => ({ topN: x.topN, edges: x.edges, faithfulness: round(x.faithfulness) ?? 0 })),
-    // MIB's areas (discover --mib), shown beside the size slider.
-    ...(prov?.mib && Number.isFinite(prov.mib.cpr) && Number.isFinite(prov.mib.cmd) ? { mib: { cpr: round(prov.mib.cpr)!, cmd: round(prov.mib.cmd)!, ablation: prov.mib.ablation } } : {}),
-    ...(prov?.trust?.warnings.length ? { trustWarnings: prov.trust.warnings } : {}),
-    heads,
-    summary: { faithfulness: prov?.faithfulness, hit10: prov?.hit10, method: prov?.method, prompts: prov?.prompts.count },
-  };
+  const title = `${path.basename(checkpoint) || path.basename(circuitFile)}${step !== undefined && !/checkpoint-/.test(path.basename(checkpoint)) ? ` (step ${step})` : ''}`;
+  return viewDataOf(c, { title, checkpoint, heads });
 }
 
 export async function compare(p: CompareParams, signal: AbortSignal, progress: Progress): Promise<CompareResult> {

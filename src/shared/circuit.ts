@@ -205,6 +205,28 @@ export function topN(g: CircuitGraph, scores: ArrayLike<number>, n: number): Uin
   return edgeIn;
 }
 
+/**
+ * The smallest N whose top-N (`topN`'s order) holds every scored edge of `edgeIn`: the rank of its
+ * weakest edge, 0 when it holds none. For a circuit that was selected by top-n and pruned, the top-N
+ * circuit pruned again is that circuit; for another selection it is the smallest top-N covering it.
+ */
+export function coveringTopN(scores: ArrayLike<number>, edgeIn: ArrayLike<number>): number {
+  let weakest = -1;
+  for (let i = 0; i < edgeIn.length; i++) {
+    if (!edgeIn[i] || Number.isNaN(scores[i])) continue;
+    // Later edges rank after earlier ones of equal |score|, so <= keeps the last of a tie.
+    if (weakest < 0 || Math.abs(scores[i]) <= Math.abs(scores[weakest])) weakest = i;
+  }
+  if (weakest < 0) return 0;
+  const m = Math.abs(scores[weakest]);
+  let n = 0;
+  for (let i = 0; i < scores.length; i++) {
+    const a = Math.abs(scores[i]);
+    if (a > m || (a === m && i <= weakest)) n++;
+  }
+  return n;
+}
+
 /** Edges with |score| >= threshold. */
 export function threshold(g: CircuitGraph, scores: ArrayLike<number>, t: number): Uint8Array {
   return Uint8Array.from(g.edges, (_, i) => (Math.abs(scores[i]) >= t ? 1 : 0));
@@ -437,8 +459,8 @@ export interface ExpectedShape {
   readonly architecture: string;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v);
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v);
 
 export function fromEapJson(json: unknown, source = 'circuit file', expect?: ExpectedShape): { graph: CircuitGraph; data: CircuitData; format: 'old' | 'v2' } {
   if (!isPlainObject(json)) throw new CircuitFormatError(`${source}: not a JSON object`);

@@ -4,6 +4,7 @@
  * defaults; a unit test holds package.json's `contributes.configuration` to them. Pure: no Node, no
  * vscode.
  */
+import type { CircuitGraph } from './circuit';
 
 export type Method = 'eap-ig-inputs' | 'eap' | 'clean-corrupted' | 'eap-ig-activations' | 'relp' | 'relp-ah' | 'relp-corrupted' | 'information-flow-routes' | 'exact';
 /** 'paper': α = k/m for k = 1..m (DKC); 'upstream': α = k/m for k = 0..m−1 (EAP-IG v2). */
@@ -102,6 +103,19 @@ export function attributionPasses(method: Method, prompts: number, s: Schedule):
  * clean and corrupted activation passes and one patched pass), Hit@10 by zero ablation (one pass per
  * batch), and the faithfulness curve when traced (per batch two activation passes and one per size).
  */
+/** The paper's N: 8000 for GPT-2 small, 20000 for GPT-2 medium, else the same share of edges. */
+export function defaultTopN(g: CircuitGraph): number {
+  const { nLayers: L, nHeads: H } = g.cfg;
+  if (L === 12 && H === 12) return 8000;
+  if (L === 24 && H === 16) return 20000;
+  return Math.max(1, Math.round((g.edges.length * 8000) / 32491));
+}
+
+/** The node-level N by default: the paper's share of edges (defaultTopN) applied to the scored nodes (all but logits). */
+export function defaultNodeTopN(g: CircuitGraph): number {
+  return Math.max(1, Math.round(((g.nodes.length - 1) * defaultTopN(g)) / g.edges.length));
+}
+
 export function evaluationPasses(prompts: number, batchSize: number, curveSizes = 0): { patching: number; zero: number; curve: number } {
   const batches = Math.ceil(prompts / Math.max(1, batchSize));
   return { patching: 3 * batches, zero: batches, curve: curveSizes > 0 ? batches * (2 + curveSizes) : 0 };

@@ -6,6 +6,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   CircuitGraph,
+  coveringTopN,
   edgeEntropy,
   formatNodeId,
   fromEapJson,
@@ -151,4 +152,20 @@ test('EAP-IG JSON: both formats round-trip; files from another model are refused
   other.cfg.n_layers = 3; // Claims 3 layers but names layer-3 nodes.
   assert.throws(() => fromEapJson(other, 'x.json'), /x\.json: edge 'input->a3\.h0<q>' does not exist in a 3-layer, 2-head graph/);
   assert.throws(() => fromEapJson({ nodes: {}, edges: {} }, 'y.json'), /y\.json: 'cfg' is missing/);
+});
+
+test('coveringTopN: the top-N at the rank of the weakest in-graph edge, pruned, is the pruned top-n circuit', () => {
+  const g = new CircuitGraph({ nLayers: 4, nHeads: 3, parallelAttnMlp: false });
+  // Scores with ties (rounded to 0.05) and unscored edges, so both tie order and NaN matter.
+  const scores = Float64Array.from(g.edges, (_, i) => (i % 11 === 4 ? NaN : Math.round(20 * Math.sin(i * 1.7)) / 20));
+  for (const n of [1, 3, 10, 25, 60, 150, g.edges.length]) {
+    const circuit = pruneDeadNodes(g, topN(g, scores, n)).edgeIn;
+    const N = coveringTopN(scores, circuit);
+    assert.ok(N <= n, `n=${n}: N=${N}`);
+    assert.deepEqual(Array.from(pruneDeadNodes(g, topN(g, scores, N)).edgeIn), Array.from(circuit), `n=${n}`);
+  }
+  // By hand: |scores| 0.5, 0.9, 0.5, 0.1 rank 1, 0, 2, 3 (ties by index); edges 0 and 2 need the top 3.
+  assert.equal(coveringTopN([0.5, -0.9, 0.5, 0.1], [1, 0, 1, 0]), 3);
+  assert.equal(coveringTopN([0.5, -0.9, 0.5, 0.1], [0, 1, 0, 0]), 1);
+  assert.equal(coveringTopN([0.5, NaN, 0.5, 0.1], [0, 1, 0, 0]), 0, 'an unscored edge is never covered');
 });

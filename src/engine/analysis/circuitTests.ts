@@ -21,9 +21,9 @@ import {
   type TestFileResult,
   type TestOutcome,
 } from '../../shared/circuitTests';
-import { discoverDefaults } from '../../shared/methods';
+import { defaultTopN, discoverDefaults } from '../../shared/methods';
 import { circuitConfig } from '../circuits/attribute';
-import { defaultTopN, select } from '../circuits/discover';
+import { select } from '../circuits/discover';
 import { evaluatePatching } from '../circuits/evaluate';
 import { CancelledError, UserError } from '../errors';
 import { isModelDir, listRunCheckpoints, stepOf } from '../model/checkpoint';

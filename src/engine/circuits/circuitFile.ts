@@ -5,12 +5,13 @@
  */
 import * as fs from 'node:fs';
 import { CircuitFormatError, fromEapJson, toEapJsonV2, type CircuitData, type CircuitGraph, type ExpectedShape } from '../../shared/circuit';
+import { provenanceProblem } from '../../shared/circuitView';
 import type { CircuitLevel, IgConvention, SelectionKind } from '../../shared/methods';
 import type { ModelSpec } from '../model/config';
 import { UserError } from '../errors';
 import { shortHash } from '../util/hash';
 import { writeFileAtomic } from '../util/atomicWrite';
-import { isObject, jsonType, parseJson, readFileBounded } from '../util/jsonText';
+import { parseJson, readFileBounded } from '../util/jsonText';
 import type { CurvePoint } from './evaluate';
 import type { MibResult } from '../../shared/mib';
 import type { TrustReport } from '../../shared/trust';
@@ -88,27 +89,6 @@ export function readCircuitFile(file: string, expect?: ExpectedShape): LoadedCir
     throw new UserError(`${file}: the circuit file ${d}`);
   }, maxCircuitBytes).toString('utf8');
   return parseCircuitJson(text, file, expect);
-}
-
-const isNum = (v: unknown) => typeof v === 'number' || v === null;
-
-/** What is wrong with a `circuitscope` provenance key, in the parts the engine and the views read. */
-function provenanceProblem(p: unknown): string | undefined {
-  if (!isObject(p)) return `is ${jsonType(p)}, not an object`;
-  const ck = p.checkpoint;
-  if (!isObject(ck) || typeof ck.path !== 'string' || typeof ck.architecture !== 'string') return "'checkpoint' needs string 'path' and 'architecture'";
-  if (ck.step !== undefined && typeof ck.step !== 'number') return "'checkpoint.step' must be a number";
-  const pr = p.prompts;
-  if (!isObject(pr) || typeof pr.path !== 'string' || typeof pr.count !== 'number') return "'prompts' needs a string 'path' and a number 'count'";
-  const sel = p.selection;
-  if (!isObject(sel) || typeof sel.kind !== 'string' || typeof sel.value !== 'number') return "'selection' needs a string 'kind' and a number 'value'";
-  if (typeof p.method !== 'string') return "'method' must be a string";
-  if (p.level !== undefined && p.level !== 'edge' && p.level !== 'node') return "'level' must be 'edge' or 'node'";
-  for (const k of ['faithfulness', 'hit10', 'edges', 'nodes']) if (p[k] !== undefined && !isNum(p[k])) return `'${k}' must be a number`;
-  if (p.curve !== undefined && (!Array.isArray(p.curve) || !p.curve.every((c) => isObject(c) && typeof c.topN === 'number' && typeof c.edges === 'number' && isNum(c.faithfulness)))) {
-    return "'curve' must be a list of {topN, edges, faithfulness}";
-  }
-  return undefined;
 }
 
 /** A circuit file's text (as circuitJson writes it) read back, with `file` named in errors. */

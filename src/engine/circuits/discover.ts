@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { CircuitGraph, countIn, edgeEntropy, greedy, nodeScoresFromEdges, pruneDeadNodes, threshold, topN, topNNodes, type Selection } from '../../shared/circuit';
-import { attributionPasses, discoverDefaults, evaluationPasses, type CircuitLevel, type SelectionKind } from '../../shared/methods';
+import { attributionPasses, defaultNodeTopN, defaultTopN, discoverDefaults, evaluationPasses, type CircuitLevel, type SelectionKind } from '../../shared/methods';
 import { stepOf } from '../model/checkpoint';
 import type { Model } from '../model/runner';
 import { onnxruntimeVersion } from '../runtime/session';
@@ -64,19 +64,6 @@ export interface DiscoverResult {
   readonly mib?: MibResult;
   readonly trust: TrustReport;
   readonly evaluationSeconds: number;
-}
-
-/** The paper's N: 8000 for GPT-2 small, 20000 for GPT-2 medium, else the same share of edges. */
-export function defaultTopN(g: CircuitGraph): number {
-  const { nLayers: L, nHeads: H } = g.cfg;
-  if (L === 12 && H === 12) return 8000;
-  if (L === 24 && H === 16) return 20000;
-  return Math.max(1, Math.round((g.edges.length * 8000) / 32491));
-}
-
-/** The node-level N by default: the paper's share of edges (defaultTopN) applied to the scored nodes (all but logits). */
-export function defaultNodeTopN(g: CircuitGraph): number {
-  return Math.max(1, Math.round(((g.nodes.length - 1) * defaultTopN(g)) / g.edges.length));
 }
 
 export function select(g: CircuitGraph, scores: Float64Array, kind: SelectionKind, value: number): Selection {
