@@ -1,6 +1,7 @@
-// Builds every bundle: the extension host, the engine child process, the CLI, the webview, and the
-// test and bench files (so Node's test runner runs plain JavaScript). onnxruntime-node and vscode stay
-// external: the first is a native addon shipped in node_modules, the second is provided by VS Code.
+// Builds every bundle: the extension host, the engine child process, the CLI, the webview, the notebook
+// renderer, and the test and bench files (so Node's test runner runs plain JavaScript).
+// onnxruntime-node and vscode stay external: the first is a native addon shipped in node_modules, the
+// second is provided by VS Code.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -74,6 +75,23 @@ for (const entry of ['webview/circuit/main.ts']) {
       plugins: [problemMatcher],
     });
   }
+}
+
+// The notebook renderer: VS Code imports it as an ES module in the notebook's output webview, and it
+// links its stylesheet (dist/webview/notebook.css) from beside itself.
+if (fs.existsSync('webview/notebook/renderer.ts')) {
+  builds.push({
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'esm',
+    sourcemap: !production,
+    minify: production,
+    entryPoints: { notebook: 'webview/notebook/renderer.ts' },
+    outdir: 'dist/webview',
+    logLevel: 'warning',
+    plugins: [problemMatcher],
+  });
 }
 
 const present = builds

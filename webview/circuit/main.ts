@@ -4,6 +4,7 @@
  * through actions.ts. UI intent (top-N, selection, zoom and pan) survives reloads through setState;
  * data does not, because the host re-sends it after 'ready'.
  */
+import './page.css';
 import './circuit.css';
 import { assertNever, type ExportFormat, type ToWebview, type ViewSide } from '../../src/shared/webviewProtocol';
 import { actions, bindActions } from './actions';
