@@ -3,7 +3,8 @@
  * notebook's output webview: the page's own text and two output elements, the module imported as VS
  * Code imports it, and its activate() called with output items. A circuit output draws the graph at its
  * in_graph N (counts checked against src/shared/circuit.ts), a bad output shows a message naming the
- * field, the page's own styles are left alone, and disposing an output removes its view. The
+ * field, the page's own styles are left alone, the view's keys do not reach the workbench's
+ * keybindings (a window listener standing in for VS Code's), and disposing an output removes its view. The
  * code-server acceptance check is in test/ui/view.spec.mjs; screenshots go to test-output/webview/.
  *
  *   node esbuild.mjs && node --test out/test/webview/notebook.test.js
@@ -55,6 +56,11 @@ function pageHtml(items: { id: string; text: string }[]): string {
 <p id="own">The notebook's own text.</p>
 ${items.map((x) => `<div class="output" id="${x.id}"></div>`).join('\n')}
 <script type="application/json" id="items">${JSON.stringify(items).replace(/</g, '\\u003c')}</script>
+<script>
+  // VS Code's forwarder: every key that reaches the window goes to the workbench's keybindings.
+  window.__forwarded = [];
+  window.addEventListener('keydown', (e) => window.__forwarded.push((e.ctrlKey ? 'Ctrl+' : '') + e.key));
+</script>
 <script type="module">
   import { activate } from '/dist/webview/notebook.js';
   const renderer = activate();
@@ -124,6 +130,25 @@ test('a circuit output draws the graph at its in_graph N, and leaves the page al
   assert.deepEqual(own, { margin: '8px', overflow: 'visible' });
   assert.deepEqual(errors, []);
   console.log(`  screenshot: ${await screenshot(page, 'notebook-renderer')}`);
+});
+
+test("the view's keys stay in the output; modified keys, F-keys and an Escape with nothing to clear reach the workbench", { skip }, async () => {
+  const status = () => evaluate<string>(page, `document.querySelector('#good .cs-status').textContent`);
+  await page.locator('#good .cs-cy').first().focus();
+  await page.keyboard.press('ArrowUp');
+  assert.match(await status(), /; selected logits$/);
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Escape');
+  assert.doesNotMatch(await status(), /selected/);
+  assert.deepEqual(await evaluate(page, 'window.__forwarded'), [], 'ArrowUp, Enter and the Escape that cleared the selection stay in the view');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  await page.keyboard.press('Control+k');
+  assert.deepEqual(await evaluate(page, 'window.__forwarded'), ['Escape', 'F1', 'Ctrl+Control', 'Ctrl+k']);
+  // Keys outside the views are not the renderer's business.
+  await evaluate(page, `(document.getElementById('own').tabIndex = 0, document.getElementById('own').focus())`);
+  await page.keyboard.press('ArrowUp');
+  assert.deepEqual(await evaluate(page, 'window.__forwarded'), ['Escape', 'F1', 'Ctrl+Control', 'Ctrl+k', 'ArrowUp']);
 });
 
 test('a bad output shows what is wrong, naming the field; disposing an output removes its view', { skip }, async () => {

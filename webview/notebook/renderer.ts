@@ -29,6 +29,8 @@ interface OutputRenderer {
 
 /** Views drawn now, by output id. */
 const shown = new Map<string, { dispose(): void }>();
+/** The view of each output's root element, for the key handler. */
+const views = new WeakMap<Element, SingleView>();
 /** Each output's UI intent (N, selection, zoom), kept when VS Code re-renders the output. */
 const states = new Map<string, PersistedState>();
 
@@ -88,10 +90,8 @@ function render(item: OutputItem, element: HTMLElement): void {
     applyThemeProperties(root, t);
     view.applyTheme(t);
   });
-  // What the circuit webview's page does for the whole page, done for this output alone.
-  root.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && !ev.defaultPrevented) view.clearSelection();
-  });
+  views.set(root, view);
+  // The circuit webview's page hides the card when the pointer leaves the page; here, the output.
   root.addEventListener('mouseleave', () => view.graph('single')?.hideHover());
   shown.set(item.id, {
     dispose: () => {
@@ -102,7 +102,28 @@ function render(item: OutputItem, element: HTMLElement): void {
   });
 }
 
+/**
+ * VS Code forwards every key pressed in an output to the workbench (a listener on the window), where
+ * the notebook's keybindings act on it: Enter edits the cell, so a search typed in the view would end
+ * in the cell's editor. Keys pressed in a view stop at the document, where the view's own listeners
+ * have run; keys with Ctrl, Alt or Meta, function keys and Tab go on, so workbench shortcuts still work,
+ * and so does Escape when the view has no selection to clear (it then leaves the output).
+ */
+function keepViewKeys(ev: KeyboardEvent): void {
+  const root = ev.composedPath().find((t): t is HTMLElement => t instanceof HTMLElement && t.classList.contains('cs-notebook'));
+  const view = root && views.get(root);
+  if (!view || ev.ctrlKey || ev.altKey || ev.metaKey || ev.key === 'Tab' || /^F\d+$/.test(ev.key)) return;
+  if (ev.key === 'Escape') {
+    const graph = view.graph('single');
+    if (ev.type !== 'keydown' || ev.defaultPrevented || !graph || (graph.selectedNode === null && graph.selectedEdgeName === null)) return;
+    view.clearSelection();
+  }
+  ev.stopPropagation();
+}
+
 export function activate(): OutputRenderer {
+  document.addEventListener('keydown', keepViewKeys);
+  document.addEventListener('keyup', keepViewKeys);
   return {
     async renderOutputItem(item, element, signal) {
       dispose(item.id);
