@@ -18,6 +18,11 @@
 //      file, and the file parses (Neuronpedia's qParams carry the pins and the supernode).
 //   9. The hover card leaves with the pointer: shown on a node, gone when the pointer leaves the
 //      webview, even with a node selected.
+//  10. The notebook renderer: an .ipynb written here, whose cells hold stored outputs of the circuit
+//      MIME type (one without 'cfg', and the discovered circuit as EAP-IG's Graph.to_json writes it),
+//      opens in the notebook editor (VS Code's built-in ipynb serializer; no Jupyter extension, no
+//      kernel); the first output says what is wrong, the second draws the graph with its in_graph
+//      nodes and edges, and its search and keys work without the notebook taking them.
 //
 // Screenshots: test-output/ui/view-{theme}-NN-step.png (git-ignored), and copies of the exported
 // files as view-{theme}-export.*.
@@ -32,7 +37,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, openWorkbench, runCommand, startServer, waitForToast, withTimeout } from '../e2e/harness.mjs';
 import { hostTarget, vsixPath as platformVsix } from '../../scripts/targets.mjs';
-import { activateTab, allThemes, answerSaveDialog, assertDrawn, checkSvg, graphFacts, limits, parseCsv, pickQuick, sleep, viewFrame, waitForFile } from './workbench.mjs';
+import { activateTab, allThemes, answerSaveDialog, assertDrawn, checkSvg, frameWith, graphFacts, limits, parseCsv, pickQuick, sleep, viewFrame, waitForFile } from './workbench.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -407,6 +412,64 @@ function checksFor(theme, ctx) {
         await sleep(200);
         await shot(11, 'hover-left');
         console.log(`    ${head}: card shown on hover, hidden when the pointer left the webview and when it moved to the side panel`);
+      },
+    ],
+    [
+      "a notebook's stored circuit output renders the interactive graph offline; bad data gets a message",
+      async () => {
+        const { page } = ctx;
+        // A cell whose output lacks 'cfg', then the circuit just discovered, as EAP-IG's Graph.to_json
+        // writes it (no 'circuitscope' key), stored as a cell's display_data output.
+        const circuit = JSON.parse(fs.readFileSync(path.join(ctx.workspaceDir, '.circuitscope', 'checkpoint-100--cities.circuit.json'), 'utf8'));
+        delete circuit.circuitscope;
+        const inEdges = Object.values(circuit.edges).filter((e) => e.in_graph).length;
+        const inNodes = Object.values(circuit.nodes).filter((n) => n.in_graph).length;
+        const mime = 'application/vnd.circuitscope.circuit+json';
+        const cell = (source, data) => ({ cell_type: 'code', execution_count: 1, metadata: {}, source: [source], outputs: [{ output_type: 'display_data', metadata: {}, data }] });
+        const notebook = {
+          nbformat: 4,
+          nbformat_minor: 5,
+          metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' }, language_info: { name: 'python' } },
+          cells: [
+            cell(`display({'${mime}': {'nodes': {}, 'edges': {}}}, raw=True)`, { [mime]: { nodes: {}, edges: {} } }),
+            cell(`display({'${mime}': json.load(open('circuit.json'))}, raw=True)`, { [mime]: circuit }),
+          ],
+        };
+        const file = path.join(ctx.workspaceDir, 'circuit.ipynb');
+        fs.writeFileSync(file, JSON.stringify(notebook, null, 1));
+        // Quick Open (the palette without '>') by absolute path: its file search has not indexed a file
+        // this new, but a path it resolves directly.
+        await page.keyboard.press('Escape');
+        await page.keyboard.press('F1');
+        const input = page.locator('.quick-input-widget input.input');
+        await input.waitFor({ state: 'visible', timeout: limits.ui });
+        await input.fill(file);
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'circuit.ipynb' }).first().waitFor({ state: 'visible', timeout: limits.ui });
+        await page.keyboard.press('Enter');
+        await page.locator('.tabs-container .tab', { hasText: 'circuit.ipynb' }).first().waitFor({ timeout: limits.ui });
+        const frame = await frameWith(page, '.cs-notebook .cs-cy canvas', 'the notebook output with the circuit graph');
+        const facts = await graphFacts(frame);
+        assertDrawn(facts, 'notebook output');
+        if (facts.nodes !== inNodes || facts.edges !== inEdges) throw new Error(`the output draws ${facts.nodes} nodes and ${facts.edges} edges; the graph has ${inNodes} and ${inEdges} in_graph`);
+        const header = await frame.locator('.cs-notebook .cs-header').innerText();
+        if (!header.includes('EAP-IG graph')) throw new Error(`the output's header: ${header}`);
+        // Interactive, and its keys stay in the output (the notebook's Enter would edit the cell): the
+        // node search selects the logits and its card stays; ↓ follows the strongest edge.
+        const search = frame.locator('.cs-notebook .cs-search input').first();
+        await search.fill('logits');
+        await search.press('Enter');
+        await until(frame, () => document.querySelector('.cs-notebook .cs-card-name')?.textContent === 'logits' && !document.querySelector('.cs-notebook .cs-card').hidden, undefined, 'the card of logits');
+        await sleep(300);
+        if (!(await frame.evaluate(() => document.hasFocus() && !document.querySelector('.cs-notebook .cs-card').hidden))) throw new Error('Enter in the search left the output (the card went)');
+        const status = frame.locator('.cs-notebook .cs-status');
+        await frame.locator('.cs-notebook .cs-cy').first().focus();
+        await page.keyboard.press('ArrowDown');
+        await until(frame, () => /; selected (a\d+\.h\d+|m\d+|input)/.test(document.querySelector('.cs-notebook .cs-status').textContent), undefined, '↓ from the logits to select a node');
+        const selected = /selected (\S+)/.exec(await status.innerText())[1];
+        const problem = (await frame.locator('.cs-notebook-problem').innerText({ timeout: limits.ui })).replace(/\s+/g, ' ');
+        if (!/Circuitscope cannot show this circuit\. circuit output \(application\/vnd\.circuitscope\.circuit\+json\): 'cfg' is missing/.test(problem)) throw new Error(`the bad output shows: ${problem}`);
+        console.log(`    ${facts.nodes} nodes and ${facts.edges} edges drawn (as in_graph in the stored output); search → logits, ↓ → ${selected}; bad output: "${problem.slice(0, 110)}…"`);
+        await shot(12, 'notebook');
       },
     ],
   ];

@@ -1,6 +1,6 @@
 // Workbench helpers shared by the UI specs (ui.spec.mjs, view.spec.mjs): finding tree rows, context
-// menus, quick picks, the circuit webview's frame, what a graph shows, save dialogs, and checks of
-// exported files. Every wait is bounded by one of `limits`.
+// menus, quick picks, the circuit webview's frame (and any frame holding a selector), what a graph
+// shows, save dialogs, and checks of exported files. Every wait is bounded by one of `limits`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -105,6 +105,23 @@ export async function viewFrame(page, kind, { panes = 1, timeoutMs = limits.engi
     }
     await failOnErrorToast(page);
     if (Date.now() > deadline) throw new Error(`no ${kind} view with ${panes} graph(s) appeared within ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
+/**
+ * The first frame (of any webview, at any depth) that holds `selector`: the notebook's output webview,
+ * for example, which is not one of the circuitscope views viewFrame finds.
+ */
+export async function frameWith(page, selector, what, { timeoutMs = limits.engine } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const f of page.frames()) {
+      if (f === page.mainFrame() || f.isDetached()) continue;
+      if ((await f.locator(selector).count().catch(() => 0)) > 0) return f;
+    }
+    await failOnErrorToast(page);
+    if (Date.now() > deadline) throw new Error(`${what} did not appear within ${timeoutMs} ms`);
     await sleep(250);
   }
 }
