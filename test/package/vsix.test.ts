@@ -86,14 +86,16 @@ for (const [target, folder] of Object.entries(targets)) {
     }
   });
 
-  test(`${target}: the manifest names the target; bundles, webview and onnxruntime's JavaScript are there, source maps are not`, () => {
+  test(`${target}: the manifest names the target; bundles, webview, notebook renderer and onnxruntime's JavaScript are there, source maps are not`, () => {
     const { zip, entries } = open(target);
     const byName = new Map(entries.map((e) => [e.name, e]));
     const manifest = zipRead(zip, byName.get('extension.vsixmanifest')!).toString('utf8');
     assert.match(manifest, new RegExp(`<Identity [^>]*TargetPlatform="${target}"`));
-    const pkg = JSON.parse(zipRead(zip, byName.get('extension/package.json')!).toString('utf8')) as { name: string; main: string };
+    const pkg = JSON.parse(zipRead(zip, byName.get('extension/package.json')!).toString('utf8')) as { name: string; main: string; contributes: { notebookRenderer: { entrypoint: string }[] } };
     assert.equal(pkg.name, 'circuitscope');
-    for (const f of [pkg.main.replace(/^\.\//, ''), 'dist/engine.js', 'dist/cli.js', 'dist/webview/circuit.js', 'dist/webview/circuit.css',
+    // The notebook renderer's module, and the stylesheet it links from beside itself.
+    const renderer = pkg.contributes.notebookRenderer[0].entrypoint.replace(/^\.\//, '');
+    for (const f of [pkg.main.replace(/^\.\//, ''), 'dist/engine.js', 'dist/cli.js', 'dist/webview/circuit.js', 'dist/webview/circuit.css', renderer, renderer.replace(/\.js$/, '.css'),
       'node_modules/onnxruntime-node/dist/binding.js', 'node_modules/onnxruntime-common/dist/cjs/index.js']) {
       assert.ok(byName.has(`extension/${f}`), `${target} lacks ${f}`);
     }
