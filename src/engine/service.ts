@@ -98,7 +98,8 @@ export async function discover(p: DiscoverParams, signal: AbortSignal, progress:
     return { circuitFile: p.out, edges: prov.edges, nodes: prov.nodes, faithfulness: prov.faithfulness, hit10: prov.hit10, seconds, reused: true, view: viewData(existing, p.out, heads, p.dir) };
   }
   const cost = costOf(w, p.settings);
-  progress(`${cost.edges.toLocaleString()} edges, ${cost.prompts} prompts, ${cost.passes} passes, about ${cost.memoryMiB} MiB`, 0, cost);
+  const streamed = w.model.execution.mode === 'streamed' ? `, streamed in ${w.model.execution.stages.length} stages` : '';
+  progress(`${cost.edges.toLocaleString()} edges, ${cost.prompts} prompts, ${cost.passes} passes, about ${cost.memoryMiB} MiB${streamed}`, 0, cost);
   const { provenance, text } = await discoverWorkload(w, options);
   // The view reads the circuit as its file has it (numbers rounded as written), without reading the file.
   const circuit = parseCircuitJson(text, p.out);

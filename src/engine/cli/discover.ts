@@ -42,7 +42,8 @@ export const discover: Command = {
     const w = await openWorkloadOf(values, dir);
     try {
       await cancellable(`cancelled; ${out} was not written`, async (signal, onProgress) => {
-        onProgress(0, 1, `${opts.method} on ${w.pairs.length} prompts (${w.model.spec.architecture})`);
+        const ex = w.model.execution;
+        onProgress(0, 1, `${opts.method} on ${w.pairs.length} prompts (${w.model.spec.architecture}${ex.mode === 'streamed' ? `, streamed in ${ex.stages.length} stages` : ''})`);
         const d = await discoverWorkload(w, { ...opts, signal, onProgress });
         writeFileAtomic(out, d.text);
         return `${summary(d)}\nwrote ${path.resolve(out)}`;
