@@ -10,8 +10,9 @@ const shown = new vscode.EventEmitter<string>();
 /** Fires with the text of every error message shown. */
 export const onDidShowError = shown.event;
 
-export function showErrorMessage(text: string): void {
+/** Shows one line; resolves with the button chosen among `items`, if any. */
+export function showErrorMessage(text: string, ...items: string[]): Thenable<string | undefined> {
   const line = `Circuitscope: ${text.replace(/\s*\n\s*/g, ' ')}`;
   shown.fire(line);
-  void vscode.window.showErrorMessage(line);
+  return vscode.window.showErrorMessage(line, ...items);
 }

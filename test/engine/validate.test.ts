@@ -8,6 +8,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
+import { readPromptSet } from '../../src/engine/circuits/prompts';
+import { TextTokenizer } from '../../src/engine/model/tokenizer';
 import { scanWorkspace } from '../../src/engine/scan';
 import { checkCheckpoint, checkPromptFile, keyPosition } from '../../src/engine/validate';
 import { minPromptPairs } from '../../src/shared/problems';
@@ -76,6 +78,25 @@ test('CSV and JSONL files that are no prompt set are not listed; a facts file ne
     [['facts.jsonl', 'facts', undefined]],
   );
   assert.deepEqual(scan.problems, []);
+});
+
+test('a facts JSONL as Create Prompt Set from Facts reads it ("answer", a relation template) is a facts prompt set too', () => {
+  const ws = tmpDir('cs-validate-');
+  const subjects = ['Alice', 'Bob', 'David', 'Emma', 'Frank', 'Grace', 'Henry', 'Jack', 'Kate', 'Paul', 'Peter', 'John'];
+  const file = path.join(ws, 'facts.jsonl');
+  fs.writeFileSync(file, subjects.map((s, i) => JSON.stringify({ subject: s, relation: 'The person {subject} lives in the city of', answer: ['Paris', 'Rome'][i % 2] })).join('\n') + '\n');
+  const scan = scanWorkspace({ roots: [ws] });
+  assert.deepEqual(
+    scan.promptSets.map((p) => [path.basename(p.file), p.format, p.problem]),
+    [['facts.jsonl', 'facts', undefined]],
+  );
+  assert.deepEqual(scan.problems, []);
+  const set = readPromptSet(file, { tokenizer: TextTokenizer.load(gpt2TokenizerDir) });
+  assert.equal(set.format, 'facts');
+  const alice = set.pairs.find((p) => p.subject === 'Alice');
+  assert.ok(alice, `Alice is kept (${set.pairs.length} pairs)`);
+  assert.equal(alice.prompt, 'The person Alice lives in the city of');
+  assert.equal(alice.target.trim(), 'Paris');
 });
 
 test('a pickled checkpoint with config.json is unusable, with the conversion as a fix at config.json', () => {

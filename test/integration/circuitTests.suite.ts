@@ -124,6 +124,38 @@ describe('Circuit tests in the Testing view', () => {
     assert.equal(set.count, 3);
   });
 
+  it('creates a prompt set from a CSV file of facts; a file with a bad line is refused at that line and writes nothing', async () => {
+    const a = await api();
+    const dir = path.join(ws(), 'models', 'base');
+    const csv = path.join(folder(), 'facts.csv');
+    fs.writeFileSync(csv, 'subject,relation,answer\nAlice,{subject} lives in the city of,Paris\n"Bob","{subject} lives in the city of","Rome"\n');
+    const out = path.join(folder(), 'from-csv.jsonl');
+    const written = await vscode.commands.executeCommand<string>('circuits.createPromptSetFromFacts', undefined, { dir, factsFile: csv, out, noPreview: true });
+    assert.equal(written, out);
+    const rows = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { prompt: string; target: string });
+    assert.deepEqual(
+      rows.map((r) => [r.prompt, r.target]),
+      [
+        ['Alice lives in the city of', ' Paris'],
+        ['Bob lives in the city of', ' Rome'],
+      ],
+    );
+    const bad = path.join(folder(), 'bad-facts.jsonl');
+    fs.writeFileSync(bad, [JSON.stringify({ subject: 'Alice', template: '{subject} lives in', answer: 'Paris' }), JSON.stringify({ subject: 'Bob', template: '{subject} lives in' }), JSON.stringify({ subject: 'Carol', template: '{subject} lives in', answer: 'Oslo' })].join('\n') + '\n');
+    const shown: string[] = [];
+    const sub = a.onDidShowError((m) => shown.push(m));
+    const refused = path.join(folder(), 'refused.jsonl');
+    try {
+      const r = await vscode.commands.executeCommand<string | undefined>('circuits.createPromptSetFromFacts', undefined, { dir, factsFile: bad, out: refused, noPreview: true });
+      assert.equal(r, undefined);
+    } finally {
+      sub.dispose();
+    }
+    assert.equal(fs.existsSync(refused), false, 'nothing is written');
+    assert.equal(shown.length, 1, shown.join('\n'));
+    assert.match(shown[0], /bad-facts\.jsonl:2: lacks "answer" or "object"; each line needs a subject, a template and an answer/);
+  });
+
   it('removes its files from the shared workspace', () => {
     fs.rmSync(folder(), { recursive: true, force: true });
   });

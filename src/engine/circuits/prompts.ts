@@ -9,7 +9,8 @@
  *   from the file name (city, company, major, university, birthday).
  * - EAP-IG style CSV: columns `clean`, `corrupted`, and either `target`/`corrupted_target` (text) or
  *   `correct_idx`/`incorrect_idx` (token ids).
- * - Facts without corruptions: JSONL {"subject", "relation"?, "object", "template"?} or an LRE-style
+ * - Facts without corruptions: JSONL {"subject", "relation"?, "object" (or "answer"), "template"?} (a
+ *   "relation" holding {subject} is the template) or an LRE-style
  *   relation JSON {"prompt_templates_zs": [...], "samples": [{"subject", "object"}]}. Corrupted
  *   prompts swap in another subject of the same token length (lengths with <= 5 candidates are
  *   dropped), as the reference data generator does.
@@ -18,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { brief } from '../model/configReader';
+import { parseCsv } from '../../shared/csv';
 import { isObject, jsonProblem, jsonType, parseJson } from '../util/jsonText';
 import type { TextTokenizer } from '../model/tokenizer';
 import { shortHash } from '../util/hash';
@@ -100,50 +102,6 @@ function parseJsonl(file: string, text: string): { line: number; row: Record<str
     rows.push({ line: i + 1, row: v as Record<string, unknown> });
   });
   return rows;
-}
-
-/** A minimal RFC 4180 CSV parser: quoted fields, doubled quotes, newlines inside quotes. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      row.push(field);
-      field = '';
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      field = '';
-      if (row.some((f) => f !== '')) rows.push(row);
-      row = [];
-    } else field += ch;
-  }
-  row.push(field);
-  if (row.some((f) => f !== '')) rows.push(row);
-  return rows;
-}
-
-/** True when a CSV text ends inside a quoted field. */
-function unclosedQuote(text: string): boolean {
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') i++;
-      else if (ch === '"') quoted = false;
-    } else if (ch === '"') quoted = true;
-  }
-  return quoted;
 }
 
 const str = (file: string, line: number, row: Record<string, unknown>, key: string, optional = false): string | undefined => {
@@ -259,13 +217,16 @@ function readRows(file: string, rows: { line: number; row: Record<string, unknow
       }),
     };
   }
-  if ('subject' in first && 'object' in first) {
+  // "answer" for "object", and a relation written as a template, are how Create Prompt Set from Facts reads facts files too.
+  if ('subject' in first && ('object' in first || 'answer' in first)) {
     const facts = rows.map(({ line, row }) => {
       const rowTemplate = str(file, line, row, 'template', true);
       const relation = str(file, line, row, 'relation', true);
-      const template = rowTemplate ?? opts.template ?? (relation ? queryTemplates[relation] : undefined);
+      const relationTemplate = relation !== undefined && /\{(subject)?\}/.test(relation) ? relation : undefined;
+      const template = rowTemplate ?? relationTemplate ?? opts.template ?? (relation ? queryTemplates[relation] : undefined);
       if (!template) fail(file, line, `no template for this fact: add a "template" field, a known "relation" (${Object.keys(queryTemplates).join(', ')}), or pass --template`);
-      return { subject: str(file, line, row, 'subject')!, object: str(file, line, row, 'object')!, template, relation, group: groupOf(row), line };
+      const object = 'object' in row || !('answer' in row) ? str(file, line, row, 'object')! : str(file, line, row, 'answer')!;
+      return { subject: str(file, line, row, 'subject')!, object, template, relation: relationTemplate ? undefined : relation, group: groupOf(row), line };
     });
     return corruptFacts(file, 'facts', facts, opts);
   }
@@ -278,24 +239,24 @@ function readRows(file: string, rows: { line: number; row: Record<string, unknow
 }
 
 function readCsv(file: string, text: string): ParsedSet {
-  const rows = parseCsv(text);
-  if (unclosedQuote(text)) fail(file, undefined, 'a quoted field is not closed (a " is missing); the rows after it run together');
+  const csv = parseCsv(text);
+  if (csv.unclosedQuoteLine !== undefined) fail(file, csv.unclosedQuoteLine, 'a quoted field is not closed (a " is missing); the rows after it run together');
+  const rows = csv.rows;
   if (rows.length < 2) fail(file, undefined, 'the CSV needs a header row and at least one prompt row');
-  const header = rows[0].map((h) => h.trim());
+  const header = rows[0].fields.map((h) => h.trim());
   const col = (names: string[]) => names.map((n) => header.indexOf(n)).find((i) => i >= 0) ?? -1;
   const clean = col(['clean', 'clean_prompt']);
   const corrupted = col(['corrupted', 'corrupted_prompt']);
   const has = () => header.slice(0, 12).map((h) => brief(h)).join(', ') + (header.length > 12 ? ', ...' : '');
-  if (clean < 0 || corrupted < 0) fail(file, 1, `the header needs 'clean' and 'corrupted' columns; it has ${has()}`);
+  if (clean < 0 || corrupted < 0) fail(file, rows[0].line, `the header needs 'clean' and 'corrupted' columns; it has ${has()}`);
   const target = col(['target', 'answer', 'label', 'clean_target']);
   const corrTarget = col(['corrupted_target', 'corrupted_answer', 'corrupted_label', 'wrong_answer']);
   const correctIdx = col(['correct_idx']);
   const incorrectIdx = col(['incorrect_idx']);
   if (!((target >= 0 && corrTarget >= 0) || (correctIdx >= 0 && incorrectIdx >= 0))) {
-    fail(file, 1, `the header needs target columns: 'target' and 'corrupted_target' (text), or 'correct_idx' and 'incorrect_idx' (token ids); it has ${has()}`);
+    fail(file, rows[0].line, `the header needs target columns: 'target' and 'corrupted_target' (text), or 'correct_idx' and 'incorrect_idx' (token ids); it has ${has()}`);
   }
-  const pairs = rows.slice(1).map((r, i): PromptPair => {
-    const line = i + 2;
+  const pairs = rows.slice(1).map(({ line, fields: r }): PromptPair => {
     if (r.length !== header.length) fail(file, line, `the row has ${r.length} columns but the header has ${header.length} columns; check for a missing comma or an unbalanced quote`);
     const id = (c: number) => {
       const n = /^\s*\d{1,9}\s*$/.test(r[c]) ? Number(r[c]) : NaN;
