@@ -49,12 +49,32 @@ export function describePromptSet(file: string, problems: FileProblem[]): Prompt
   return { file, format: set.format, prompts: set.pairs.slice(0, maxListedPrompts).map((p) => ({ line: p.line, prompt: p.prompt, target: p.target, group: p.group })), count: set.pairs.length, note: warning?.message };
 }
 
+/** Whether a path is a folder, following links (false for a broken link). */
+function isFolder(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Walks the workspace for model folders, run folders and prompt-set files, checking each. */
 export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
   const exclude = new Set([...skipDirs, ...(p.exclude ?? [])]);
   const maxDepth = p.maxDepth ?? 5;
   const result: ScanWorkspaceResult = { runs: [], checkpoints: [], promptSets: [], results: [], problems: [] };
+  // Folders already walked, by real path: a linked folder (a model folder linked into the workspace
+  // is common) is followed once, and a link back up the tree ends there.
+  const seen = new Set<string>();
   const walk = (dir: string, depth: number) => {
+    let real: string;
+    try {
+      real = fs.realpathSync(dir);
+    } catch {
+      return;
+    }
+    if (seen.has(real)) return;
+    seen.add(real);
     if (isModelDir(dir) || isOrphanWeightsDir(dir)) {
       result.checkpoints.push(describeCheckpoint(dir, result.problems));
       return;
@@ -70,7 +90,7 @@ export function scanWorkspace(p: ScanWorkspaceParams): ScanWorkspaceResult {
     }
     for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const full = path.join(dir, e.name);
-      if (e.isDirectory()) {
+      if (e.isDirectory() || (e.isSymbolicLink() && isFolder(full))) {
         if (exclude.has(e.name) || e.name.startsWith('.')) continue;
         if (run.some((r) => r.dir === full)) continue;
         walk(full, depth + 1);

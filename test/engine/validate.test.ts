@@ -99,6 +99,21 @@ test('a facts JSONL as Create Prompt Set from Facts reads it ("answer", a relati
   assert.equal(alice.target.trim(), 'Paris');
 });
 
+test('the scan follows linked folders: a linked model folder is listed at its link, a link back up the tree ends there', () => {
+  const ws = tmpDir('cs-validate-');
+  const elsewhere = tmpDir('cs-validate-models-');
+  writeCheckpoint(path.join(elsewhere, 'tiny'), gpt2Tiny({ nLayer: 1, nHead: 2, nEmbd: 8, seed: 3 }), { tokenizerFrom: gpt2TokenizerDir });
+  fs.symlinkSync(path.join(elsewhere, 'tiny'), path.join(ws, 'linked-model'), 'dir');
+  fs.mkdirSync(path.join(ws, 'sub'));
+  fs.symlinkSync(ws, path.join(ws, 'sub', 'loop'), 'dir');
+  fs.symlinkSync(path.join(ws, 'gone'), path.join(ws, 'broken-link'), 'dir');
+  const scan = scanWorkspace({ roots: [ws] });
+  assert.deepEqual(
+    scan.checkpoints.map((c) => [c.dir, c.problem]),
+    [[path.join(ws, 'linked-model'), undefined]],
+  );
+});
+
 test('a pickled checkpoint with config.json is unusable, with the conversion as a fix at config.json', () => {
   const ws = tmpDir('cs-validate-');
   const dir = path.join(ws, 'pickled');
