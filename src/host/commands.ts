@@ -309,34 +309,3 @@ export async function addPromptSetCommand(ctx: Context): Promise<void> {
   await vscode.window.showTextDocument(target);
   await ctx.refresh();
 }
-
-/**
- * Opens the demo lab's checkpoint series in the tree: adds its folder to the workspace (the tree lists
- * workspace folders), or offers to make it first (`circuitscope demo`, a few minutes).
- */
-export async function openDemoRunCommand(ctx: Context): Promise<string | undefined> {
-  const candidates = [
-    ...(vscode.workspace.workspaceFolders ?? []).map((f) => path.join(f.uri.fsPath, 'demo-output', 'work')),
-    path.join(ctx.extension.extensionPath, 'demo-output', 'work'),
-  ];
-  const work = candidates.find((d) => fs.existsSync(path.join(d, 'gpt2-synthetic')));
-  if (!work) {
-    const choice = await vscode.window.showInformationMessage(
-      'Circuitscope: the demo run has not been made yet. Making it trains two small checkpoint series and analyses them (about 5 minutes on two cores).',
-      'Make It in a Terminal',
-    );
-    if (choice) {
-      const term = vscode.window.createTerminal({ name: 'Circuitscope demo', cwd: ctx.extension.extensionPath, env: { ORT_DISABLE_TELEMETRY: '1' } });
-      term.show();
-      term.sendText('node dist/cli.js demo');
-    }
-    return undefined;
-  }
-  const inWorkspace = (vscode.workspace.workspaceFolders ?? []).some((f) => work.startsWith(f.uri.fsPath + path.sep));
-  if (!inWorkspace) {
-    vscode.workspace.updateWorkspaceFolders(vscode.workspace.workspaceFolders?.length ?? 0, 0, { uri: vscode.Uri.file(work), name: 'Circuitscope demo run' });
-  }
-  await ctx.refresh();
-  await vscode.commands.executeCommand('circuits.checkpoints.focus');
-  return work;
-}

@@ -9,7 +9,9 @@ import { describeModel } from '../shared/engineProtocol';
 import { CheckpointsTree, type TreeNode } from './checkpointsTree';
 import { CircuitTests } from './circuitTests';
 import { createPromptSetFromFactsCommand, type FactsCommandOptions } from './factsCommand';
-import { addPromptSetCommand, compareCommand, discoverCommand, evolveCommand, openCircuitCommand, openDemoRunCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
+import { addPromptSetCommand, compareCommand, discoverCommand, evolveCommand, openCircuitCommand, resultsDir, showError, type CommandOptions, type Context } from './commands';
+import { onDidStartDemo, openDemoRunCommand, type DemoRunOptions } from './demoRun';
+import type { DemoChild } from './demoProcess';
 import { EngineClient, EngineError } from './engineClient';
 import { registerExports } from './exports';
 import { checkUsable, convertCheckpointCommand, ProblemsView } from './problems';
@@ -30,6 +32,8 @@ export interface CircuitscopeApi {
   readonly onDidShowError: vscode.Event<string>;
   /** The circuit regression tests of the Testing view. */
   readonly tests: CircuitTests;
+  /** Fires when Open the Demo Run starts making the demo run (its child process and output folder). */
+  readonly onDidStartDemo: vscode.Event<DemoChild>;
 }
 
 // Longer than 80 lines: a flat list of the extension's registrations (commands, views, watchers,
@@ -123,14 +127,14 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
       }
     }),
     vscode.commands.registerCommand('circuits.showLog', () => log.show()),
-    vscode.commands.registerCommand('circuits.openDemoRun', () => openDemoRunCommand(ctx)),
+    vscode.commands.registerCommand('circuits.openDemoRun', (opts?: unknown) => openDemoRunCommand(ctx, isDemoOptions(opts) ? opts : {})),
   );
   registerExports(ctx);
   const tests = new CircuitTests(ctx);
   context.subscriptions.push(tests);
   void refresh();
   void tests.discoverAll();
-  return { engine, tree, refresh, protocol: engineProtocol, onDidShowError, tests };
+  return { engine, tree, refresh, protocol: engineProtocol, onDidShowError, tests, onDidStartDemo };
 }
 
 /** The file or folder of a tree node (or an Explorer URI): what Reveal in Explorer and Copy Path act on. */
@@ -161,6 +165,10 @@ function checkpointArg(arg: unknown, tree: CheckpointsTree): string | undefined 
 
 function isOptions(x: unknown): x is CommandOptions {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof vscode.Uri) && ('promptsFile' in x || 'noView' in x || 'cancel' in x);
+}
+
+function isDemoOptions(x: unknown): x is DemoRunOptions {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof vscode.Uri) && ('location' in x || 'cancel' in x);
 }
 
 export function deactivate(): void {

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { TreeNode } from '../../src/host/checkpointsTree';
 import type { CircuitscopeApi } from '../../src/host/extension';
+import type { DemoChild } from '../../src/host/demoProcess';
 import type { ModelSummary } from '../../src/shared/engineProtocol';
 
 const extensionId = 'circuitscope.circuitscope';
@@ -107,6 +108,45 @@ describe('Circuitscope extension', () => {
     for (let i = 0; i < 50 && !preview(); i++) await new Promise((r) => setTimeout(r, 100));
     const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => `${t.label} (${t.input instanceof vscode.TabInputWebview ? t.input.viewType : typeof t.input})`);
     assert.ok(preview(), `a Markdown preview tab is open; tabs: ${tabs.join(', ')}`);
+  });
+
+  it('makes the demo run in the workspace or the extension storage as a child process, and Cancel stops it, writing no finished run', async function () {
+    this.timeout(90_000);
+    const a = await api();
+    // Without a finished demo run anywhere, the command asks where to make one.
+    const standIn = path.join(workspace(), 'demo-output');
+    const aside = path.join(workspace(), 'demo-output-aside');
+    fs.renameSync(standIn, aside);
+    try {
+      const made: string[] = [];
+      // Each place makes the run in its own folder (the pick that offers both is read in test/ui/start.spec.mjs).
+      for (const location of ['workspace', 'globalStorage'] as const) {
+        const cancel = new vscode.CancellationTokenSource();
+        const started = new Promise<DemoChild>((resolve) => {
+          const sub = a.onDidStartDemo((c) => (sub.dispose(), resolve(c)));
+        });
+        const result = vscode.commands.executeCommand<string | undefined>('circuits.openDemoRun', { location, cancel: cancel.token });
+        const child = await Promise.race([started, result.then(() => undefined)]);
+        assert.ok(child?.pid, `${location}: the demo started in a child process`);
+        assert.notEqual(child.pid, process.pid);
+        made.push(child.outDir);
+        await new Promise((r) => setTimeout(r, 1_000));
+        cancel.cancel();
+        assert.equal(await result, undefined, 'a cancelled run opens nothing');
+        const exit = await child.exited;
+        assert.equal(exit.stopped, true, JSON.stringify(exit));
+        assert.throws(() => process.kill(child.pid!, 0), /ESRCH/, 'the demo process is gone');
+        assert.equal(fs.existsSync(path.join(child.outDir, 'work', 'demo-report.json')), false, 'a cancelled run is not a finished one');
+        fs.rmSync(child.outDir, { recursive: true, force: true });
+        cancel.dispose();
+      }
+      assert.equal(made[0], path.join(workspace(), 'demo-output'));
+      // The extension's global storage: <user data>/User/globalStorage/<publisher.name>.
+      assert.match(made[1], /[\\/]globalStorage[\\/]circuitscope\.circuitscope[\\/]demo-output$/);
+    } finally {
+      fs.rmSync(standIn, { recursive: true, force: true });
+      fs.renameSync(aside, standIn);
+    }
   });
 
   it('describes a checkpoint through the engine process', async () => {
