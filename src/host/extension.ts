@@ -66,6 +66,11 @@ export function activate(context: vscode.ExtensionContext): CircuitscopeApi {
       const usable = (c: engineProtocol.CheckpointEntry) => !c.problem;
       const folders = [...scan.runs.filter((r) => r.checkpoints.some(usable)).map((r) => r.dir), ...[...scan.runs.flatMap((r) => r.checkpoints), ...scan.checkpoints].filter(usable).map((c) => c.dir)];
       await vscode.commands.executeCommand('setContext', 'circuitscope.checkpointFolders', folders);
+      // The walkthrough's steps are done when what they make exists, not when their command starts
+      // (a Create Prompt Set from Facts that is cancelled makes nothing).
+      await vscode.commands.executeCommand('setContext', 'circuitscope.hasCheckpoint', folders.length > 0);
+      await vscode.commands.executeCommand('setContext', 'circuitscope.hasPromptSet', scan.promptSets.some((p) => !p.problem));
+      await vscode.commands.executeCommand('setContext', 'circuitscope.hasCircuit', scan.results.length > 0);
     } catch (e) {
       // A stopped engine (the client reported it) leaves the last scan in the tree; the next change rescans.
       if (!(e instanceof EngineError && e.reported)) tree.update(undefined, `Scanning failed: ${(e as Error).message}`);

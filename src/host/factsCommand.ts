@@ -36,7 +36,7 @@ async function pickCheckpoint(ctx: Context, arg: unknown): Promise<string | unde
   if (all.length === 1) return all[0].dir;
   const pick = await vscode.window.showQuickPick(
     all.map((c) => ({ label: path.basename(c.dir), description: vscode.workspace.asRelativePath(c.dir), dir: c.dir })),
-    { title: 'Create Prompt Set from Facts: whose tokenizer?', placeHolder: 'Corruptions keep the token length under this checkpoint’s tokenizer' },
+    { title: 'Create Prompt Set from Facts: whose tokenizer?', placeHolder: 'Corruptions keep the token length under this checkpoint’s tokenizer', ignoreFocusOut: true },
   );
   return pick?.dir;
 }
@@ -47,6 +47,8 @@ async function typeFacts(): Promise<Fact[] | undefined> {
   for (;;) {
     const value = await vscode.window.showInputBox({
       title: `Create Prompt Set from Facts (${facts.length} so far)`,
+      // Several boxes in a row: a click elsewhere, or the walkthrough page that ran the command taking the focus back, must not end the entry.
+      ignoreFocusOut: true,
       prompt: 'subject | relation template | answer — the relation may hold {subject}; press Enter on an empty box to finish',
       placeHolder: 'Lily | {subject} went to the | park',
       validateInput: (v) => (v.trim() === '' || v.split(/\n/).every((l) => l.trim() === '' || parseFactLine(l)) ? undefined : 'Write subject | relation template | answer'),
@@ -64,7 +66,7 @@ async function typeFacts(): Promise<Fact[] | undefined> {
 async function chooseFacts(): Promise<Fact[] | undefined> {
   const typed = { label: '$(edit) Type or Paste Facts', description: 'subject | relation template | answer, one fact per box', file: false };
   const fromFile = { label: '$(file) From a File…', description: 'a CSV with the header subject,template,answer, or a JSONL of {"subject", "template", "answer"}', file: true };
-  const pick = await vscode.window.showQuickPick([typed, fromFile], { title: 'Create Prompt Set from Facts: where are the facts?' });
+  const pick = await vscode.window.showQuickPick([typed, fromFile], { title: 'Create Prompt Set from Facts: where are the facts?', ignoreFocusOut: true });
   if (!pick) return undefined;
   if (!pick.file) return typeFacts();
   const root = vscode.workspace.workspaceFolders?.[0]?.uri;
@@ -123,6 +125,19 @@ async function previewPairs(r: PairsFromFactsResult): Promise<PairsFromFactsResu
   return picked && picked.length > 0 ? picked.map((i) => i.pair) : undefined;
 }
 
+/**
+ * Where the save dialog proposes the prompt set: the workspace's `prompts` folder when it has one, else
+ * its root (not a folder that does not exist), under a name no file has yet (facts.jsonl, facts-2.jsonl, ...).
+ */
+function defaultOut(): vscode.Uri | undefined {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!root) return undefined;
+  const dir = fs.existsSync(path.join(root, 'prompts')) ? path.join(root, 'prompts') : root;
+  let file = path.join(dir, 'facts.jsonl');
+  for (let i = 2; fs.existsSync(file); i++) file = path.join(dir, `facts-${i}.jsonl`);
+  return vscode.Uri.file(file);
+}
+
 /** Writes the prompt set whole: a temporary file beside it, renamed over it. */
 function writePromptSet(file: string, pairs: PairsFromFactsResult['pairs']): void {
   const text = pairs.map((p) => JSON.stringify({ prompt: p.prompt, target: p.target, corruptedPrompt: p.corruptedPrompt, corruptedTarget: p.corruptedTarget, subject: p.subject, corruptedSubject: p.corruptedSubject })).join('\n') + '\n';
@@ -164,8 +179,7 @@ export async function createPromptSetFromFactsCommand(ctx: Context, arg?: unknow
   }
   const pairs = opts.noPreview ? r.pairs : await previewPairs(r);
   if (!pairs) return undefined;
-  const root = vscode.workspace.workspaceFolders?.[0]?.uri;
-  const out = opts.out ? vscode.Uri.file(opts.out) : await vscode.window.showSaveDialog({ defaultUri: root ? vscode.Uri.joinPath(root, 'prompts', 'facts.jsonl') : undefined, filters: { 'Prompt sets': ['jsonl'] }, saveLabel: 'Write Prompt Set' });
+  const out = opts.out ? vscode.Uri.file(opts.out) : await vscode.window.showSaveDialog({ defaultUri: defaultOut(), filters: { 'Prompt sets': ['jsonl'] }, saveLabel: 'Write Prompt Set' });
   if (!out) return undefined;
   try {
     writePromptSet(out.fsPath, pairs);

@@ -2,8 +2,9 @@
 //   1. `npm run package`: the production bundles and this machine's platform VSIX,
 //      dist/vsix/circuitscope-<target>.vsix (linux-x64 in CI; this also rebuilds out/, so
 //      out/test/integration/makeWorkspace.js exists);
-//   2. node test/ui/ui.spec.mjs, node test/ui/view.spec.mjs, then node test/ui/trust.spec.mjs (see those files).
-// Usage, from the repository root: node test/ui/run.mjs [--no-build] [ui|view ...]
+//   2. node test/ui/ui.spec.mjs, node test/ui/view.spec.mjs, node test/ui/trust.spec.mjs, then
+//      node test/ui/start.spec.mjs (see those files).
+// Usage, from the repository root: node test/ui/run.mjs [--no-build] [ui|view|trust|start ...]
 // --no-build (or CIRCUITSCOPE_UI_NO_BUILD=1) skips step 1 and uses the VSIX that is there (npm test
 // passes it: `npm run package:all` has just written every target's); naming specs runs only those.
 // The closing line sums the specs' own closing lines.
@@ -31,7 +32,7 @@ if (!noBuild) {
   console.error(`[ui] built ${path.relative(repo, vsixPath(hostTarget()))} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 const named = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const specs = named.length ? named : ['ui', 'view', 'trust'];
+const specs = named.length ? named : ['ui', 'view', 'trust', 'start'];
 let passed = 0;
 let failed = 0;
 /** Runs one spec, passing its lines through as they come, all but its closing line; returns its counts. */
