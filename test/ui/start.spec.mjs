@@ -111,7 +111,10 @@ async function problemRows(page) {
   return page.locator('.markers-panel .monaco-list-row').evaluateAll((rows) => rows.map((r) => ({ level: Number(r.getAttribute('aria-level')), text: r.innerText.replace(/\s+/g, ' ').trim(), label: r.getAttribute('aria-label') ?? '' })));
 }
 
-/** The checks in order; each leaves the workbench where the next one starts. */
+/**
+ * The checks in order; each leaves the workbench where the next one starts. Longer than 80 lines: a flat
+ * list of one closure per check over the shared session, read top to bottom as the user's path.
+ */
 function checks(ctx) {
   const page = ctx.page;
   return [
