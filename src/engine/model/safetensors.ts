@@ -178,7 +178,14 @@ export function readTensorF32(entry: TensorEntry): Float32Array {
       // An aligned buffer is read as 16-bit words directly (little-endian hosts), several times faster.
       if (buf.byteOffset % 2 === 0 && littleEndian) {
         const u16 = new Uint16Array(buf.buffer, buf.byteOffset, numel);
-        for (let i = 0; i < numel; i++) u32[i] = u16[i] << 16;
+        // Non-finite BF16 values have every exponent bit set: checked on the bits in the same pass.
+        let special = 0;
+        for (let i = 0; i < numel; i++) {
+          const v = u16[i];
+          u32[i] = v << 16;
+          special |= ((v & 0x7f80) + 0x80) & 0x8000;
+        }
+        if (special === 0) return out;
       } else {
         for (let i = 0; i < numel; i++) u32[i] = dv.getUint16(i * 2, true) << 16;
       }
