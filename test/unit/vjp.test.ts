@@ -165,6 +165,59 @@ test('hand-computed: a LayerNorm output has zero mean, so d sum(layerNorm(x)) = 
   assertClose(g.x, [0, 0, 0, 0, 0, 0, 0, 0], 'd sum(layerNorm(x))', 1e-5);
 });
 
+/**
+ * The taps' layout (circuits/instrument.ts): u [batch, pos, 1, d] copied to every head by Expand and
+ * transposed to [batch, H, pos, d], then normed. The gradient at the copies is each copy's own; the rules
+ * read the copies' source instead of the copies (vjp.ts `compact`), so it is checked against the same
+ * function of a fed input that holds the copies, whose gradient the ordinary rules give (finite
+ * differences above), and no gradient op may read a forward value of the copies' size.
+ */
+test('per-head copies of one input: norms, products and quotients of the copies, without keeping them', async () => {
+  const [B, H, P, d] = [2, 3, 4, 5];
+  const u = randomF32([B, P, 1, d], 61, -2, 2);
+  const copies = new Float32Array(B * H * P * d); // [B, H, P, d]
+  for (let i = 0; i < B; i++) for (let h = 0; h < H; h++) for (let p = 0; p < P; p++) for (let k = 0; k < d; k++) copies[((i * H + h) * P + p) * d + k] = (u.data as Float32Array)[(i * P + p) * d + k];
+  const R = randomF32([B, H, P, d], 62);
+  const gamma = randomF32([d], 63, 0.5, 1.5);
+  const fs: Record<string, (b: GraphBuilder, x: Value, g: Value) => Value> = {
+    layerNorm: (b, x, g) => b.layerNorm(x, g, g, 1e-5),
+    rmsNorm: (b, x, g) => b.rmsNorm(x, g, 1e-5),
+    'x·x·g': (b, x, g) => b.mul(b.mul(x, x), g),
+    'x / mean(x²)': (b, x) => b.div(x, b.add(b.reduceMean(b.mul(x, x), [-1]), 1)),
+  };
+  for (const [name, f] of Object.entries(fs)) {
+    const grad = async (fromCopies: boolean): Promise<Float32Array> => {
+      const b = new GraphBuilder();
+      const g = b.input('gamma', 'float32', [d]);
+      const r = b.input('R', 'float32', [B, H, P, d]);
+      let x: Value;
+      if (fromCopies) {
+        const ui = b.input('u', 'float32', [B, P, 1, d]);
+        x = b.transpose(b.op('Expand', [ui, b.ints([B, P, H, d])], 'float32', [B, P, H, d]), [0, 2, 1, 3]);
+      } else {
+        x = b.input('x', 'float32', [B, H, P, d]);
+      }
+      const loss = sumAll(b, b.mul(f(b, x, g), r));
+      const start = b.nodes.length;
+      const [dx] = gradients(b, loss, [x]);
+      const forward = new Set(b.nodes.slice(0, start).flatMap((n) => n.outputs));
+      for (const node of fromCopies ? b.nodes.slice(start) : []) {
+        for (const v of node.inputs) {
+          if (v && forward.has(v) && v.shape.length === 4 && v.shape[1] === H && v.shape[3] === d) assert.fail(`${name}: gradient op ${node.op} reads ${v.producer?.op} [${v.shape}], a forward value of the copies' size`);
+        }
+      }
+      b.output('dx', dx!);
+      const sess = await Session.create(b.serialize());
+      const out = await sess.run({ gamma, R, ...(fromCopies ? { u } : { x: { dtype: 'float32', data: copies, shape: [B, H, P, d] } }) });
+      await sess.dispose();
+      return out.dx.data as Float32Array;
+    };
+    const [got, want] = [await grad(true), await grad(false)];
+    // Same numbers, computed by the same kernels from the same values.
+    assertClose(got, Array.from(want), name, 1e-6 * Math.max(...want.map(Math.abs)));
+  }
+});
+
 test('Split: along a static axis and along an axis next to a symbolic one, with an unused output', async () => {
   await fd('Split', {
     inputs: { x: f32([2, 6, 3], 36) },

@@ -150,6 +150,27 @@ function transposeLast2(b: GraphBuilder, v: Value): Value {
   return b.transpose(v, [...range(r - 2), r - 1, r - 2]);
 }
 
+/**
+ * A value with the elements of `v` that broadcasts to v's shape: v itself, or, when v is a broadcast
+ * copy (an Expand, possibly under Transposes), the smaller tensor it was copied from. Rules that read
+ * a forward value only elementwise against a full-sized cotangent read `compact(v)`, so that a
+ * backward pass never keeps a broadcast copy alive: taps give every head its own copy of the residual
+ * stream (circuits/instrument.ts), and each head's norm would otherwise hold its copy, and the copy's
+ * square and quotient, from the forward pass to the backward pass. The results are the same numbers.
+ */
+function compact(b: GraphBuilder, v: Value): Value {
+  const p = v.producer;
+  const a = p?.inputs[0];
+  if (!p || !a) return v;
+  if (p.op === 'Expand') return compact(b, a);
+  if (p.op !== 'Transpose') return v;
+  const small = compact(b, a);
+  if (small === a) return v;
+  const lifted = small.rank < a.rank ? b.unsqueeze(small, range(a.rank - small.rank)) : small;
+  const attr = p.attrs.perm;
+  return b.transpose(lifted, attr && attr.kind === 'ints' ? attr.value : range(a.rank).reverse());
+}
+
 /** Flattens every axis but the last into one, so that a batched product becomes a single GEMM. */
 function flattenLeading(b: GraphBuilder, v: Value): Value {
   const last = v.shape[v.rank - 1] as number;
@@ -204,7 +225,11 @@ const reduceVjp: VjpRule = ({ node, x: [x, axesInput], y: [y], dy: [dy], b }) =>
   const axes = reduceAxes(node, x, axesInput, b);
   if (axes === 'noop') return [dy, undefined];
   const dyk = keepDims(b, node, dy, x, axes); // [x with reduced axes as 1]
-  const spread = b.op('Expand', [dyk, shapeOf(b, x)], dy.dtype, x.shape); // [x]
+  // With numeric reduced dims the target shape is dyk's with those dims filled in (Expand broadcasts
+  // the 1s), so x is not kept alive for its shape alone.
+  const reduced = axes.map((a) => x.shape[a]);
+  const target = isNumeric(reduced) ? b.ints(x.shape.map((d, i) => (axes.includes(i) ? d : 1)) as number[]) : shapeOf(b, x);
+  const spread = b.op('Expand', [dyk, target], dy.dtype, x.shape); // [x]
   switch (node.op) {
     case 'ReduceSum':
       return [spread, undefined];
@@ -308,8 +333,8 @@ const layerNormVjp = single(({ node, x: [x, gamma, beta], dy, b }) => {
   const axis = intAttr(node, 'axis', -1);
   if (normAxis(axis, x.rank, 'LayerNormalization') !== x.rank - 1) throw new Error('VJP of LayerNormalization: only the last axis is supported');
   const eps = floatAttr(node, 'epsilon', 1e-5);
-  const mu = b.reduceMean(x, [-1]); // [..., 1]
-  const xc = b.sub(x, mu); // [..., d]
+  const xs = compact(b, x); // [..., d], or fewer leading dims where x is a broadcast copy
+  const xc = b.sub(xs, b.reduceMean(xs, [-1])); // [..., d]
   const rstd = b.div(1, b.unary('Sqrt', b.add(b.reduceMean(b.mul(xc, xc), [-1]), eps))); // [..., 1]
   const xhat = b.mul(xc, rstd); // [..., d]
   const g = b.mul(dy, gamma); // [..., d]
@@ -325,7 +350,8 @@ const layerNormConstScaleVjp = single(({ node, x: [x, gamma, beta], dy, b }) => 
   const axis = intAttr(node, 'axis', -1);
   if (normAxis(axis, x.rank, 'LayerNormalization') !== x.rank - 1) throw new Error('VJP of LayerNormalization: only the last axis is supported');
   const eps = floatAttr(node, 'epsilon', 1e-5);
-  const xc = b.sub(x, b.reduceMean(x, [-1])); // [..., d]
+  const xs = compact(b, x);
+  const xc = b.sub(xs, b.reduceMean(xs, [-1])); // [..., d]
   const rstd = b.div(1, b.unary('Sqrt', b.add(b.reduceMean(b.mul(xc, xc), [-1]), eps))); // [..., 1]
   const g = b.mul(dy, gamma); // [..., d]
   const dx = b.mul(b.sub(g, b.reduceMean(g, [-1])), rstd);
@@ -349,8 +375,13 @@ export const vjpRules: Record<string, VjpRule> = {
   // Elementwise binary ops broadcast, so each cotangent is summed back to its input's shape.
   Add: single(({ x: [a, c], dy }) => [unbroadcast(dy, a.shape), unbroadcast(dy, c.shape)]),
   Sub: single(({ x: [a, c], dy }) => [unbroadcast(dy, a.shape), unbroadcast(dy.neg(), c.shape)]),
-  Mul: single(({ x: [a, c], dy }) => [unbroadcast(dy.mul(c), a.shape), unbroadcast(dy.mul(a), c.shape)]),
-  Div: single(({ x: [a, c], y, dy }) => [unbroadcast(dy.div(c), a.shape), unbroadcast(dy.mul(y).div(c).neg(), c.shape)]),
+  Mul: single(({ x: [a, c], dy, b }) => [unbroadcast(dy.mul(compact(b, c)), a.shape), unbroadcast(dy.mul(compact(b, a)), c.shape)]),
+  // A quotient of a broadcast copy is recomputed from the copy's source rather than kept.
+  Div: single(({ x: [a, c], y, dy, b }) => {
+    const as = compact(b, a);
+    const q = as === a ? y : b.div(as, c);
+    return [unbroadcast(dy.div(compact(b, c)), a.shape), unbroadcast(dy.mul(q).div(c).neg(), c.shape)];
+  }),
   // The exponent's cotangent uses log(a), which is defined only where the base is positive.
   Pow: single(({ x: [a, e], y, dy, b }) => [
     unbroadcast(dy.mul(e).mul(b.binary('Pow', a, e.sub(1))), a.shape),
