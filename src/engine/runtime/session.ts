@@ -41,10 +41,7 @@ export interface SessionOptions {
   readonly constantFeeds?: Record<string, HostTensor>;
   /** Where the graph runs (`runtime/device.ts`); default 'auto': CUDA when its provider is installed, else the CPU. */
   readonly device?: DeviceRequest;
-  /**
-   * ONNX Runtime's CPU memory arena (default on): faster repeated runs, but the session keeps its
-   * largest buffers between runs. Streamed stages (model/stages.ts) turn it off.
-   */
+  /** false: never ONNX Runtime's CPU memory arena, even where CIRCUITSCOPE_ORT_ARENA=1 turns it on (streamed stages). */
   readonly arena?: boolean;
 }
 
@@ -91,6 +88,18 @@ function toOrt(t: HostTensor): ort.Tensor {
   }
 }
 
+/**
+ * onnxruntime's CPU memory arena and memory pattern are off unless CIRCUITSCOPE_ORT_ARENA=1 or
+ * CIRCUITSCOPE_ORT_MEM_PATTERN=1. Each session's arena keeps the largest run it has seen (rounded up to
+ * powers of two), and the memory pattern adds a second, planned block beside it, so that an
+ * attribution's activation and gradient sessions held about 2.5 times what their runs use at once
+ * (GPT-2 small, bench/attribution.bench.ts). Without them tensors come from malloc and go back to it
+ * at their last use, into one heap that every session and JavaScript share; the speed stays within noise.
+ */
+function memoryOptions(arena?: boolean): { enableCpuMemArena: boolean; enableMemPattern: boolean } {
+  return { enableCpuMemArena: arena !== false && process.env.CIRCUITSCOPE_ORT_ARENA === '1', enableMemPattern: process.env.CIRCUITSCOPE_ORT_MEM_PATTERN === '1' };
+}
+
 /** A compiled graph ready to run. Feeds and fetches are by graph input/output name. */
 export class Session {
   private constructor(
@@ -108,7 +117,7 @@ export class Session {
       intraOpNumThreads: opts.threads ?? 0,
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      enableCpuMemArena: opts.arena !== false && process.env.CIRCUITSCOPE_ORT_ARENA !== '0',
+      ...memoryOptions(opts.arena),
       logSeverityLevel: 3,
       ...(process.env.CIRCUITSCOPE_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.CIRCUITSCOPE_ORT_PROFILE } : {}),
       externalData: model.externalData.map((e) => ({ path: e.path, data: e.data })),
