@@ -18,7 +18,9 @@
  *
  * Layouts: node outputs are stacked as [batch, pos, nForward, d] (forward index order). In absolute
  * mode every destination's patch comes from one GEMM, coef [nB, nF] @ Δ [nF, rows] (coefficients beyond
- * a destination's parents are zero). `coef` is [nBackward, nForward] in absolute mode, and
+ * a destination's parents are zero). In relative mode each node output's Δ is made once, when the
+ * output is recorded, and a destination's patch sums one product per upstream output, so that no
+ * stack of outputs is made per destination. `coef` is [nBackward, nForward] in absolute mode, and
  * [rows, 1, nBackward, nForward] in relative mode with rows 1 (shared) or batch (one patch pattern
  * per batch row, for exact patching).
  */
@@ -177,6 +179,11 @@ class Instrumenter {
   private deltaAbs?: Value; // [batch, pos, nF, d], absolute mode
   /** Node outputs in forward-index order, each [batch, pos, k, d]. */
   private readonly outputs: Value[] = [];
+  /**
+   * Relative mode: Δ of each recorded output, patch_src − output over its forward slots
+   * [f0, f0 + k), made once when the output is recorded and read by every destination it feeds.
+   */
+  private readonly deltas: { f0: number; f1: number; delta: Value }[] = [];
   private outputCount = 0;
   /** Recorded outputs before this one are a stage's inputs (`prev_out`), not its own. */
   private ownFrom = 0;
@@ -199,16 +206,17 @@ class Instrumenter {
     const cols = stageColumns(spec, o.stage?.from ?? 0, o.stage?.to ?? L);
     this.c0 = cols.c0;
     if (o.stage && spec.postNorm && (o.stage.from > 0 || o.stage.to < L)) throw new Error('internal: post-norm models run as one graph');
-    if (cols.f0 > 0) {
-      // Nodes before the stage: their current outputs where patches or routes read them.
-      if (o.patch === 'relative' || o.routes) this.record(b.slice(b.input('prev_out', 'float32', [B, P, this.nF, spec.dModel]), 2, 0, cols.f0), cols.f0);
-      else this.outputCount = cols.f0;
-      this.ownFrom = this.outputs.length;
-    }
     if (o.patch === 'absolute') this.setupAbsolute(cols.c0, cols.c1);
     else if (o.patch === 'relative') {
       this.coef = b.input('coef', 'float32', [o.perRowCoef ? B : 1, 1, cols.c1 - cols.c0, this.nF]);
       this.patchSrc = b.input('patch_src', 'float32', [B, P, this.nF, spec.dModel]);
+    }
+    if (cols.f0 > 0) {
+      // Nodes before the stage: their current outputs where patches or routes read them (recorded
+      // after patch_src exists, so that relative patching makes their Δ).
+      if (o.patch === 'relative' || o.routes) this.record(b.slice(b.input('prev_out', 'float32', [B, P, this.nF, spec.dModel]), 2, 0, cols.f0), cols.f0);
+      else this.outputCount = cols.f0;
+      this.ownFrom = this.outputs.length;
     }
   }
 
@@ -247,8 +255,10 @@ class Instrumenter {
   }
 
   private record(v: Value, k: number): void {
+    const f0 = this.outputCount;
     this.outputs.push(v);
     this.outputCount += k;
+    if (this.patchSrc) this.deltas.push({ f0, f1: f0 + k, delta: this.b.sub(this.b.slice(this.patchSrc, 2, f0, f0 + k), v) }); // [batch, pos, k, d]
   }
 
   /** The current outputs of the first n nodes, stacked: [batch, pos, n, d]. */
@@ -267,23 +277,32 @@ class Instrumenter {
 
   /**
    * Σ_u coef[v, u] Δ_u for the destinations in backward columns [c0, c0 + k), fed by the first n
-   * forward slots: [batch, pos, k, d].
+   * forward slots: [batch, pos, k, d]. In relative mode it is summed output by output, each
+   * recorded output's Δ against its own columns of `coef`, so that no [batch, pos, n, d] stack of
+   * outputs or patch sources is ever made (at Llama-3.2-1B shape, one is 92 MiB per layer at batch 8).
    */
   private linearPatch(c0: number, k: number, n: number): Value {
     const b = this.b;
     if (this.groupPatch) return this.groupPatch(c0, k);
-    let c = b.slice(this.coef!, 2, c0 - this.c0, c0 - this.c0 + k); // [rows, 1, k, nF]
-    c = b.slice(c, 3, 0, n); // [rows, 1, k, n]
-    const dl = b.sub(b.slice(this.patchSrc!, 2, 0, n), this.stackFirst(n)); // [batch, pos, n, d]
-    return b.matMul(c, dl); // [batch, pos, k, d]
+    const c = b.slice(this.coef!, 2, c0 - this.c0, c0 - this.c0 + k); // [rows, 1, k, nF]
+    let sum: Value | undefined;
+    for (const { f0, f1, delta } of this.deltas) {
+      if (f0 >= n) break;
+      if (f1 > n) throw new Error(`internal: destination columns ${c0}+${k} read ${n} forward slots, which split the output at [${f0}, ${f1})`);
+      const term = b.matMul(b.slice(c, 3, f0, f1), delta); // [rows, 1, k, f1 − f0] @ [batch, pos, f1 − f0, d]
+      sum = sum ? b.add(sum, term) : term;
+    }
+    if (!sum) throw new Error(`internal: no outputs recorded before destination columns ${c0}+${k}`);
+    return sum; // [batch, pos, k, d]
   }
 
   /** Σ_{u in forward slots [f0, f1)} coef[v, u] Δ_u for destinations [c0, c0 + k): [batch, pos, k, d]. */
   private slotPatch(c0: number, k: number, f0: number, f1: number): Value {
     const b = this.b;
     if (this.deltaAbs) return b.matMul(b.slice(b.slice(this.coef!, 0, c0, c0 + k), 1, f0, f1), b.slice(this.deltaAbs, 2, f0, f1)); // [k, n] @ [batch, pos, n, d]
-    const c = b.slice(b.slice(this.coef!, 2, c0, c0 + k), 3, f0, f1); // [rows, 1, k, n]
-    return b.matMul(c, b.sub(b.slice(this.patchSrc!, 2, f0, f1), b.slice(this.stackFirst(f1), 2, f0, f1)));
+    const own = this.deltas.find((x) => x.f0 === f0 && x.f1 === f1);
+    if (!own) throw new Error(`internal: no recorded output spans forward slots [${f0}, ${f1})`);
+    return b.matMul(b.slice(b.slice(this.coef!, 2, c0, c0 + k), 3, f0, f1), own.delta); // [rows, 1, k, n] @ [batch, pos, n, d]
   }
 
   /**
@@ -383,6 +402,8 @@ class Instrumenter {
     if (!this.coef) return v;
     const nPrevAttn = 1 + l * (H + 1);
     if (this.outputCount !== nPrevAttn) throw new Error(`internal: layer ${l} heads see ${this.outputCount} outputs, expected ${nPrevAttn}`);
+    // Relative mode: each letter's patch when its heads ask for it, [batch, pos, H, d], not all three at once.
+    if (!this.groupPatch) return b.add(v, this.patch(base + letter * H, H, nPrevAttn));
     let parts = this.qkvPatch.get(l);
     if (!parts) {
       const all = this.patch(base, 3 * H, nPrevAttn); // [batch, pos, 3H, d]
