@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { attribute } from '../src/engine/circuits/attribute';
 import type { TokenizedPair } from '../src/engine/circuits/prompts';
 import { Model } from '../src/engine/model/runner';
+import { peakMiB } from '../src/engine/service';
 import { gpt2TokenizerDir, gpt2Tiny, tmpDir, writeCheckpoint } from '../test/helpers/tinyModels';
 import { fmt, matMulFlops, peakRssMiB } from './common';
 
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
   console.log(`counted work: ${fmt(flops / 1e12, 2)} TFLOP; achieved ${fmt(achieved / 1e9, 1)} GFLOP/s`);
   console.log(`large MatMul [2048x768]@[768x3072]: ${fmt(ref / 1e9, 1)} GFLOP/s`);
   console.log(`ratio achieved / MatMul: ${fmt(achieved / ref, 3)}`);
+  const estimate = peakMiB(model, batchSize, nPos);
+  console.log(`estimated peak (the extension's cost estimate): ${fmt(estimate, 0)} MiB, ${fmt((100 * (estimate - peakRssMiB())) / peakRssMiB(), 0)} % of the measured peak off`);
   console.log(`peak RSS: ${fmt(peakRssMiB(), 0)} MiB (model weights: ${fmt((4 * (L * 12 * d * d + V * d + 1024 * d)) / 2 ** 20, 0)} MiB as float32; the tied head reads W_E in place)`);
   await model.dispose();
 }

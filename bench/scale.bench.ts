@@ -21,6 +21,7 @@ import { defaultTopN } from '../src/shared/methods';
 import { evaluatePatching } from '../src/engine/circuits/evaluate';
 import type { TokenizedPair } from '../src/engine/circuits/prompts';
 import { Model } from '../src/engine/model/runner';
+import { peakMiB } from '../src/engine/service';
 import { mulberry32 } from '../src/engine/util/random';
 import { stories260K } from '../test/helpers/tinyModels';
 import { fmt, matMulFlops, peakRssMiB } from './common';
@@ -194,6 +195,7 @@ async function measure(dir: string, s: Shape): Promise<void> {
   phase('load', (Date.now() - t) / 1000);
   const plan = model.execution;
   const plannedBy = budget === undefined ? 'the default budget' : `a budget of ${budget} MiB`;
+  rows.push(`estimated peak (the extension's cost estimate): ${fmt(peakMiB(model, Math.min(batchSize ?? 8, nPrompts), 14) / 1024, 2)} GiB`);
   rows.push(`execution: ${plan.mode}${plan.mode === 'streamed' ? `, ${plan.stages.length} stages of ${plan.stages[0].to - plan.stages[0].from} layer(s)` : ''} (${execution}, ${plannedBy})`);
   const pairs = prompts(nPrompts, s.V);
   t = Date.now();
