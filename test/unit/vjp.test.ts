@@ -272,6 +272,19 @@ test('MatMul: plain, batched, and broadcast batches [2,3,4,5]@[3,5,6], [b,1,p,d]
   }
 });
 
+test('MatMul by a weight whose heads are gathered (grouped-query attention): the gather is made again, not kept', async () => {
+  // Query heads 0, 1 read key head 0 and heads 2, 3 key head 1, as `ungroup` in transformer.ts.
+  const build = (b: GraphBuilder, { x, wk }: Record<string, Value>) => b.matMul(x, b.gather(wk, b.ints([0, 0, 1, 1]), 0)); // [2,4,3,5]@[4,5,6]
+  await fd('MatMul gathered weight', { inputs: { x: f32([2, 4, 3, 5], 64), wk: { value: randomF32([2, 5, 6], 65), wrt: false } }, build });
+  const b = new GraphBuilder();
+  const x = b.input('x', 'float32', [2, 4, 3, 5]);
+  const y = build(b, { x, wk: b.input('wk', 'float32', [2, 5, 6]) });
+  const gathered = y.producer!.inputs[1]!;
+  const start = b.nodes.length;
+  gradients(b, sumAll(b, y), [x]);
+  assert.ok(b.nodes.slice(start).every((n) => !n.inputs.includes(gathered)), 'the backward pass gathers the heads again');
+});
+
 test('MatMul: a rank-2 weight applied to [batch, pos, d] with symbolic dims (the flattened-GEMM path)', async () => {
   await fd('MatMul weight', {
     inputs: { x: { value: randomF32([2, 3, 4], 17), shape: ['batch', 'pos', 4] }, w: f32([4, 6], 18) },

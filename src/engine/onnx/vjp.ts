@@ -171,6 +171,19 @@ function compact(b: GraphBuilder, v: Value): Value {
   return b.transpose(lifted, attr && attr.kind === 'ints' ? attr.value : range(a.rank).reverse());
 }
 
+/**
+ * `w` itself, or, when w is made from graph inputs by one cheap op (the Gather that gives every query
+ * head its key and value head under grouped-query attention, a Transpose or Reshape of a weight), that
+ * op emitted again for the backward pass, so that the forward pass's copy dies at its forward use
+ * instead of waiting for the backward pass (32 MiB per layer at Llama-3.2-1B's shape).
+ */
+function remade(b: GraphBuilder, w: Value): Value {
+  const p = w.producer;
+  if (!p || p.outputs.length !== 1 || !['Gather', 'Transpose', 'Reshape', 'Unsqueeze'].includes(p.op)) return w;
+  if (p.inputs.some((x) => x && x.kind === 'op')) return w;
+  return b.op(p.op, p.inputs, w.dtype, w.shape, p.attrs);
+}
+
 /** Flattens every axis but the last into one, so that a batched product becomes a single GEMM. */
 function flattenLeading(b: GraphBuilder, v: Value): Value {
   const last = v.shape[v.rank - 1] as number;
@@ -185,7 +198,7 @@ function flattenLeading(b: GraphBuilder, v: Value): Value {
  */
 function matMulVjp({ x: [a, w], dy, b }: SingleArgs): (Value | undefined)[] {
   if (a.rank < 2 || w.rank < 2) throw new ShapeError(`VJP of MatMul: rank-1 operands are not supported ([${a.shape}] @ [${w.shape}])`);
-  const da = unbroadcast(b.matMul(dy, transposeLast2(b, w)), a.shape); // [...batch, m, k]
+  const da = unbroadcast(b.matMul(dy, transposeLast2(b, remade(b, w))), a.shape); // [...batch, m, k]
   let dw: Value;
   if (w.rank === 2 && a.rank > 2 && isNumeric(w.shape)) {
     const a2 = flattenLeading(b, a); // [batch*m, k]
