@@ -67,16 +67,33 @@ function changed(before: Map<string, Buffer>, after: Map<string, Buffer>): strin
   return [...before].filter(([f, bytes]) => !after.get(f)?.equals(bytes)).map(([f]) => f);
 }
 
-function assertIntact(before: Map<string, Buffer>, dir: string, what: string): void {
+/**
+ * No earlier result is lost or left half-written by an interrupted run. A run interrupted just after
+ * its atomic write (before its answer reached the extension) has replaced its own file with a complete
+ * circuit: allowed, and returned so that the caller counts it as replaced.
+ */
+function assertIntact(before: Map<string, Buffer>, dir: string, what: string): string[] {
   const after = snapshot(dir);
+  const replaced: string[] = [];
   for (const [file, bytes] of before) {
     assert.ok(after.has(file), `${what}: ${path.relative(dir, file)} disappeared`);
-    assert.ok(after.get(file)!.equals(bytes), `${what}: ${path.relative(dir, file)} changed`);
+    if (after.get(file)!.equals(bytes)) continue;
+    const text = after.get(file)!.toString('utf8');
+    let complete = false;
+    try {
+      const json = JSON.parse(text) as { edges?: unknown };
+      complete = typeof json.edges === 'object' && json.edges !== null;
+    } catch {
+      complete = false;
+    }
+    assert.ok(complete, `${what}: ${path.relative(dir, file)} changed and is not a complete circuit file`);
+    replaced.push(file);
   }
   for (const [file, bytes] of after) {
     if (before.has(file) || !file.endsWith('.json')) continue;
     assert.doesNotThrow(() => JSON.parse(bytes.toString('utf8')), `${what}: the new file ${path.relative(dir, file)} is not complete JSON`);
   }
+  return replaced;
 }
 
 type Op = 'discover' | 'compare' | 'evolve';
@@ -189,7 +206,7 @@ describe('Kill-and-cancel soak', () => {
           assert.doesNotMatch(m, /\bat \S+ \(|Error:|ECONN|EPIPE|undefined|\[object/, `${what}: no exception text: ${m}`);
         }
         // A run that failed or was cancelled changed nothing; one that returned its result may have replaced its own file.
-        if (result === undefined) assertIntact(before, results, what);
+        if (result === undefined) for (const f of assertIntact(before, results, what)) replaced.add(f);
         else for (const f of changed(before, snapshot(results))) replaced.add(f);
         // Whatever ended the round, the next request is answered (by a new engine after a kill).
         const summary: ModelSummary = await bounded(api.engine.request(api.protocol.describeModel, { dir: base }), 60_000, `${what}: the next request`);
