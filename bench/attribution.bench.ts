@@ -1,7 +1,8 @@
 /**
  * EAP-IG (5 steps) on a GPT-2-small-shaped model (random weights made here), 64 prompts of 16 tokens:
- * wall time, peak RSS (the kernel's VmHWM), and achieved FLOP/s as a fraction of one large MatMul
- * measured in the same run.
+ * wall time, peak RSS (the kernel's VmHWM) of loading and of attribution, each beside the memory
+ * estimate of src/shared/cost.ts, and achieved FLOP/s as a fraction of one large MatMul measured in the
+ * same run.
  *
  *   npm run build && node out/bench/attribution.bench.js [--batch-size B] [--threads N]
  */
@@ -10,9 +11,9 @@ import * as path from 'node:path';
 import { attribute } from '../src/engine/circuits/attribute';
 import type { TokenizedPair } from '../src/engine/circuits/prompts';
 import { Model } from '../src/engine/model/runner';
-import { peakMiB } from '../src/engine/service';
+import { discoveryMemory } from '../src/engine/memory';
 import { gpt2TokenizerDir, gpt2Tiny, tmpDir, writeCheckpoint } from '../test/helpers/tinyModels';
-import { fmt, matMulFlops, peakRssMiB } from './common';
+import { estimateLine, fmt, matMulFlops, peakRssMiB, resetPeak } from './common';
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
   const dir = path.join(tmpDir('cs-bench-'), 'gpt2-small');
   const made = spawnSync(process.execPath, [__filename, '--make', dir], { stdio: 'inherit' });
   if (made.status !== 0) throw new Error('could not write the bench checkpoint');
+  resetPeak();
   const model = await Model.load(dir, { threads });
+  const loadPeak = peakRssMiB();
   const pairs: TokenizedPair[] = Array.from({ length: nPrompts }, (_, i) => {
     const clean = Array.from({ length: nPos }, (_, p) => (p === 0 ? 50256 : (i * 131 + p * 17) % V));
     const corrupted = clean.map((t, p) => (p === 3 ? (t + 1000) % V : t));
@@ -42,9 +45,12 @@ async function main(): Promise<void> {
   // The reference is measured before and after, and the better one is kept: on a shared machine a
   // single measurement can land in someone else's busy second.
   const refBefore = await matMulFlops(2048, 768, 3072, threads);
+  resetPeak();
   const t0 = Date.now();
   const r = await attribute(model, pairs, { method: 'eap-ig-inputs', steps, batchSize });
   const wall = (Date.now() - t0) / 1000;
+  const attributionPeak = peakRssMiB();
+  const est = discoveryMemory(model, { method: 'eap-ig-inputs', batchSize, nPos, prompts: nPrompts });
   const ref = Math.max(refBefore, await matMulFlops(2048, 768, 3072, threads));
 
   // FLOPs that the method needs, per token: the model's matmuls (2 x non-embedding parameters, plus
@@ -62,9 +68,9 @@ async function main(): Promise<void> {
   console.log(`counted work: ${fmt(flops / 1e12, 2)} TFLOP; achieved ${fmt(achieved / 1e9, 1)} GFLOP/s`);
   console.log(`large MatMul [2048x768]@[768x3072]: ${fmt(ref / 1e9, 1)} GFLOP/s`);
   console.log(`ratio achieved / MatMul: ${fmt(achieved / ref, 3)}`);
-  const estimate = peakMiB(model, batchSize, nPos);
-  console.log(`estimated peak (the extension's cost estimate): ${fmt(estimate, 0)} MiB, ${fmt((100 * (estimate - peakRssMiB())) / peakRssMiB(), 0)} % of the measured peak off`);
-  console.log(`peak RSS: ${fmt(peakRssMiB(), 0)} MiB (model weights: ${fmt((4 * (L * 12 * d * d + V * d + 1024 * d)) / 2 ** 20, 0)} MiB as float32; the tied head reads W_E in place)`);
+  console.log(`peak RSS: ${fmt(attributionPeak, 0)} MiB during attribution (model weights: ${fmt((4 * (L * 12 * d * d + V * d + 1024 * d)) / 2 ** 20, 0)} MiB as float32; the tied head reads W_E in place)`);
+  console.log(estimateLine('load', est.load, loadPeak));
+  console.log(estimateLine('attribution', est.attribution, attributionPeak));
   await model.dispose();
 }
 

@@ -12,6 +12,26 @@ export function peakRssMiB(): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/**
+ * Starts a new peak: the kernel's VmHWM is set back to the current resident set (Linux's
+ * /proc/self/clear_refs, value 5), so that the next `peakRssMiB` is the peak of what runs in between.
+ * Returns false where the kernel does not offer it; the peak then counts from the start of the process.
+ */
+export function resetPeak(): boolean {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** "estimate X MiB, measured Y MiB, error Z %": a phase's predicted peak (src/shared/cost.ts) beside its measurement. */
+export function estimateLine(phase: string, estimate: number, measured: number): string {
+  const err = (100 * (estimate - measured)) / measured;
+  return `${phase}: estimate ${fmt(estimate, 0)} MiB, measured ${fmt(measured, 0)} MiB, error ${err >= 0 ? '+' : ''}${fmt(err, 0)} %`;
+}
+
 /** Times `fn` `reps` times after one warm-up run; returns the median seconds. */
 export async function timeIt(fn: () => Promise<unknown>, reps: number): Promise<number> {
   await fn();

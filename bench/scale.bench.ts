@@ -1,15 +1,17 @@
 /**
  * Scale: discovery on a Llama-3.2-1B-shaped checkpoint (random BF16 weights in Hugging Face layout,
- * the real config with its llama3 rope scaling) with default options: peak RSS from the kernel
- * (VmHWM) after each phase, wall time per phase, and the achieved FLOP/s of attribution as a ratio of
- * one large MatMul measured in the same run.
+ * the real config with its llama3 rope scaling) with default options: each phase's peak RSS from the
+ * kernel (VmHWM, set back before the phase) beside the memory estimate of src/shared/cost.ts, wall time
+ * per phase, and the achieved FLOP/s of attribution as a ratio of one large MatMul measured in the
+ * same run.
  *
- *   npm run build && node out/bench/scale.bench.js [--shape 1b | 1b-4l | 8b] [--prompts 16] [--batch-size B] [--threads N]
+ *   npm run build && node out/bench/scale.bench.js [--shape 1b | 1b-4l | 8b | tiny] [--prompts 16] [--batch-size B] [--threads N]
  *       [--execution auto|whole|streamed] [--memory-budget MiB] [--stage-layers N] [--no-eval]
  *
  * `1b-4l` keeps every 1B dimension but only 4 layers (a quick proxy: per-layer costs scale with the
- * layer count). The checkpoint is written once by a child process into $CIRCUITSCOPE_BENCH_DIR (default
- * the OS temp folder) and reused; measuring also runs in a child, so that writing never counts.
+ * layer count); `tiny` has stories260K's dimensions, where the process's own memory dominates. The
+ * checkpoint is written once by a child process into $CIRCUITSCOPE_BENCH_DIR (default the OS temp
+ * folder) and reused; measuring also runs in a child, so that writing never counts.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,14 +19,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { attribute } from '../src/engine/circuits/attribute';
 import { select } from '../src/engine/circuits/discover';
-import { defaultTopN } from '../src/shared/methods';
+import { defaultTopN, discoverDefaults } from '../src/shared/methods';
 import { evaluatePatching } from '../src/engine/circuits/evaluate';
 import type { TokenizedPair } from '../src/engine/circuits/prompts';
 import { Model } from '../src/engine/model/runner';
-import { peakMiB } from '../src/engine/service';
+import { discoveryMemory } from '../src/engine/memory';
 import { mulberry32 } from '../src/engine/util/random';
 import { stories260K } from '../test/helpers/tinyModels';
-import { fmt, matMulFlops, peakRssMiB } from './common';
+import { estimateLine, fmt, matMulFlops, peakRssMiB, resetPeak } from './common';
 
 interface Shape {
   readonly L: number;
@@ -40,6 +42,7 @@ const shapes: Record<string, Shape> = {
   '1b': { L: 16, d: 2048, H: 32, Hkv: 8, m: 8192, V: 128256, tied: true },
   '1b-4l': { L: 4, d: 2048, H: 32, Hkv: 8, m: 8192, V: 128256, tied: true },
   '8b': { L: 32, d: 4096, H: 32, Hkv: 8, m: 14336, V: 128256, tied: false },
+  tiny: { L: 5, d: 64, H: 8, Hkv: 4, m: 172, V: 512, tied: true },
 };
 
 function flag(name: string, fallback: string): string {
@@ -174,10 +177,12 @@ function writeCheckpoint(dir: string, s: Shape): void {
 
 /** IOI-style pairs of 14 tokens: the corrupted prompt differs in one (subject) token. */
 function prompts(n: number, V: number): TokenizedPair[] {
+  // Token ids from 1000 up in a large vocabulary, from 3 up in a small one.
+  const [lo, span] = V > 31000 ? [1000, 30000] : [3, V - 3];
   return Array.from({ length: n }, (_, i) => {
-    const clean = Array.from({ length: 14 }, (_, p) => (p === 0 ? 1 : 1000 + ((i * 131 + p * 17) % 30000)));
-    const corrupted = clean.map((t, p) => (p === 4 ? (t + 7) % V : t));
-    return { clean, corrupted, cleanLabel: 2000 + i, corruptedLabel: 3000 + i, pair: { prompt: '', target: '', corruptedPrompt: '', corruptedTarget: '', line: i + 1 } };
+    const clean = Array.from({ length: 14 }, (_, p) => (p === 0 ? 1 : lo + ((i * 131 + p * 17) % span)));
+    const corrupted = clean.map((t, p) => (p === 4 ? lo + ((t - lo + 7) % span) : t));
+    return { clean, corrupted, cleanLabel: (2000 + i) % V, corruptedLabel: (3000 + i + 1) % V, pair: { prompt: '', target: '', corruptedPrompt: '', corruptedTarget: '', line: i + 1 } };
   });
 }
 
@@ -186,32 +191,42 @@ async function measure(dir: string, s: Shape): Promise<void> {
   const nPrompts = Number(flag('prompts', s.L > 16 ? '8' : '16'));
   const batchSize = process.argv.includes('--batch-size') ? Number(flag('batch-size', '8')) : undefined;
   const rows: string[] = [];
-  const phase = (label: string, seconds: number) => rows.push(`${label.padEnd(28)} ${fmt(seconds, 1).padStart(7)} s   peak RSS so far ${fmt(peakRssMiB() / 1024, 2)} GiB`);
+  const peaks: Partial<Record<'load' | 'attribution' | 'evaluation', number>> = {};
+  // Each phase's peak is its own: VmHWM is set back before it.
+  const phase = (label: string, seconds: number, key?: keyof typeof peaks) => {
+    if (key) peaks[key] = peakRssMiB();
+    rows.push(`${label.padEnd(28)} ${fmt(seconds, 1).padStart(7)} s   peak RSS ${fmt(peakRssMiB() / 1024, 2)} GiB`);
+  };
+  resetPeak();
   let t = Date.now();
   const execution = flag('execution', 'auto') as 'auto' | 'whole' | 'streamed';
   const budget = process.argv.includes('--memory-budget') ? Number(flag('memory-budget', '0')) : undefined;
   const stageLayers = process.argv.includes('--stage-layers') ? Number(flag('stage-layers', '1')) : undefined;
   const model = await Model.load(dir, { threads, execution, memoryBudgetMiB: budget, stageLayers });
-  phase('load', (Date.now() - t) / 1000);
+  phase('load', (Date.now() - t) / 1000, 'load');
   const plan = model.execution;
   const plannedBy = budget === undefined ? 'the default budget' : `a budget of ${budget} MiB`;
-  rows.push(`estimated peak (the extension's cost estimate): ${fmt(peakMiB(model, Math.min(batchSize ?? 8, nPrompts), 14) / 1024, 2)} GiB`);
   rows.push(`execution: ${plan.mode}${plan.mode === 'streamed' ? `, ${plan.stages.length} stages of ${plan.stages[0].to - plan.stages[0].from} layer(s)` : ''} (${execution}, ${plannedBy})`);
   const pairs = prompts(nPrompts, s.V);
+  resetPeak();
   t = Date.now();
   await model.lastLogits(pairs.slice(0, 1).map((p) => p.clean));
   phase('one forward (compile incl.)', (Date.now() - t) / 1000);
-  const ref = await matMulFlops(2048, 2048, 8192, threads);
+  // The 1B reference for every shape but the tiny one, whose phases would start above its buffers.
+  const ref = s.d >= 2048 ? await matMulFlops(2048, 2048, 8192, threads) : await matMulFlops(256, 64, 256, threads);
+  resetPeak();
   t = Date.now();
   const r = await attribute(model, pairs, { method: 'eap-ig-inputs', steps: 5, ...(batchSize ? { batchSize } : {}) });
   const attrSeconds = (Date.now() - t) / 1000;
-  phase(`attribution (EAP-IG, 5 steps)`, attrSeconds);
+  phase(`attribution (EAP-IG, 5 steps)`, attrSeconds, 'attribution');
   if (!process.argv.includes('--no-eval')) {
+    resetPeak();
     t = Date.now();
     const sel = select(r.graph, r.scores, 'topn', defaultTopN(r.graph));
     await evaluatePatching(model, pairs, [sel], batchSize ? { batchSize } : {});
-    phase(`evaluation (${sel.edgeIn.reduce((a, b) => a + b, 0)} edges)`, (Date.now() - t) / 1000);
+    phase(`evaluation (${sel.edgeIn.reduce((a, b) => a + b, 0)} edges)`, (Date.now() - t) / 1000, 'evaluation');
   }
+  const est = discoveryMemory(model, { method: 'eap-ig-inputs', batchSize: batchSize ?? discoverDefaults.batchSize, nPos: 14, prompts: nPrompts });
   // Counted work of attribution: per token, the model's matmuls (2 × non-embedding parameters, plus
   // attention) forward, and about as much again backward, for 2 activation passes and 5 steps, plus
   // the unembedding at one position per prompt and the edge contraction (2 × edges × d).
@@ -219,9 +234,13 @@ async function measure(dir: string, s: Shape): Promise<void> {
   const params = s.L * (s.d * e * (2 * s.H + 2 * s.Hkv) + 3 * s.d * s.m);
   const perToken = 2 * params + s.L * 4 * 14 * s.d;
   const flops = nPrompts * (14 * (2 * perToken + 5 * 2 * perToken) + 7 * 2 * s.d * s.V) + 5 * nPrompts * 14 * 2 * r.graph.edges.length * s.d;
-  console.log(`Llama-3.${s.L > 16 ? '1-8B' : '2-1B'}-style model, ${s.L} layers, d ${s.d}, ${nPrompts} prompts x 14 tokens, default options (${r.passes} passes)`);
+  console.log(`Llama-style model (${flag('shape', '1b')}), ${s.L} layers, d ${s.d}, ${nPrompts} prompts x 14 tokens, default options (${r.passes} passes)`);
   for (const row of rows) console.log(row);
   console.log(`attribution: ${fmt(flops / 1e12, 2)} TFLOP counted, ${fmt(flops / attrSeconds / 1e9, 1)} GFLOP/s; large MatMul ${fmt(ref / 1e9, 1)} GFLOP/s; ratio ${fmt(flops / attrSeconds / ref, 3)}`);
+  for (const k of ['load', 'attribution', 'evaluation'] as const) {
+    const measured = peaks[k];
+    if (measured !== undefined) console.log(`${estimateLine(k, est[k], measured)} (${est.plan})`);
+  }
   await model.dispose();
 }
 

@@ -15,9 +15,8 @@ import { analyzeHeads } from './analysis/heads';
 import { circuitConfig } from './circuits/attribute';
 import { expectedShape, parseCircuitJson, readCircuitFile, type LoadedCircuit } from './circuits/circuitFile';
 import { discoverWorkload, type DiscoverOptions } from './circuits/discover';
-import { parameterCount, type ModelSpec } from './model/config';
 import { Model, type ModelOptions } from './model/runner';
-import { globalParams, layerParams, type StreamPlan } from './model/stages';
+import { discoveryMemory } from './memory';
 import { CancelledError } from './errors';
 import { writeFileAtomic } from './util/atomicWrite';
 import { openWorkload, type Workload, type WorkloadDeps } from './workload';
@@ -147,59 +146,18 @@ export async function estimateCost(p: CostEstimateParams, deps: WorkloadDeps = {
   return costOf(await workload(p.dir, p.promptsFile, p.settings, deps), p.settings);
 }
 
-/** Passes (from the method table) and rough peak memory of a discovery of `w` with settings `s`. */
+/** Passes (from the method table) and the predicted peak memory (src/shared/cost.ts) of a discovery of `w` with settings `s`. */
 function costOf(w: Workload, s: DiscoverSettings): CostEstimate {
   const { spec } = w.model;
   const { pairs } = w;
   const g = new CircuitGraph(circuitConfig(spec));
   const batch = s.batchSize ?? discoverDefaults.batchSize;
+  const method = s.method ?? discoverDefaults.method;
   const schedule = { batchSize: batch, steps: s.steps ?? discoverDefaults.steps, nLayers: spec.nLayers, edges: g.edges.length };
-  const passes = attributionPasses(s.method ?? discoverDefaults.method, pairs.length, schedule);
-  const nPos = Math.max(...pairs.map((x) => x.clean.length));
-  return { edges: g.edges.length, prompts: pairs.length, passes, memoryMiB: Math.round(peakMiB(w.model, batch, nPos)) };
-}
-
-/** The estimated peak memory in MiB of a discovery on `model` (whole or streamed) with batches of `batch` prompts of `nPos` tokens. */
-export function peakMiB(model: Model, batch: number, nPos: number): number {
-  return model.stages ? streamedPeakMiB(model.spec, model.stages.plan, batch, nPos) : wholePeakMiB(model.spec, batch, nPos);
-}
-
-const MiB = 2 ** 20;
-
-/** Node outputs of a batch, [batch, pos, nF, d], in MiB. */
-function actsMiB(spec: ModelSpec, batch: number, nPos: number): number {
-  return (4 * batch * nPos * (1 + spec.nLayers * (spec.nHeads + 1)) * spec.dModel) / MiB;
-}
-
-/** The backward pass's activations over `layers` layers: about twenty residual-sized tensors per layer and head group. */
-function backwardMiB(spec: ModelSpec, batch: number, nPos: number, layers: number): number {
-  return (4 * batch * nPos * spec.dModel * layers * (3 * spec.nHeads + 20)) / MiB;
-}
-
-/** A whole model: its float32 weights, three copies of the node outputs (clean, corrupted, Δ), the backward pass. */
-function wholePeakMiB(spec: ModelSpec, batch: number, nPos: number): number {
-  return (4 * parameterCount(spec)) / MiB + 3 * actsMiB(spec, batch, nPos) + backwardMiB(spec, batch, nPos, spec.nLayers) + 150;
-}
-
-/**
- * A streamed model (model/stages.ts): what stays resident (the globals where they fit, the resident
- * layers), what one stage reads (its layers, or the first or last stage's embeddings), and the larger of
- * attribution (two copies of node outputs in batches cut by `batchCap`, one stage's backward pass) and
- * evaluation (clean, corrupted and current outputs, and the patches of a stage, in batches cut for six).
- * The weights a stage reads are new arrays each pass; the garbage collector frees them a few stages
- * late, so the estimate counts three stages' worth.
- */
-function streamedPeakMiB(spec: ModelSpec, plan: StreamPlan, batch: number, nPos: number): number {
-  const perLayer = (4 * layerParams(spec)) / MiB;
-  const stageLayers = Math.max(...plan.stages.map((s) => s.to - s.from));
-  const globals = (4 * globalParams(spec)) / MiB;
-  const resident = (plan.residentGlobals ? globals : 0) + plan.residentBytes / MiB;
-  const transient = Math.max(stageLayers * perLayer, plan.residentGlobals ? 0 : (4 * spec.vocabSize * spec.dModel) / MiB);
-  const perPrompt = actsMiB(spec, 1, nPos);
-  const cut = (copies: number) => Math.max(1, Math.min(batch, Math.floor(plan.budgetBytes / MiB / 3 / (copies * perPrompt))));
-  const attribution = 2 * cut(2) * perPrompt + backwardMiB(spec, cut(2), nPos, stageLayers);
-  const evaluation = 5 * cut(6) * perPrompt;
-  return resident + 3 * transient + Math.max(attribution, evaluation) + 150;
+  const passes = attributionPasses(method, pairs.length, schedule);
+  const nPos = Math.max(...pairs.map((x) => Math.max(x.clean.length, x.corrupted.length)));
+  const m = discoveryMemory(w.model, { method, batchSize: batch, nPos, prompts: pairs.length });
+  return { edges: g.edges.length, prompts: pairs.length, passes, memoryMiB: m.peak, memory: { loadMiB: m.load, attributionMiB: m.attribution, evaluationMiB: m.evaluation, plan: m.plan } };
 }
 
 /** Reads a circuit file into what the circuit view draws; head roles from `dir` and `promptsFile` when given, else from a cached analysis. */

@@ -4,6 +4,7 @@
  * host's CancellationToken is forwarded by vscode-jsonrpc as '$/cancelRequest').
  */
 import { NotificationType, RequestType } from 'vscode-jsonrpc';
+import type { ExecutionPlan } from './cost';
 import type { Method } from './methods';
 import type { FileProblem } from './problems';
 
@@ -199,8 +200,10 @@ export interface CostEstimate {
   readonly prompts: number;
   /** Forward(+backward) passes the method will run. */
   readonly passes: number;
-  /** Rough peak memory of the engine in MiB. */
+  /** Predicted peak memory of the engine process in MiB (src/shared/cost.ts): the largest of the phases below. */
   readonly memoryMiB: number;
+  /** The predicted peak of each phase in MiB, and how the model runs (whole, or streamed in stages). */
+  readonly memory?: { readonly loadMiB: number; readonly attributionMiB: number; readonly evaluationMiB: number; readonly plan: ExecutionPlan['kind'] };
 }
 /** What a discovery will cost, without running it (discover sends the same in its first progress notification). */
 export const estimateCost = new RequestType<CostEstimateParams, CostEstimate, void>('circuit/estimateCost');
