@@ -157,10 +157,11 @@ function checks(ctx) {
         for (let i = 0; i < facts.length; i++) {
           await title.filter({ hasText: `(${i} so far)` }).first().waitFor({ timeout: limits.ui });
           await input.fill(facts[i]);
-          await page.keyboard.press('Enter');
+          // Pressed on the input (focused first): the walkthrough page may have taken the keyboard focus.
+          await input.press('Enter');
         }
         await title.filter({ hasText: `(${facts.length} so far)` }).first().waitFor({ timeout: limits.ui });
-        await page.keyboard.press('Enter');
+        await input.press('Enter');
         // The preview: every pair ticked, its corruption shown.
         await title.filter({ hasText: /^Preview: 3 pairs/ }).first().waitFor({ timeout: limits.engine });
         const pairs = await quickRows(page);
