@@ -17,7 +17,8 @@ import { CancelledError, UserError } from '../errors';
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
 import { f32, type HostTensor } from '../runtime/session';
-import { buildInstrumented, routeGroups, tapGradient } from './instrument';
+import { buildInstrumented, deltaPrefixFeeds, routeGroups, tapGradient } from './instrument';
+import { transposeBlocksInPlace } from '../util/blocks';
 import type { TokenizedPair } from './prompts';
 import { batchCap, StreamedCircuit, type Runnable } from './streamed';
 
@@ -129,7 +130,8 @@ export class CircuitSessions {
 
   /**
    * Loss = −metric and its gradient with respect to the edge coefficients at coef = 0, from gradients
-   * at tapped destination inputs (no patch is computed). Inputs: `delta_bp` = Δ [batch, pos, nF, d].
+   * at tapped destination inputs (no patch is computed). Inputs: Δ's first slots, slot-major
+   * (`deltaPrefixFeeds`); a post-norm model's graph reads `delta_bp` = Δ [batch, pos, nF, d].
    * With `rules` (RelP), the tagged nodes take their propagation rules instead of their gradients.
    */
   async gradient(rules: readonly GradTag[] = []): Promise<Runnable> {
@@ -392,10 +394,20 @@ async function gradientBatch(
   const patched = opts.method === 'eap-ig-activations';
   const relp = relpRuns[opts.method];
   const grad = patched ? await s.gradientPatched() : await s.gradient(relp?.rules);
+  const spec = s.model.spec;
+  // Tap gradients read Δ slot-major, each destination its first slots as a view (tapGradient);
+  // post-norm models differentiate the patched graph, which reads Δ as it comes.
+  const deltaFeeds = (): Record<string, HostTensor> => {
+    if (patched) return { delta };
+    if (spec.postNorm) return { delta_bp: delta };
+    const [rows, nPos] = delta.shape as number[];
+    transposeBlocksInPlace(delta.data as Float32Array, rows * nPos, nF, spec.dModel);
+    return deltaPrefixFeeds(spec, delta.data as Float32Array);
+  };
   const base = {
     ...acts.feeds,
     tokens_corr: acts.corruptedTokens,
-    ...(patched ? { delta } : { delta_bp: delta }),
+    ...deltaFeeds(),
     metric_w: metricWeights(s.metric, batch, s.model.spec.vocabSize, N),
   };
   const zeros = f32(new Float32Array(nB * nF), [nB, nF]);

@@ -28,6 +28,7 @@ import type { MetricKind } from '../../shared/methods';
 import type { GraphBuilder, Value } from '../onnx/graphBuilder';
 import type { ModelSpec } from '../model/config';
 import { buildTransformer, B, P, type LoadedWeights } from '../model/transformer';
+import { f32, type HostTensor } from '../runtime/session';
 
 export type PatchMode = 'none' | 'absolute' | 'relative' | 'taps';
 export type { MetricKind } from '../../shared/methods';
@@ -417,25 +418,51 @@ class Instrumenter {
   }
 }
 
+/** A tap column's upstream nodes: the first n forward slots (the rest of its column is zero). */
+function tapUpstream(spec: ModelSpec, c: number): number {
+  const { nLayers: L, nHeads: H } = spec;
+  if (c === L * (3 * H + 1)) return 1 + L * (H + 1);
+  const l = Math.floor(c / (3 * H + 1));
+  return 1 + l * (H + 1) + (c % (3 * H + 1) === 3 * H && !spec.parallelAttnMlp ? H : 0);
+}
+
 /**
- * The EAP score matrix from tap gradients: for each destination group, Σ_{batch, pos} Δ[b, p] · g[b, p]ᵀ
- * with Δ [batch, pos, nF, d] (the graph input 'delta_bp') and g the loss gradient at the group's
- * inputs. Returns [nB, nF], the coefficient layout.
+ * The numbers n of upstream forward slots that tap columns read: each is a graph input
+ * `delta_sm_<n>` [n, batch·pos·d], the first n slots of Δ laid out slot-major (`deltaPrefixFeeds`).
+ */
+export function tapPrefixes(spec: ModelSpec): number[] {
+  const { nLayers: L, nHeads: H } = spec;
+  const ns = new Set<number>();
+  for (let c = 0; c <= L * (3 * H + 1); c++) ns.add(tapUpstream(spec, c));
+  return [...ns].sort((a, b) => a - b);
+}
+
+/**
+ * The graph inputs of `tapGradient`: views of Δ's first n slots for each prefix n, from Δ laid out
+ * slot-major [nF, batch·pos·d] (util/blocks.ts `transposeBlocksInPlace`). They share the one buffer, so no prefix is
+ * ever copied: a Slice of Δ [batch, pos, nF, d] copied up to a node-output tensor per layer and pass.
+ */
+export function deltaPrefixFeeds(spec: ModelSpec, slotMajor: Float32Array): Record<string, HostTensor> {
+  const nF = 1 + spec.nLayers * (spec.nHeads + 1);
+  const k = slotMajor.length / nF;
+  const out: Record<string, HostTensor> = {};
+  for (const n of tapPrefixes(spec)) out[`delta_sm_${n}`] = f32(slotMajor.subarray(0, n * k), [n, k]);
+  return out;
+}
+
+/**
+ * The EAP score matrix from tap gradients: for each tap, Σ_{batch, pos, d} Δ_u · g with g the loss
+ * gradient at the tap's inputs, for its upstream nodes u (the first n forward slots): one GEMM,
+ * Δ's first n slots [n, batch·pos·d] (graph input `delta_sm_<n>`, see `deltaPrefixFeeds`) @ g
+ * [batch·pos·d, k]. Returns [nB, nF], the coefficient layout (the taps' columns only, in order).
  */
 export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap[], grads: readonly (Value | undefined)[]): Value {
-  const { nLayers: L, nHeads: H, dModel: d } = spec;
+  const { nLayers: L, nHeads: H } = spec;
   const nF = 1 + L * (H + 1);
-  const delta = b.input('delta_bp', 'float32', [B, P, nF, d]);
-  // A destination's upstream nodes are the first n forward slots; the rest of its column is zero.
-  const upstream = (c: number): number => {
-    if (c === L * (3 * H + 1)) return nF;
-    const l = Math.floor(c / (3 * H + 1));
-    return 1 + l * (H + 1) + (c % (3 * H + 1) === 3 * H && !spec.parallelAttnMlp ? H : 0);
-  };
-  const firstSlots = new Map<number, Value>();
-  const deltaFirst = (n: number): Value => {
-    let v = firstSlots.get(n);
-    if (!v) firstSlots.set(n, (v = n === nF ? delta : b.slice(delta, 2, 0, n)));
+  const prefixes = new Map<number, Value>();
+  const prefix = (n: number): Value => {
+    let v = prefixes.get(n);
+    if (!v) prefixes.set(n, (v = b.input(`delta_sm_${n}`, 'float32', [n, 'bpd'])));
     return v;
   };
   const cols = taps.map((t, i) => {
@@ -443,10 +470,10 @@ export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap
     const k = t.value.rank === 3 ? 1 : (t.value.shape[2] as number);
     // Nothing reaches these inputs: under RelP's AH-rule, a head's query and key inputs.
     if (!gi) return b.constant(new Float32Array(nF * k), [nF, k]);
-    const g = gi.rank === 3 ? b.unsqueeze(gi, [2]) : gi; // [batch, pos, k, d]
-    const n = upstream(t.column);
-    // [batch, pos, n, d] @ [batch, pos, d, k] = [batch, pos, n, k], summed over batch and position.
-    const part = b.reduceSum(b.matMul(deltaFirst(n), b.transpose(g, [0, 1, 3, 2])), [0, 1], false); // [n, k]
+    // [batch, pos, d] is already [batch·pos·d, 1]; [batch, pos, k, d] becomes [batch, pos, d, k].
+    const g = gi.rank === 3 ? b.reshapeLike(gi, ['bpd', 1], [-1, 1]) : b.reshapeLike(b.transpose(gi, [0, 1, 3, 2]), ['bpd', k], [-1, k]);
+    const n = tapUpstream(spec, t.column);
+    const part = b.matMul(prefix(n), g); // [n, k]
     return n === nF ? part : b.concat([part, b.constant(new Float32Array((nF - n) * k), [nF - n, k])], 0); // [nF, k]
   });
   const order = taps.map((t, i) => [t.column, i]).sort((x, y) => x[0] - y[0]);

@@ -241,7 +241,7 @@ export class StageRunner {
       // Most recently used last.
       this.sessions.delete(recipe.key);
     } else {
-      s = Session.create(recipe.model, { ...this.sessionOptions, arena: false });
+      s = Session.create(recipe.model, { ...this.sessionOptions, arena: process.env.CIRCUITSCOPE_ORT_STAGE_ARENA === '1' });
       while (this.sessions.size >= this.maxSessions) {
         const [oldest, old] = this.sessions.entries().next().value as [string, Promise<Session>];
         this.sessions.delete(oldest);
