@@ -176,15 +176,18 @@ function whole(w: MemoryWorkload): Phases {
  * Block-streamed stages, as estimated with them (model/stages.ts): what stays resident (the globals
  * where they fit, the resident layers) and what one stage reads (its layers, or the first or last
  * stage's embeddings), three times over, since the collector frees a stage's weights a few stages
- * late; attribution adds two copies of node outputs in batches cut to a third of the budget and one
- * stage's backward pass (about twenty residual-sized tensors per layer and head group), evaluation five
- * copies in batches cut for six.
+ * late (nothing when every weight is resident); attribution adds 3.5 copies of node outputs in batches
+ * cut for five (streamed.ts batchCap) and one stage's backward pass (about twenty residual-sized tensors
+ * per layer and head group), evaluation nine copies in batches cut for ten. Copies fitted to the
+ * Llama-3.2-1B-shaped bench (every weight resident, batches of 8 and 7).
  */
 function streamed(w: MemoryWorkload, p: StreamedPlan): Phases {
   const m = w.model;
   const s = sizes(w);
   const resident = (p.residentGlobals ? f32 * m.globalParameters : 0) + p.residentBytes;
-  const stage = Math.max(p.stageLayers * f32 * m.layerParameters, p.residentGlobals ? 0 : f32 * m.vocabSize * m.dModel);
+  // With every weight resident no stage reads any: nothing waits for the collector.
+  const allResident = p.residentGlobals && p.residentBytes >= m.nLayers * f32 * m.layerParameters;
+  const stage = allResident ? 0 : Math.max(p.stageLayers * f32 * m.layerParameters, p.residentGlobals ? 0 : f32 * m.vocabSize * m.dModel);
   const cut = (copies: number) => Math.max(1, Math.min(w.batchSize, Math.floor(p.budgetBytes / 3 / (copies * s.acts(1)))));
   const backward = (prompts: number) => f32 * prompts * w.nPos * m.dModel * p.stageLayers * (3 * m.nHeads + 20);
   const held = resident + 3 * stage;
@@ -192,8 +195,8 @@ function streamed(w: MemoryWorkload, p: StreamedPlan): Phases {
   return {
     // Opening a streamed model reads no weight: the first pass reads what stays resident.
     load: startupMiB,
-    attribution: streamedProcessMiB + (held + s.acts(2 * cut(2)) + backward(cut(2))) / MiB,
-    evaluation: streamedProcessMiB + (held + s.acts(5 * cut(6))) / MiB,
+    attribution: streamedProcessMiB + (held + s.acts(3.5 * cut(5)) + backward(cut(5))) / MiB,
+    evaluation: streamedProcessMiB + (held + s.acts(9 * cut(10))) / MiB,
   };
 }
 

@@ -6,6 +6,7 @@
  * (attribution.test.ts, familyCircuits.test.ts, relp.test.ts, families.test.ts).
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { analyzeHeads } from '../../src/engine/analysis/heads';
@@ -19,7 +20,7 @@ import { batchCap } from '../../src/engine/circuits/streamed';
 import { parseConfig } from '../../src/engine/model/config';
 import { pruneDeadNodes, topN } from '../../src/shared/circuit';
 import { qwen3Tiny, gemma2Tiny } from '../helpers/familyModels';
-import { gpt2Tiny, llamaTiny, neoxTiny, tmpDir, tokenPair, writeCheckpoint, type TinyModel } from '../helpers/tinyModels';
+import { gpt2Tiny, llamaTiny, neoxTiny, repoRoot, tmpDir, tokenPair, writeCheckpoint, type TinyModel } from '../helpers/tinyModels';
 
 interface Case {
   readonly name: string;
@@ -167,6 +168,25 @@ describe('execution plan', () => {
       p!.stages.flatMap((st) => [st.from, st.to]).filter((_, i, a) => i === 0 || i === a.length - 1),
       [0, 4],
     );
+  });
+  test('Llama-3.2-1B under 8 GiB keeps every weight resident; Llama-3.1-8B keeps what fits beside three streamed stages', () => {
+    const real = JSON.parse(fs.readFileSync(path.join(repoRoot, 'test/fixtures/real-configs.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+    const GiB = 2 ** 30;
+    // Float32 sizes by hand from the configs: 1B layer 4·(2048·64·(2·32 + 2·8) + 3·2048·8192) ≈ 243 MB, embeddings 4·128256·2048 ≈ 1.05 GB.
+    const oneB = planExecution(parseConfig(real['meta-llama/Llama-3.2-1B'] as never, 'config.json'), { budgetBytes: 8 * GiB })!;
+    assert.ok(oneB, 'streamed: 4.95 GB of float32 weights exceed a third of 8 GiB');
+    assert.equal(oneB.residentGlobals, true);
+    assert.ok(oneB.residentBytes >= 16 * 243e6 && oneB.residentBytes < 16 * 244e6, `every layer resident, got ${oneB.residentBytes}`);
+    // 8B: layers 4·(4096·128·(2·32 + 2·8) + 3·4096·14336) ≈ 872 MB, embeddings and unembedding 4.2 GB.
+    const eightB = planExecution(parseConfig(real['meta-llama/Llama-3.1-8B'] as never, 'config.json'), { budgetBytes: 8 * GiB })!;
+    assert.equal(eightB.residentGlobals, false, '4.2 GB of globals exceed a quarter of 8 GiB');
+    assert.equal(eightB.stages.length, 32);
+    const layers = Math.round(eightB.residentBytes / 872e6);
+    // 8 GiB − a third − a twentieth − three layers = 2.69 GB: three layers.
+    assert.equal(layers, 3);
+    const wide = planExecution(parseConfig(real['meta-llama/Llama-3.1-8B'] as never, 'config.json'), { budgetBytes: 16 * GiB })!;
+    assert.equal(wide.residentGlobals, true, '4.2 GB of globals fit a quarter of 16 GiB');
+    assert.ok(wide.residentBytes > 0 && wide.residentBytes + 4.2e9 + 3 * 872e6 + (16 * GiB) / 3 <= 16 * GiB, `${wide.residentBytes}`);
   });
   test('a post-norm model runs whole under auto, and forcing streamed is refused by name', () => {
     const s = spec(gemma2Tiny({ seed: 3 }));

@@ -80,10 +80,11 @@ test("streamed: a stage's weights instead of all of them, and batches cut to the
   const st = estimateMemory({ ...base, plan: streamed });
   assert.equal(st.plan, 'streamed');
   assert.ok(st.peak < whole.peak, `streamed ${st.peak} MiB, whole ${whole.peak} MiB`);
-  // Node outputs of a prompt: 16 × 157 × 768 floats, 7.4 MiB; attribution's two copies are cut to
-  // floor(1024 / 3 / 14.7) = 23 prompts a batch, evaluation's six to 7.
+  // Node outputs of a prompt: 16 × 157 × 768 floats, 7.36 MiB; attribution's batches are cut for five
+  // copies to floor(1024 / 3 / 36.8) = 9 prompts, evaluation's for ten to floor(1024 / 3 / 73.6) = 4.
   const at = (batchSize: number) => estimateMemory({ ...base, batchSize, plan: streamed });
-  assert.equal(at(64).attribution, at(23).attribution);
-  assert.ok(at(22).attribution < at(23).attribution);
-  assert.equal(at(64).evaluation, at(7).evaluation);
+  assert.equal(at(64).attribution, at(9).attribution);
+  assert.ok(at(8).attribution < at(9).attribution);
+  assert.equal(at(64).evaluation, at(4).evaluation);
+  assert.ok(at(3).evaluation < at(4).evaluation);
 });

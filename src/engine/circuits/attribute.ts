@@ -269,7 +269,7 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
   const { nForward: nF, nBackward: nB } = g;
   const V = model.spec.vocabSize;
   const N = pairs.length;
-  const batchSize = Math.max(1, Math.min(opts.batchSize ?? discoverDefaults.batchSize, batchCap(model, Math.max(...pairs.map((p) => p.clean.length)), 2)));
+  const batchSize = Math.max(1, Math.min(opts.batchSize ?? discoverDefaults.batchSize, batchCap(model, Math.max(...pairs.map((p) => p.clean.length)), 5)));
   const steps = Math.max(1, opts.steps ?? discoverDefaults.steps);
   const dense = new Float64Array(nF * nB); // Accumulated as [nB, nF], the coef layout.
   let cleanSum = 0;

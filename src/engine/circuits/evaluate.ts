@@ -75,7 +75,7 @@ export async function evaluatePatching(
   const N = pairs.length;
   const ablation = opts.ablation ?? 'patch';
   // Patching's metrics do not depend on how prompts are batched; resampling draws per batch, so its batches stay as asked.
-  const cap = ablation === 'patch' ? batchCap(model, Math.max(...pairs.map((p) => p.clean.length)), 6) : Infinity;
+  const cap = ablation === 'patch' ? batchCap(model, Math.max(...pairs.map((p) => p.clean.length)), 10) : Infinity;
   const batchSize = Math.max(1, Math.min(opts.batchSize ?? discoverDefaults.batchSize, cap));
   const sess = await s.patching(false);
   const sources = await patchSources(s, pairs, ablation, { batchSize, seed: opts.seed });

@@ -52,10 +52,13 @@ function coefRows(coef: HostTensor | undefined, c0: number, c1: number): Record<
 }
 
 /**
- * The largest batch whose `copies` tensors of node outputs ([batch, pos, nF, d]: clean, corrupted or Δ,
- * the patched pass's current outputs and a stage's patches) take at most a third of a streamed
- * model's memory budget; no cap for a whole model. Scores and patching metrics do not depend on the
- * batch size, so a smaller batch only costs more passes.
+ * The largest batch whose `copies` node-output tensors ([batch, pos, nF, d]) take at most a third of a
+ * streamed model's memory budget; no cap for a whole model. Callers count what a batch holds at once,
+ * as measured at the Llama-3.2-1B shape: attribution about five (clean, Δ, a stage's residual streams
+ * and backward pass, the previous batch's until the collector runs), patching evaluation about ten
+ * (clean, corrupted, the current outputs, a stage's copies of earlier outputs and their Δ, the previous
+ * batch's). Scores and patching metrics do not depend on the batch size; a smaller batch only costs
+ * more passes.
  */
 export function batchCap(model: Model, nPos: number, copies: number): number {
   if (!model.stages) return Infinity;
@@ -155,7 +158,8 @@ export class StreamedCircuit {
         st,
         `circuit:forward:${g.patch}`,
         (b, w) => {
-          const r = buildInstrumented(b, spec, w, this.gradientOptions(g, st));
+          // Taps are identities: the forward sweep is the plain model (no per-head copies of its inputs).
+          const r = buildInstrumented(b, spec, w, g.patch === 'taps' ? { ...this.gradientOptions(g, st), patch: 'none', metric: undefined } : this.gradientOptions(g, st));
           b.output('resid_out', r.logits);
         },
         { ...feeds, ...coefRows(feeds.coef, cols.c0, cols.c1), ...(starts[k] ? { resid_in: starts[k]! } : {}) },

@@ -71,15 +71,20 @@ export function defaultBudgetBytes(): number {
 /**
  * Whether a model runs whole or streamed under a budget, and its stages. Whole when its float32
  * weights take at most a third of the budget (the rest is activations, gradients and ONNX Runtime's
- * buffers); otherwise stages of as many layers as a tenth of the budget holds, and the globals and as
- * many layers as a quarter of the budget holds kept in memory between passes. Post-norm families (Gemma-2/3, OLMo-2) run whole: their
- * circuit patches pass through earlier layers' norms, which a stage does not hold.
+ * buffers); otherwise stages of as many layers as a tenth of the budget holds. A third of the budget
+ * goes to node outputs (batches are cut to it) and a twentieth is held back; every weight stays in
+ * memory between passes when the rest holds them all (a Llama-3.2-1B shape under 8 GiB: each pass then
+ * reads nothing), and otherwise the globals (when they take at most half of what is left, or a quarter
+ * of the budget) and as many layers as the rest holds once three stages' weights are set aside (the
+ * collector frees a stage's weights a few stages late). Post-norm families (Gemma-2/3, OLMo-2) run
+ * whole: their circuit patches pass through earlier layers' norms, which a stage does not hold.
  */
 export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBytes?: number; stageLayers?: number; file?: string }): StreamPlan | undefined {
   const execution = o.execution ?? 'auto';
   const budget = o.budgetBytes ?? defaultBudgetBytes();
   const perLayer = 4 * layerParams(s);
-  const whole = 4 * globalParams(s) + s.nLayers * perLayer;
+  const globals = 4 * globalParams(s);
+  const whole = globals + s.nLayers * perLayer;
   if (execution === 'whole' || (execution === 'auto' && whole <= budget / 3)) return undefined;
   if (s.postNorm) {
     if (execution === 'streamed') {
@@ -91,9 +96,12 @@ export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBy
   if (!Number.isInteger(per) || per < 1) throw new UserError(`layers per stage must be a positive whole number, got ${per}`);
   const stages: Stage[] = [];
   for (let l = 0; l < s.nLayers; l += per) stages.push({ from: l, to: Math.min(s.nLayers, l + per) });
+  const forWeights = budget - budget / 3 - budget / 20;
+  if (whole <= forWeights) return { stages, residentBytes: s.nLayers * perLayer, residentGlobals: true, budgetBytes: budget };
   // A large vocabulary's embeddings and unembedding (8B: 4.2 GB in float32) are read when a stage needs them.
-  const residentGlobals = 4 * globalParams(s) <= budget / 4;
-  const resident = Math.max(0, budget / 4 - (residentGlobals ? 4 * globalParams(s) : 0));
+  const rest = Math.max(0, forWeights - 3 * Math.min(s.nLayers, per) * perLayer);
+  const residentGlobals = globals <= Math.max(budget / 4, rest / 2);
+  const resident = Math.max(0, rest - (residentGlobals ? globals : 0));
   return { stages, residentBytes: Math.min(resident, s.nLayers * perLayer), residentGlobals, budgetBytes: budget };
 }
 
@@ -241,7 +249,7 @@ export class StageRunner {
       // Most recently used last.
       this.sessions.delete(recipe.key);
     } else {
-      s = Session.create(recipe.model, { ...this.sessionOptions, arena: process.env.CIRCUITSCOPE_ORT_STAGE_ARENA === '1' });
+      s = Session.create(recipe.model, { ...this.sessionOptions, arena: false });
       while (this.sessions.size >= this.maxSessions) {
         const [oldest, old] = this.sessions.entries().next().value as [string, Promise<Session>];
         this.sessions.delete(oldest);
