@@ -123,7 +123,12 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
   const last = (o.stage?.to ?? spec.nLayers) === spec.nLayers;
   const embedTokens = o.interpolateEmbeddings && first ? interpolatedEmbedding(b) : undefined;
   const logits = buildTransformer(b, spec, w, {
-    split: true,
+    // Heads read their own inputs only where destinations are patched, tapped or traced; their
+    // results are apart only where node outputs are recorded (taps read Δ as an input).
+    split: {
+      inputs: o.patch !== 'none' || o.routes === true,
+      results: o.patch === 'absolute' || o.patch === 'relative' || o.outputActivations === true || o.routes === true,
+    },
     hook: (name, v) => ins.hook(name, v),
     embedTokens,
     onAttnPostNorm: (l, norm) => (ins.attnPostNorm[l] = norm),

@@ -32,9 +32,18 @@ export type { LoadedWeights };
 
 export type HookFn = (name: string, v: Value) => Value;
 
+/** Which side of attention is per head: each head's own q/k/v inputs, each head's own result. */
+export interface Split {
+  readonly inputs: boolean;
+  readonly results: boolean;
+}
+
 export interface CompileOptions {
-  /** Per-head q/k/v inputs and per-head results, as circuit work needs. */
-  readonly split?: boolean;
+  /**
+   * Per-head q/k/v inputs and per-head results, as circuit work needs (true: both). Gradients at
+   * tapped inputs need no per-head results, and node outputs need no per-head inputs.
+   */
+  readonly split?: boolean | Split;
   /** Called at every hook point; returns the value to continue with. */
   readonly hook?: HookFn;
   /** Emit full logits [batch, pos, vocab] as 'logits' (else only the selected position, 'logits_sel'). */
@@ -71,7 +80,7 @@ export function loadWeights(cw: CanonicalWeights): LoadedWeights {
  */
 export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights, opts: CompileOptions = {}): Value {
   const hook: HookFn = opts.hook ?? ((_n, v) => v);
-  const split = opts.split ?? false;
+  const split: Split = typeof opts.split === 'object' ? opts.split : { inputs: opts.split ?? false, results: opts.split ?? false };
   const { nLayers: L, dModel: d, vocabSize: V } = s;
   const from = opts.layers?.from ?? 0;
   const to = opts.layers?.to ?? L;
@@ -207,7 +216,7 @@ function buildBlock(
   residIn: Value,
   g: GraphInputs,
   hook: HookFn,
-  split: boolean,
+  split: Split,
   onAttnPostNorm: CompileOptions['onAttnPostNorm'],
   firstLayer: number,
 ): Value {
@@ -285,12 +294,12 @@ function qkvProjector(k: Block): (x: Value, which: 'q' | 'k' | 'v') => Value {
 }
 
 /** The attention sub-block: the output added to the residual stream, [batch, pos, d]. */
-function buildAttention(k: Block, resid: Value, g: GraphInputs, split: boolean, onAttnPostNorm?: CompileOptions['onAttnPostNorm']): Value {
+function buildAttention(k: Block, resid: Value, g: GraphInputs, split: Split, onAttnPostNorm?: CompileOptions['onAttnPostNorm']): Value {
   const { b, s, l, lw, p, wp, hook } = k;
   const { nHeads: H, dModel: d, dHead: e } = s;
   const project = qkvProjector(k);
   let qIn: Value, kIn: Value, vIn: Value;
-  if (split) {
+  if (split.inputs) {
     const perHead = b.unsqueeze(resid, [2]); // [batch, pos, 1, d], broadcast over heads
     qIn = hook(`${p}.hook_q_input`, perHead);
     kIn = hook(`${p}.hook_k_input`, perHead);
@@ -318,7 +327,7 @@ function buildAttention(k: Block, resid: Value, g: GraphInputs, split: boolean, 
   const z = hook(`${p}.attn.hook_z`, b.matMul(pattern, v)); // [batch, H, pos, e]
   const WO = b.weight(`${wp}.attn.W_O`, lw.WO, [H, e, d]);
   let attnOut: Value;
-  if (split) {
+  if (split.results) {
     const result = hook(`${p}.attn.hook_result`, b.transpose(b.matMul(z, WO), [0, 2, 1, 3])); // [batch, pos, H, d]
     attnOut = b.reduceSum(result, [2], false); // [batch, pos, d]
   } else {
