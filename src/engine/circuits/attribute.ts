@@ -153,7 +153,7 @@ export class CircuitSessions {
       const loss = r.metric!.neg();
       const grads = gradients(b, loss, r.taps!.map((t) => t.value), undefined, held);
       b.output('loss', loss);
-      b.output('grad_coef', tapGradient(b, spec, r.taps!, grads));
+      b.output('grad_coef', tapGradient(b, spec, r.taps!, grads, held));
     });
   }
 

@@ -25,9 +25,9 @@
  * per batch row, for exact patching).
  */
 import type { MetricKind } from '../../shared/methods';
-import type { GraphBuilder, Value } from '../onnx/graphBuilder';
+import type { GradTag, GraphBuilder, Value } from '../onnx/graphBuilder';
 import type { ModelSpec } from '../model/config';
-import { buildTransformer, B, P, type LoadedWeights } from '../model/transformer';
+import { buildTransformer, B, P, type LoadedWeights, type Projection } from '../model/transformer';
 import { f32, type HostTensor } from '../runtime/session';
 
 export type PatchMode = 'none' | 'absolute' | 'relative' | 'taps';
@@ -97,10 +97,15 @@ export function routeGroups(spec: ModelSpec): RouteGroup[] {
   return out;
 }
 
-/** A destination group's tap: its inputs ([batch, pos, k, d], or [batch, pos, d] for one) and its first backward column. */
+/**
+ * A destination group's tap and its first backward column: its input ([batch, pos, d], one
+ * destination), or the q, k or v projection of a layer's heads ([batch, H, pos, e]) with the way from
+ * its gradient to the gradient at each head's input ([batch, H, pos, d], transformer.ts Projection).
+ */
 export interface Tap {
   readonly column: number;
   readonly value: Value;
+  readonly toInput?: Projection['toInput'];
 }
 
 export interface Instrumented {
@@ -126,12 +131,14 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
     // Heads read their own inputs only where destinations are patched, tapped or traced; their
     // results are apart only where node outputs are recorded (taps read Δ as an input).
     split: {
-      inputs: o.patch !== 'none' || o.routes === true,
+      // Taps need each head's gradient, not its own input: one input, the projections reported.
+      inputs: o.patch === 'taps' && !o.routes ? 'projections' : o.patch !== 'none' || o.routes === true,
       results: o.patch === 'absolute' || o.patch === 'relative' || o.outputActivations === true || o.routes === true,
     },
     hook: (name, v) => ins.hook(name, v),
     embedTokens,
     onAttnPostNorm: (l, norm) => (ins.attnPostNorm[l] = norm),
+    onProjection: (l, which, p) => ins.taps.push({ column: l * (3 * spec.nHeads + 1) + letters[`hook_${which}_input`] * spec.nHeads, value: p.y, toInput: p.toInput }),
     layers: o.stage,
   }); // [batch, 1, vocab], or a stage's residual stream [batch, pos, d]
   return {
@@ -461,7 +468,7 @@ export function deltaPrefixFeeds(spec: ModelSpec, slotMajor: Float32Array): Reco
  * Δ's first n slots [n, batch·pos·d] (graph input `delta_sm_<n>`, see `deltaPrefixFeeds`) @ g
  * [batch·pos·d, k]. Returns [nB, nF], the coefficient layout (the taps' columns only, in order).
  */
-export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap[], grads: readonly (Value | undefined)[]): Value {
+export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap[], grads: readonly (Value | undefined)[], held: ReadonlySet<GradTag> = new Set()): Value {
   const { nLayers: L, nHeads: H } = spec;
   const nF = 1 + L * (H + 1);
   const prefixes = new Map<number, Value>();
@@ -472,11 +479,15 @@ export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap
   };
   const cols = taps.map((t, i) => {
     const gi = grads[i];
-    const k = t.value.rank === 3 ? 1 : (t.value.shape[2] as number);
+    const k = t.toInput ? (t.value.shape[1] as number) : t.value.rank === 3 ? 1 : (t.value.shape[2] as number);
     // Nothing reaches these inputs: under RelP's AH-rule, a head's query and key inputs.
     if (!gi) return b.constant(new Float32Array(nF * k), [nF, k]);
-    // [batch, pos, d] is already [batch·pos·d, 1]; [batch, pos, k, d] becomes [batch, pos, d, k].
-    const g = gi.rank === 3 ? b.reshapeLike(gi, ['bpd', 1], [-1, 1]) : b.reshapeLike(b.transpose(gi, [0, 1, 3, 2]), ['bpd', k], [-1, k]);
+    // [batch, pos, d] is already [batch·pos·d, 1]; heads' inputs [batch, H, pos, d] become [batch, pos, d, H].
+    const g = t.toInput
+      ? b.reshapeLike(b.transpose(t.toInput(gi, held.has('norm-scale')), [0, 2, 3, 1]), ['bpd', k], [-1, k])
+      : gi.rank === 3
+        ? b.reshapeLike(gi, ['bpd', 1], [-1, 1])
+        : b.reshapeLike(b.transpose(gi, [0, 1, 3, 2]), ['bpd', k], [-1, k]);
     const n = tapUpstream(spec, t.column);
     const part = b.matMul(prefix(n), g); // [n, k]
     return n === nF ? part : b.concat([part, b.constant(new Float32Array((nF - n) * k), [nF - n, k])], 0); // [nF, k]

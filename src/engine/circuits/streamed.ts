@@ -210,7 +210,7 @@ export class StreamedCircuit {
     const wrt = [...(g.patch === 'taps' ? r.taps!.map((t) => t.value) : [r.coef!]), ...(start ? [start] : [])];
     const grads = gradients(b, y, wrt, seed, new Set(g.rules));
     const own = start ? grads.slice(0, -1) : grads;
-    if (g.patch === 'taps') b.output('grad_coef', tapGradient(b, spec, r.taps!, own));
+    if (g.patch === 'taps') b.output('grad_coef', tapGradient(b, spec, r.taps!, own, new Set(g.rules)));
     else {
       if (!own[0]) throw new Error('internal: the loss does not depend on the edge coefficients');
       b.output('grad_coef', own[0]);

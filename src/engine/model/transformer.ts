@@ -32,10 +32,25 @@ export type { LoadedWeights };
 
 export type HookFn = (name: string, v: Value) => Value;
 
-/** Which side of attention is per head: each head's own q/k/v inputs, each head's own result. */
+/**
+ * Which side of attention is per head: each head's own q/k/v inputs, each head's own result. Inputs
+ * 'projections': one input for all heads, and each head's q, k and v projection reported through
+ * `onProjection` with the way back to its input (gradients at per-head inputs without per-head copies).
+ */
 export interface Split {
-  readonly inputs: boolean;
+  readonly inputs: boolean | 'projections';
   readonly results: boolean;
+}
+
+/**
+ * A head group's q, k or v projection `y` = norm(x) · W [batch, H, pos, e] (before bias, clipping, q/k
+ * norms and rotation), and `toInput`: a cotangent of y to the gradient at each head's own copy of the
+ * residual stream x, [batch, H, pos, d]: Wᵀ per head, then the pre-norm's vector-Jacobian product at
+ * x (with the norm's scale held constant under RelP's LN-rule).
+ */
+export interface Projection {
+  readonly y: Value;
+  readonly toInput: (dy: Value, holdNormScale: boolean) => Value;
 }
 
 export interface CompileOptions {
@@ -44,6 +59,8 @@ export interface CompileOptions {
    * tapped inputs need no per-head results, and node outputs need no per-head inputs.
    */
   readonly split?: boolean | Split;
+  /** With split inputs 'projections': each layer's q, k and v projections, as they are built. */
+  readonly onProjection?: (layer: number, which: 'q' | 'k' | 'v', p: Projection) => void;
   /** Called at every hook point; returns the value to continue with. */
   readonly hook?: HookFn;
   /** Emit full logits [batch, pos, vocab] as 'logits' (else only the selected position, 'logits_sel'). */
@@ -103,7 +120,7 @@ export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights
     resid = b.input('resid_in', 'float32', [B, P, d]);
   }
 
-  for (let l = from; l < to; l++) resid = buildBlock(b, s, w, l, resid, g, hook, split, opts.onAttnPostNorm, from);
+  for (let l = from; l < to; l++) resid = buildBlock(b, s, w, l, resid, g, hook, split, opts, from);
   if (to < L) return resid;
 
   // The logits node reads the final residual; `select` picks the position to read.
@@ -150,6 +167,29 @@ export function softcap(b: GraphBuilder, x: Value, cap: number): Value {
 /** The spec's norm over the last axis. */
 function normOf(b: GraphBuilder, s: ModelSpec): (x: Value, gamma: Value | undefined, beta: Value | undefined) => Value {
   return (x, gamma, beta) => (s.norm === 'layernorm' ? b.layerNorm(x, gamma ?? null, beta ?? null, s.normEps) : b.rmsNorm(x, gamma ?? null, s.normEps));
+}
+
+/**
+ * The vector-Jacobian product of the family's norm (normOf) at x over the last axis, for cotangents u
+ * that may carry more leading entries than x (one per head, x broadcast): the same formulas as the
+ * autodiff's rules (onnx/vjp.ts), with μ, σ and r of x computed once for all heads.
+ *   RMSNorm  y = γ x / r, r = √(mean x² + ε):  dx = γu / r − x · mean(x γu) / r³   (r held: γu / r)
+ *   LayerNorm x̂ = (x − μ)/σ, g = γu:  dx = (g − mean g − x̂ · mean(g x̂)) / σ      (σ held: (g − mean g) / σ)
+ */
+function normVjp(b: GraphBuilder, s: ModelSpec, x: Value, gamma: Value | undefined, u: Value, holdScale: boolean): Value {
+  const g = gamma ? b.mul(u, gamma) : u;
+  if (s.norm === 'layernorm') {
+    const xc = b.sub(x, b.reduceMean(x, [-1]));
+    const rstd = b.div(1, b.unary('Sqrt', b.add(b.reduceMean(b.mul(xc, xc), [-1]), s.normEps)));
+    const centered = b.sub(g, b.reduceMean(g, [-1]));
+    if (holdScale) return b.mul(centered, rstd);
+    const xhat = b.mul(xc, rstd);
+    return b.mul(b.sub(centered, b.mul(xhat, b.reduceMean(b.mul(g, xhat), [-1]))), rstd);
+  }
+  const r = b.unary('Sqrt', b.add(b.reduceMean(b.mul(x, x), [-1]), s.normEps));
+  const first = b.div(g, r);
+  if (holdScale) return first;
+  return b.sub(first, b.mul(x, b.div(b.reduceMean(b.mul(x, g), [-1]), b.mul(b.mul(r, r), r))));
 }
 
 function activation(b: GraphBuilder, s: ModelSpec, x: Value): Value {
@@ -217,7 +257,7 @@ function buildBlock(
   g: GraphInputs,
   hook: HookFn,
   split: Split,
-  onAttnPostNorm: CompileOptions['onAttnPostNorm'],
+  opts: Pick<CompileOptions, 'onAttnPostNorm' | 'onProjection'>,
   firstLayer: number,
 ): Value {
   const { nHeads: H, nKvHeads: Hkv, dModel: d } = s;
@@ -242,7 +282,7 @@ function buildBlock(
     ln1B: opt('ln1.b', lw.ln1B, [d]),
   };
   const resid = hook(`${p}.hook_resid_pre`, residIn);
-  const attnOut = hook(`${p}.hook_attn_out`, buildAttention(k, resid, g, split, onAttnPostNorm));
+  const attnOut = hook(`${p}.hook_attn_out`, buildAttention(k, resid, g, split, opts));
   let out: Value;
   if (s.parallelAttnMlp) {
     const mlpOut = hook(`${p}.hook_mlp_out`, buildMlp(k, hook(`${p}.hook_mlp_in`, resid)));
@@ -256,7 +296,7 @@ function buildBlock(
 }
 
 /** q, k or v of every head, [batch, H, pos, e], from per-head inputs [batch, pos, H|1, d] or [batch, pos, d]. */
-function qkvProjector(k: Block): (x: Value, which: 'q' | 'k' | 'v') => Value {
+function qkvProjector(k: Block, onProjection?: CompileOptions['onProjection']): (x: Value, which: 'q' | 'k' | 'v') => Value {
   const { b, s, lw, wp } = k;
   const { nHeads: H, nKvHeads: Hkv, dModel: d, dHead: e } = s;
   const WQ = b.weight(`${wp}.attn.W_Q`, lw.WQ, [H, d, e]);
@@ -281,7 +321,17 @@ function qkvProjector(k: Block): (x: Value, which: 'q' | 'k' | 'v') => Value {
     const xh = x.rank === 4 ? b.transpose(x, [0, 2, 1, 3]) : b.unsqueeze(x, [1]); // [batch, H|1, pos, d]
     const xn = s.preNorm ? k.norm(xh, k.ln1W, k.ln1B) : xh;
     const bias = which === 'q' ? bQ : which === 'k' ? bK : undefined;
-    let y = b.matMul(xn, which === 'q' ? WQ : which === 'k' ? WK : WV); // [batch, H, pos, e]
+    const W = which === 'q' ? WQ : which === 'k' ? WK : WV;
+    let y = b.matMul(xn, W); // [batch, H, pos, e]
+    if (onProjection) {
+      onProjection(k.l, which, {
+        y,
+        toInput: (dy, hold) => {
+          const u = b.matMul(dy, b.transpose(W, [0, 2, 1])); // [batch, H, pos, d]
+          return s.preNorm ? normVjp(b, s, xh, k.ln1W, u, hold) : u;
+        },
+      });
+    }
     if (bias) y = b.add(y, bias);
     if (s.clipQkv !== undefined) y = clip(b, y, s.clipQkv);
     if (which === 'v' || s.qkNorm === 'none') return y;
@@ -294,12 +344,14 @@ function qkvProjector(k: Block): (x: Value, which: 'q' | 'k' | 'v') => Value {
 }
 
 /** The attention sub-block: the output added to the residual stream, [batch, pos, d]. */
-function buildAttention(k: Block, resid: Value, g: GraphInputs, split: Split, onAttnPostNorm?: CompileOptions['onAttnPostNorm']): Value {
+function buildAttention(k: Block, resid: Value, g: GraphInputs, split: Split, opts: Pick<CompileOptions, 'onAttnPostNorm' | 'onProjection'>): Value {
   const { b, s, l, lw, p, wp, hook } = k;
   const { nHeads: H, dModel: d, dHead: e } = s;
-  const project = qkvProjector(k);
+  const onAttnPostNorm = opts.onAttnPostNorm;
+  if (split.inputs === 'projections' && !opts.onProjection) throw new Error('internal: split projections need onProjection');
+  const project = qkvProjector(k, split.inputs === 'projections' ? opts.onProjection : undefined);
   let qIn: Value, kIn: Value, vIn: Value;
-  if (split.inputs) {
+  if (split.inputs === true) {
     const perHead = b.unsqueeze(resid, [2]); // [batch, pos, 1, d], broadcast over heads
     qIn = hook(`${p}.hook_q_input`, perHead);
     kIn = hook(`${p}.hook_k_input`, perHead);
