@@ -221,8 +221,10 @@ export function checkFinite(x: number, what: string, batch: readonly TokenizedPa
 export async function runActivations(
   s: CircuitSessions,
   batch: readonly TokenizedPair[],
+  opts: { cleanActs?: boolean } = {},
 ): Promise<{
-  clean: HostTensor;
+  /** The clean run's node outputs: only where asked (Δ), and let go once Δ is made (a node-output tensor is 485 MB at 1B, batch 8). */
+  clean?: HostTensor;
   corrupted: HostTensor;
   cleanLogits: Float32Array;
   corruptedLogits: Float32Array;
@@ -233,12 +235,12 @@ export async function runActivations(
   const spec = s.model.spec;
   const cf = batchFeeds(spec, batch.map((p) => p.clean));
   const rf = batchFeeds(spec, batch.map((p) => p.corrupted));
-  const c = await sess.run(cf.feeds, ['acts', 'logits_sel']);
+  const c = await sess.run(cf.feeds, opts.cleanActs === false ? ['logits_sel'] : ['acts', 'logits_sel']);
   const r = await sess.run(rf.feeds, ['acts', 'logits_sel']);
   checkFiniteLogits(c.logits_sel.data as Float32Array, spec.vocabSize, batch, 'clean run');
   checkFiniteLogits(r.logits_sel.data as Float32Array, spec.vocabSize, batch, 'corrupted run');
   return {
-    clean: c.acts,
+    clean: opts.cleanActs === false ? undefined : c.acts,
     corrupted: r.acts,
     cleanLogits: c.logits_sel.data as Float32Array,
     corruptedLogits: r.logits_sel.data as Float32Array,
@@ -304,7 +306,7 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
       continue;
     }
     const ta = Date.now();
-    const acts = await runActivations(s, batch);
+    const acts = await runActivations(s, batch, { cleanActs: opts.method !== 'exact' });
     phase.activations += (Date.now() - ta) / 1000;
     const tg = Date.now();
     passes += 2;
@@ -390,7 +392,9 @@ async function gradientBatch(
   const { nForward: nF, nBackward: nB } = g;
   const { steps } = opts;
   const convention = opts.igConvention ?? discoverDefaults.igConvention;
+  if (!acts.clean) throw new Error('internal: gradient methods need the clean node outputs');
   const delta = subInPlace(acts.corrupted, acts.clean); // [batch, pos, nF, d]
+  acts.clean = undefined;
   const patched = opts.method === 'eap-ig-activations';
   const relp = relpRuns[opts.method];
   const grad = patched ? await s.gradientPatched() : await s.gradient(relp?.rules);

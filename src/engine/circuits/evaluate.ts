@@ -90,7 +90,7 @@ export async function evaluatePatching(
   let start = 0;
   for (const batch of batches) {
     if (opts.signal?.aborted) throw new CancelledError();
-    const acts = await runActivations(s, batch);
+    const acts = await runActivations(s, batch, { cleanActs: false });
     const patchSrc = await sources.forBatch(start, batch, acts.corrupted);
     start += batch.length;
     batch.forEach((p, i) => {

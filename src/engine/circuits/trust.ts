@@ -30,7 +30,7 @@ export async function exactEdgeScores(
   const out = new Float64Array(edges.length);
   const rowsPerPass = Math.max(1, opts.batchSize ?? 32);
   for (const batch of chunks(pairs, rowsPerPass)) {
-    const acts = await runActivations(s, batch);
+    const acts = await runActivations(s, batch, { cleanActs: false });
     const [, nPos, , d] = acts.corrupted.shape;
     const per = nPos * nF * d;
     for (let i = 0; i < batch.length; i++) {

@@ -71,7 +71,8 @@ export function defaultBudgetBytes(): number {
 /**
  * Whether a model runs whole or streamed under a budget, and its stages. Whole when its float32
  * weights take at most a third of the budget (the rest is activations, gradients and ONNX Runtime's
- * buffers); otherwise stages of as many layers as a tenth of the budget holds. A third of the budget
+ * buffers); otherwise stages of as many layers as a tenth of the budget holds (their weights, or with
+ * every weight resident their backward passes), evened out. A third of the budget
  * goes to node outputs (batches are cut to it) and a twentieth is held back; every weight stays in
  * memory between passes when the rest holds them all (a Llama-3.2-1B shape under 8 GiB: each pass then
  * reads nothing), and otherwise the globals (when they take at most half of what is left, or a quarter
@@ -92,12 +93,19 @@ export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBy
     }
     return undefined;
   }
-  const per = o.stageLayers ?? Math.max(1, Math.min(s.nLayers, Math.floor(budget / 10 / perLayer)));
+  const forWeights = budget - budget / 3 - budget / 20;
+  const allResident = whole <= forWeights;
+  // A stage reads a tenth of the budget in weights; with every weight resident it reads none, and a
+  // tenth of the budget holds its backward pass instead (about twenty residual-sized tensors per layer
+  // and head group, src/shared/cost.ts, at the default batch of 8 prompts of 16 tokens): fewer stages
+  // recompute less of the forward pass.
+  const perStage = allResident ? 4 * 8 * 16 * s.dModel * (3 * s.nHeads + 20) : perLayer;
+  let per = o.stageLayers ?? Math.max(1, Math.min(s.nLayers, Math.floor(budget / 10 / perStage)));
   if (!Number.isInteger(per) || per < 1) throw new UserError(`layers per stage must be a positive whole number, got ${per}`);
+  if (o.stageLayers === undefined) per = Math.ceil(s.nLayers / Math.ceil(s.nLayers / per)); // Even stages: 16 layers at 7 a stage run as 6, 6, 4.
   const stages: Stage[] = [];
   for (let l = 0; l < s.nLayers; l += per) stages.push({ from: l, to: Math.min(s.nLayers, l + per) });
-  const forWeights = budget - budget / 3 - budget / 20;
-  if (whole <= forWeights) return { stages, residentBytes: s.nLayers * perLayer, residentGlobals: true, budgetBytes: budget };
+  if (allResident) return { stages, residentBytes: s.nLayers * perLayer, residentGlobals: true, budgetBytes: budget };
   // A large vocabulary's embeddings and unembedding (8B: 4.2 GB in float32) are read when a stage needs them.
   const rest = Math.max(0, forWeights - 3 * Math.min(s.nLayers, per) * perLayer);
   const residentGlobals = globals <= Math.max(budget / 4, rest / 2);
