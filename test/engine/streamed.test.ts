@@ -169,7 +169,7 @@ describe('execution plan', () => {
       [0, 4],
     );
   });
-  test('Llama-3.2-1B under 8 GiB keeps every weight resident; Llama-3.1-8B keeps what fits beside three streamed stages', () => {
+  test('Llama-3.2-1B under 8 GiB keeps every weight resident; Llama-3.1-8B keeps what fits a quarter of the budget', () => {
     const real = JSON.parse(fs.readFileSync(path.join(repoRoot, 'test/fixtures/real-configs.json'), 'utf8')) as Record<string, Record<string, unknown>>;
     const GiB = 2 ** 30;
     // Float32 sizes by hand from the configs: 1B layer 4·(2048·64·(2·32 + 2·8) + 3·2048·8192) ≈ 243 MB, embeddings 4·128256·2048 ≈ 1.05 GB.
@@ -181,12 +181,11 @@ describe('execution plan', () => {
     const eightB = planExecution(parseConfig(real['meta-llama/Llama-3.1-8B'] as never, 'config.json'), { budgetBytes: 8 * GiB })!;
     assert.equal(eightB.residentGlobals, false, '4.2 GB of globals exceed a quarter of 8 GiB');
     assert.equal(eightB.stages.length, 32);
-    const layers = Math.round(eightB.residentBytes / 872e6);
-    // 8 GiB − a third − a twentieth − three layers = 2.69 GB: three layers.
-    assert.equal(layers, 3);
+    // A quarter of 8 GiB, 2.15 GB, holds two 872 MB layers.
+    assert.equal(Math.floor(eightB.residentBytes / 872e6), 2);
     const wide = planExecution(parseConfig(real['meta-llama/Llama-3.1-8B'] as never, 'config.json'), { budgetBytes: 16 * GiB })!;
     assert.equal(wide.residentGlobals, true, '4.2 GB of globals fit a quarter of 16 GiB');
-    assert.ok(wide.residentBytes > 0 && wide.residentBytes + 4.2e9 + 3 * 872e6 + (16 * GiB) / 3 <= 16 * GiB, `${wide.residentBytes}`);
+    assert.ok(wide.residentBytes < 872e6, `the rest of the quarter holds no layer, got ${wide.residentBytes}`);
   });
   test('a post-norm model runs whole under auto, and forcing streamed is refused by name', () => {
     const s = spec(gemma2Tiny({ seed: 3 }));

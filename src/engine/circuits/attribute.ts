@@ -16,7 +16,7 @@ import type { ModelSpec } from '../model/config';
 import { CancelledError, UserError } from '../errors';
 import type { Model } from '../model/runner';
 import { batchFeeds } from '../model/runner';
-import { f32, type HostTensor } from '../runtime/session';
+import { f32, i64, type HostTensor } from '../runtime/session';
 import { buildInstrumented, deltaPrefixFeeds, routeGroups, tapGradient } from './instrument';
 import { transposeBlocksInPlace } from '../util/blocks';
 import type { TokenizedPair } from './prompts';
@@ -77,6 +77,23 @@ export function metricOf(kind: MetricKind, logits: Float32Array, V: number, i: n
 }
 
 /** Metric weights [batch, 1, vocab]: the metric is Σ w · f(logits), already divided by N. */
+/**
+ * The gradient graphs' metric inputs (instrument.ts metricOf): a logit difference's two tokens per
+ * prompt and their weights ±1/n; other kinds, weights over the whole vocabulary.
+ */
+function metricFeeds(kind: MetricKind, batch: readonly TokenizedPair[], V: number, n: number): Record<string, HostTensor> {
+  if (kind !== 'logit-diff') return { metric_w: metricWeights(kind, batch, V, n) };
+  const tok = new BigInt64Array(2 * batch.length);
+  const wk = new Float32Array(2 * batch.length);
+  batch.forEach((p, i) => {
+    tok[2 * i] = BigInt(p.cleanLabel);
+    tok[2 * i + 1] = BigInt(p.corruptedLabel);
+    wk[2 * i] = 1 / n;
+    wk[2 * i + 1] = -1 / n;
+  });
+  return { metric_tok: i64(tok, [batch.length, 2]), metric_wk: f32(wk, [batch.length, 1, 2]) };
+}
+
 function metricWeights(kind: MetricKind, batch: readonly TokenizedPair[], V: number, n: number): HostTensor {
   const w = new Float32Array(batch.length * V);
   batch.forEach((p, i) => {
@@ -412,7 +429,7 @@ async function gradientBatch(
     ...acts.feeds,
     tokens_corr: acts.corruptedTokens,
     ...deltaFeeds(),
-    metric_w: metricWeights(s.metric, batch, s.model.spec.vocabSize, N),
+    ...metricFeeds(s.metric, batch, s.model.spec.vocabSize, N),
   };
   const zeros = f32(new Float32Array(nB * nF), [nB, nF]);
   const accumulate = async (alpha: number, coef: HostTensor, weight: number, rows?: readonly number[]) => {

@@ -127,7 +127,10 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
   const first = (o.stage?.from ?? 0) === 0;
   const last = (o.stage?.to ?? spec.nLayers) === spec.nLayers;
   const embedTokens = o.interpolateEmbeddings && first ? interpolatedEmbedding(b) : undefined;
+  // A logit difference reads two logits per prompt: the graph unembeds only those (metricOf).
+  const vocabulary = o.metric === 'logit-diff' && last ? b.input('metric_tok', 'int64', [B, 2]) : undefined;
   const logits = buildTransformer(b, spec, w, {
+    vocabulary,
     // Heads read their own inputs only where destinations are patched, tapped or traced; their
     // results are apart only where node outputs are recorded (taps read Δ as an input).
     split: {
@@ -161,14 +164,16 @@ function interpolatedEmbedding(b: GraphBuilder): (WE: Value, tokens: Value) => V
   };
 }
 
-/** 'metric' = Σ metric_w · f(logits) over batch and vocabulary, for f by kind. */
+/**
+ * 'metric' = Σ metric_w · f(logits) over batch and vocabulary, for f by kind. A logit difference reads
+ * the logits of `metric_tok` [batch, 2] (the graph unembeds only those) with weights `metric_wk`
+ * [batch, 1, 2]; the other kinds normalize over the vocabulary and read `metric_w` [batch, 1, vocab].
+ */
 function metricOf(b: GraphBuilder, logits: Value, kind: MetricKind, V: number): Value {
+  if (kind === 'logit-diff') return b.reduceSum(b.mul(logits, b.input('metric_wk', 'float32', [B, 1, 2])), [0, 1, 2], false);
   const mw = b.input('metric_w', 'float32', [B, 1, V]);
   let f: Value;
   switch (kind) {
-    case 'logit-diff':
-      f = logits;
-      break;
     case 'prob':
       f = b.softmax(logits, -1);
       break;

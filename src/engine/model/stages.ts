@@ -75,9 +75,9 @@ export function defaultBudgetBytes(): number {
  * every weight resident their backward passes), evened out. A third of the budget
  * goes to node outputs (batches are cut to it) and a twentieth is held back; every weight stays in
  * memory between passes when the rest holds them all (a Llama-3.2-1B shape under 8 GiB: each pass then
- * reads nothing), and otherwise the globals (when they take at most half of what is left, or a quarter
- * of the budget) and as many layers as the rest holds once three stages' weights are set aside (the
- * collector frees a stage's weights a few stages late). Post-norm families (Gemma-2/3, OLMo-2) run
+ * reads nothing), and otherwise the globals (when they take at most a quarter of the budget) and as
+ * many layers as fit the rest of that quarter (a stage's weights, or the first and last stages'
+ * embeddings, wait for the collector a few stages late). Post-norm families (Gemma-2/3, OLMo-2) run
  * whole: their circuit patches pass through earlier layers' norms, which a stage does not hold.
  */
 export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBytes?: number; stageLayers?: number; file?: string }): StreamPlan | undefined {
@@ -107,9 +107,8 @@ export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBy
   for (let l = 0; l < s.nLayers; l += per) stages.push({ from: l, to: Math.min(s.nLayers, l + per) });
   if (allResident) return { stages, residentBytes: s.nLayers * perLayer, residentGlobals: true, budgetBytes: budget };
   // A large vocabulary's embeddings and unembedding (8B: 4.2 GB in float32) are read when a stage needs them.
-  const rest = Math.max(0, forWeights - 3 * Math.min(s.nLayers, per) * perLayer);
-  const residentGlobals = globals <= Math.max(budget / 4, rest / 2);
-  const resident = Math.max(0, rest - (residentGlobals ? globals : 0));
+  const residentGlobals = globals <= budget / 4;
+  const resident = Math.max(0, budget / 4 - (residentGlobals ? globals : 0));
   return { stages, residentBytes: Math.min(resident, s.nLayers * perLayer), residentGlobals, budgetBytes: budget };
 }
 

@@ -59,6 +59,11 @@ export interface CompileOptions {
    * tapped inputs need no per-head results, and node outputs need no per-head inputs.
    */
   readonly split?: boolean | Split;
+  /**
+   * Unembed only these vocabulary entries, int64 [batch, K] (a logit-difference metric reads two):
+   * logits_sel [batch, 1, K] instead of [batch, 1, vocab]. Not with fullLogits.
+   */
+  readonly vocabulary?: Value;
   /** With split inputs 'projections': each layer's q, k and v projections, as they are built. */
   readonly onProjection?: (layer: number, which: 'q' | 'k' | 'v', p: Projection) => void;
   /** Called at every hook point; returns the value to continue with. */
@@ -128,8 +133,19 @@ export function buildTransformer(b: GraphBuilder, s: ModelSpec, w: LoadedWeights
   const lnfW = b.weight('ln_final.w', w.lnfW, [d]);
   const lnfB = w.lnfB && b.weight('ln_final.b', w.lnfB, [d]);
   const normed = hook('ln_final.hook_normalized', normOf(b, s)(finalResid, lnfW, lnfB));
-  let logits = w.WU ? b.matMul(normed, b.weight('unembed.W_U', w.WU, [d, V])) : b.matMulTransposed(normed, WE()); // untied, or tied head
-  if (w.bU) logits = b.add(logits, b.weight('unembed.b_U', w.bU, [V]));
+  let logits: Value;
+  if (opts.vocabulary) {
+    if (opts.fullLogits) throw new Error('internal: a vocabulary subset reads one position');
+    // The entries' unembedding rows [batch, K, d] (or columns of an untied W_U [d, batch, K]), as [batch, d, K].
+    const cols = w.WU
+      ? b.transpose(b.gather(b.weight('unembed.W_U', w.WU, [d, V]), opts.vocabulary, 1), [1, 0, 2])
+      : b.transpose(b.gather(WE(), opts.vocabulary, 0), [0, 2, 1]);
+    logits = b.matMul(normed, cols); // [batch, 1, K]
+    if (w.bU) logits = b.add(logits, b.unsqueeze(b.gather(b.weight('unembed.b_U', w.bU, [V]), opts.vocabulary, 0), [1]));
+  } else {
+    logits = w.WU ? b.matMul(normed, b.weight('unembed.W_U', w.WU, [d, V])) : b.matMulTransposed(normed, WE()); // untied, or tied head
+    if (w.bU) logits = b.add(logits, b.weight('unembed.b_U', w.bU, [V]));
+  }
   if (s.finalSoftcap !== undefined) logits = softcap(b, logits, s.finalSoftcap);
   return hook(opts.fullLogits ? 'logits' : 'logits_sel', logits);
 }
