@@ -213,12 +213,16 @@ async function measure(dir: string, s: Shape): Promise<void> {
   await model.lastLogits(pairs.slice(0, 1).map((p) => p.clean));
   phase('one forward (compile incl.)', (Date.now() - t) / 1000);
   // The 1B reference for every shape but the tiny one, whose phases would start above its buffers.
-  const ref = s.d >= 2048 ? await matMulFlops(2048, 2048, 8192, threads) : await matMulFlops(256, 64, 256, threads);
+  // Measured before and after attribution (this machine's throughput drifts over minutes); the mean is the reference.
+  const reference = () => (s.d >= 2048 ? matMulFlops(2048, 2048, 8192, threads) : matMulFlops(256, 64, 256, threads));
+  const refBefore = await reference();
   resetPeak();
   t = Date.now();
   const r = await attribute(model, pairs, { method: 'eap-ig-inputs', steps: 5, ...(batchSize ? { batchSize } : {}) });
   const attrSeconds = (Date.now() - t) / 1000;
   phase(`attribution (EAP-IG, 5 steps)`, attrSeconds, 'attribution');
+  const refAfter = await reference();
+  const ref = (refBefore + refAfter) / 2;
   if (!process.argv.includes('--no-eval')) {
     resetPeak();
     t = Date.now();
@@ -236,7 +240,7 @@ async function measure(dir: string, s: Shape): Promise<void> {
   const flops = nPrompts * (14 * (2 * perToken + 5 * 2 * perToken) + 7 * 2 * s.d * s.V) + 5 * nPrompts * 14 * 2 * r.graph.edges.length * s.d;
   console.log(`Llama-style model (${flag('shape', '1b')}), ${s.L} layers, d ${s.d}, ${nPrompts} prompts x 14 tokens, default options (${r.passes} passes)`);
   for (const row of rows) console.log(row);
-  console.log(`attribution: ${fmt(flops / 1e12, 2)} TFLOP counted, ${fmt(flops / attrSeconds / 1e9, 1)} GFLOP/s; large MatMul ${fmt(ref / 1e9, 1)} GFLOP/s; ratio ${fmt(flops / attrSeconds / ref, 3)}`);
+  console.log(`attribution: ${fmt(flops / 1e12, 2)} TFLOP counted, ${fmt(flops / attrSeconds / 1e9, 1)} GFLOP/s; large MatMul ${fmt(ref / 1e9, 1)} GFLOP/s (${fmt(refBefore / 1e9, 1)} before, ${fmt(refAfter / 1e9, 1)} after); ratio ${fmt(flops / attrSeconds / ref, 3)}`);
   for (const k of ['load', 'attribution', 'evaluation'] as const) {
     const measured = peaks[k];
     if (measured !== undefined) console.log(`${estimateLine(k, est[k], measured)} (${est.plan})`);
