@@ -178,8 +178,9 @@ function whole(w: MemoryWorkload): Phases {
  * stage's embeddings), three times over, since the collector frees a stage's weights a few stages
  * late (nothing when every weight is resident); attribution adds 3.5 copies of node outputs in batches
  * cut for five (streamed.ts batchCap) and one stage's backward pass (about twenty residual-sized tensors
- * per layer and head group), evaluation nine copies in batches cut for ten. Copies fitted to the
- * Llama-3.2-1B-shaped bench (every weight resident, batches of 8 and 7).
+ * per layer and head group), or with every weight resident (tap gradients as one graph) 6.3 copies in
+ * batches cut for seven; evaluation nine copies in batches cut for ten. Copies fitted to the
+ * Llama-3.2-1B-shaped bench (batches of 6 to 8).
  */
 function streamed(w: MemoryWorkload, p: StreamedPlan): Phases {
   const m = w.model;
@@ -195,7 +196,8 @@ function streamed(w: MemoryWorkload, p: StreamedPlan): Phases {
   return {
     // Opening a streamed model reads no weight: the first pass reads what stays resident.
     load: startupMiB,
-    attribution: streamedProcessMiB + (held + s.acts(3.5 * cut(5)) + backward(cut(5))) / MiB,
+    // With every weight resident, tap gradients run as one graph (attribute.ts): its arena instead of a stage's backward pass.
+    attribution: streamedProcessMiB + (held + (allResident && !m.postNorm ? s.acts(6.3 * cut(7)) : s.acts(3.5 * cut(5)) + backward(cut(5)))) / MiB,
     evaluation: streamedProcessMiB + (held + s.acts(9 * cut(10))) / MiB,
   };
 }

@@ -152,9 +152,14 @@ export class CircuitSessions {
    * With `rules` (RelP), the tagged nodes take their propagation rules instead of their gradients.
    */
   async gradient(rules: readonly GradTag[] = []): Promise<Runnable> {
-    if (this.streamed) return this.streamed.gradient({ patch: 'taps', metric: this.metric, rules });
+    // A streamed model whose weights are all resident runs its tap gradients as one graph: no stage
+    // recomputes its forward pass (a third more work), at the cost of that graph's arena while
+    // attribution lasts (`release`). Its batches are cut as for stages.
+    if (this.streamed && !(this.model.allResident && !this.model.spec.postNorm)) return this.streamed.gradient({ patch: 'taps', metric: this.metric, rules });
     const held = new Set(rules);
-    return this.model.customSession(`circuit:grad:${this.metric}${rules.length ? `:${[...held].sort().join('+')}` : ''}`, (b, spec, w) => {
+    const key = `circuit:grad:${this.metric}${rules.length ? `:${[...held].sort().join('+')}` : ''}`;
+    if (this.streamed) this.wholeKeys.add(key);
+    return this.model.wholeSession(key, (b, spec, w) => {
       if (spec.postNorm) {
         // Head edges pass through the layer's norm after attention, which taps cannot contract:
         // differentiate the patched graph at coef = 0 instead (same inputs and outputs).
@@ -172,6 +177,15 @@ export class CircuitSessions {
       b.output('loss', loss);
       b.output('grad_coef', tapGradient(b, spec, r.taps!, grads, held));
     });
+  }
+
+  /** Sessions over every layer of a streamed model, compiled for this attribution. */
+  private readonly wholeKeys = new Set<string>();
+
+  /** Lets go of the sessions over every layer a streamed model compiled here (their arenas). */
+  async release(): Promise<void> {
+    for (const k of this.wholeKeys) await this.model.releaseSession(k);
+    this.wholeKeys.clear();
   }
 
   /** The same gradient at non-zero coefficients (EAP-IG over activations). Inputs: `delta`, `coef`. */
@@ -288,7 +302,9 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
   const { nForward: nF, nBackward: nB } = g;
   const V = model.spec.vocabSize;
   const N = pairs.length;
-  const batchSize = Math.max(1, Math.min(opts.batchSize ?? discoverDefaults.batchSize, batchCap(model, Math.max(...pairs.map((p) => p.clean.length)), 5)));
+  // A streamed model with every weight resident runs tap gradients as one graph, whose arena holds more.
+  const copies = model.stages && model.allResident && !model.spec.postNorm ? 7 : 5;
+  const batchSize = Math.max(1, Math.min(opts.batchSize ?? discoverDefaults.batchSize, batchCap(model, Math.max(...pairs.map((p) => p.clean.length)), copies)));
   const steps = Math.max(1, opts.steps ?? discoverDefaults.steps);
   const dense = new Float64Array(nF * nB); // Accumulated as [nB, nF], the coef layout.
   let cleanSum = 0;
@@ -306,48 +322,52 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
   const progress = (msg: string) => opts.onProgress?.(done, total, msg);
 
   const phase = { activations: 0, gradients: 0 };
-  for (const [bi, batch] of batches.entries()) {
-    checkAbort(opts.signal);
-    if (routes) {
-      // Scores from the clean run alone; the corrupted run only gives the baseline.
-      const ta = Date.now();
-      const logits = await routesBatch(s, batch, N, dense);
-      phase.activations += (Date.now() - ta) / 1000;
-      passes += 2;
-      batch.forEach((p, i) => {
-        cleanSum += metricOf(s.metric, logits.clean, V, i, p.cleanLabel, p.corruptedLabel);
-        corrSum += metricOf(s.metric, logits.corrupted, V, i, p.cleanLabel, p.corruptedLabel);
-      });
-      done++;
-      progress(`${opts.method}: batch ${bi + 1}/${batches.length}`);
-      continue;
-    }
-    const ta = Date.now();
-    const acts = await runActivations(s, batch, { cleanActs: opts.method !== 'exact' });
-    phase.activations += (Date.now() - ta) / 1000;
-    const tg = Date.now();
-    passes += 2;
-    batch.forEach((p, i) => {
-      cleanSum += metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel);
-      corrSum += metricOf(s.metric, acts.corruptedLogits, V, i, p.cleanLabel, p.corruptedLabel);
-    });
-    if (opts.method === 'exact') {
-      await exactBatch(s, batch, acts, N, dense, opts, () => {
-        done += 1;
-        if (done % 64 === 0) progress(`exact patching: ${done}/${total} edge×prompt runs`);
-      });
-      passes += row.passesPerBatch(batch.length, schedule);
-    } else {
-      await gradientBatch(s, batch, acts, N, dense, { ...opts, steps }, () => {
-        passes++;
+  try {
+    for (const [bi, batch] of batches.entries()) {
+      checkAbort(opts.signal);
+      if (routes) {
+        // Scores from the clean run alone; the corrupted run only gives the baseline.
+        const ta = Date.now();
+        const logits = await routesBatch(s, batch, N, dense);
+        phase.activations += (Date.now() - ta) / 1000;
+        passes += 2;
+        batch.forEach((p, i) => {
+          cleanSum += metricOf(s.metric, logits.clean, V, i, p.cleanLabel, p.corruptedLabel);
+          corrSum += metricOf(s.metric, logits.corrupted, V, i, p.cleanLabel, p.corruptedLabel);
+        });
         done++;
         progress(`${opts.method}: batch ${bi + 1}/${batches.length}`);
+        continue;
+      }
+      const ta = Date.now();
+      const acts = await runActivations(s, batch, { cleanActs: opts.method !== 'exact' });
+      phase.activations += (Date.now() - ta) / 1000;
+      const tg = Date.now();
+      passes += 2;
+      batch.forEach((p, i) => {
+        cleanSum += metricOf(s.metric, acts.cleanLogits, V, i, p.cleanLabel, p.corruptedLabel);
+        corrSum += metricOf(s.metric, acts.corruptedLogits, V, i, p.cleanLabel, p.corruptedLabel);
       });
+      if (opts.method === 'exact') {
+        await exactBatch(s, batch, acts, N, dense, opts, () => {
+          done += 1;
+          if (done % 64 === 0) progress(`exact patching: ${done}/${total} edge×prompt runs`);
+        });
+        passes += row.passesPerBatch(batch.length, schedule);
+      } else {
+        await gradientBatch(s, batch, acts, N, dense, { ...opts, steps }, () => {
+          passes++;
+          done++;
+          progress(`${opts.method}: batch ${bi + 1}/${batches.length}`);
+        });
+      }
+      phase.gradients += (Date.now() - tg) / 1000;
+      let sum = 0;
+      for (let i = 0; i < dense.length; i++) sum += dense[i];
+      checkFinite(sum, 'edge score', batch, `attribution (${opts.method})`);
     }
-    phase.gradients += (Date.now() - tg) / 1000;
-    let sum = 0;
-    for (let i = 0; i < dense.length; i++) sum += dense[i];
-    checkFinite(sum, 'edge score', batch, `attribution (${opts.method})`);
+  } finally {
+    await s.release();
   }
   const scores = new Float64Array(g.edges.length);
   g.edges.forEach((e, i) => (scores[i] = dense[e.bwd * nF + e.fwd]));

@@ -55,7 +55,8 @@ function coefRows(coef: HostTensor | undefined, c0: number, c1: number): Record<
  * The largest batch whose `copies` node-output tensors ([batch, pos, nF, d]) take at most a third of a
  * streamed model's memory budget; no cap for a whole model. Callers count what a batch holds at once,
  * as measured at the Llama-3.2-1B shape: attribution about five (clean, Δ, a stage's residual streams
- * and backward pass, the previous batch's until the collector runs), patching evaluation about ten
+ * and backward pass, the previous batch's until the collector runs), seven where every weight is
+ * resident and tap gradients run as one graph (its arena), patching evaluation about ten
  * (clean, corrupted, the current outputs, a stage's copies of earlier outputs and their Δ, the previous
  * batch's). Scores and patching metrics do not depend on the batch size; a smaller batch only costs
  * more passes.

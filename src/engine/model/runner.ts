@@ -8,7 +8,7 @@ import { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { UserError } from '../errors';
 import { buildTransformer, loadWeights, ropeTables, type CompileOptions, type LoadedWeights } from './transformer';
-import { LayerStore, planExecution, StageRunner, type Execution, type Stage, type StreamPlan } from './stages';
+import { layerParams, LayerStore, planExecution, StageRunner, type Execution, type Stage, type StreamPlan } from './stages';
 import type { LayerWeights } from './families/table';
 
 export interface ModelOptions {
@@ -202,6 +202,41 @@ export class Model {
       this.sessions.set(key, s);
     }
     return s;
+  }
+
+  /**
+   * Whether every weight of a streamed model stays in memory (stages.ts planExecution), so that a
+   * graph over all layers can read them without a disk read; always for a whole model.
+   */
+  get allResident(): boolean {
+    const p = this.stages?.plan;
+    return !p || (p.residentGlobals && p.residentBytes >= this.spec.nLayers * 4 * layerParams(this.spec));
+  }
+
+  /**
+   * A compiled session over every layer, for a whole model or a streamed one whose weights are all
+   * resident (their arrays fed by reference). Release it with `releaseSession` when its phase is over:
+   * its onnxruntime arena keeps its largest run.
+   */
+  wholeSession(key: string, build: (b: GraphBuilder, spec: ModelSpec, weights: LoadedWeights) => void): Promise<Session> {
+    if (!this.stages) return this.customSession(key, build);
+    if (!this.allResident) throw new Error('internal: a graph over every layer needs every weight resident');
+    let s = this.sessions.get(key);
+    if (!s) {
+      const b = new GraphBuilder();
+      build(b, this.spec, this.stages.store.forStage({ from: 0, to: this.spec.nLayers }));
+      s = this.compile(b);
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Disposes the session compiled under `key`, if any (the next request compiles it again). */
+  async releaseSession(key: string): Promise<void> {
+    const s = this.sessions.get(key);
+    if (!s) return;
+    this.sessions.delete(key);
+    await (await s).dispose();
   }
 
   /**
