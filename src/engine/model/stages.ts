@@ -76,8 +76,9 @@ export function defaultBudgetBytes(): number {
  * goes to node outputs (batches are cut to it) and a twentieth is held back; every weight stays in
  * memory between passes when the rest holds them all (a Llama-3.2-1B shape under 8 GiB: each pass then
  * reads nothing), and otherwise the globals (when they take at most a quarter of the budget) and as
- * many layers as fit the rest of that quarter (a stage's weights, or the first and last stages'
- * embeddings, wait for the collector a few stages late). Post-norm families (Gemma-2/3, OLMo-2) run
+ * many layers as fit the rest of that quarter, less the embeddings a stage reads when the globals are
+ * not resident (a stage's weights, or the first and last stages' embeddings, wait for the collector a
+ * few stages late). Post-norm families (Gemma-2/3, OLMo-2) run
  * whole: their circuit patches pass through earlier layers' norms, which a stage does not hold.
  */
 export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBytes?: number; stageLayers?: number; file?: string }): StreamPlan | undefined {
@@ -107,8 +108,10 @@ export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBy
   for (let l = 0; l < s.nLayers; l += per) stages.push({ from: l, to: Math.min(s.nLayers, l + per) });
   if (allResident) return { stages, residentBytes: s.nLayers * perLayer, residentGlobals: true, budgetBytes: budget };
   // A large vocabulary's embeddings and unembedding (8B: 4.2 GB in float32) are read when a stage needs them.
+  // Globals that are not resident are read by the first and last stages (the larger of the two
+  // counts against the quarter: 8B at 8 GiB peaked 12 % over its budget when it did not).
   const residentGlobals = globals <= budget / 4;
-  const resident = Math.max(0, budget / 4 - (residentGlobals ? globals : 0));
+  const resident = Math.max(0, budget / 4 - (residentGlobals ? globals : 4 * s.vocabSize * s.dModel));
   return { stages, residentBytes: Math.min(resident, s.nLayers * perLayer), residentGlobals, budgetBytes: budget };
 }
 
