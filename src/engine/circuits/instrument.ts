@@ -410,13 +410,7 @@ class Instrumenter {
     const base = l * (3 * H + 1);
     // The three letters read the same residual stream: one group of proximities per layer.
     if (this.o.routes && letter === 0) this.route(base, v, 1 + l * (H + 1));
-    if (this.o.patch === 'taps') {
-      // Each letter gets its own materialized copy of the residual per head, [batch, pos, H, d].
-      const shape = b.concat([b.slice(b.op('Shape', [v], 'int64', [4]), 0, 0, 2), b.ints([H, d])], 0);
-      const tap = b.op('Expand', [v, shape], 'float32', [B, P, H, d]);
-      this.taps.push({ column: base + letter * H, value: tap });
-      return tap;
-    }
+    // Taps never come here: their heads' projections are reported instead (buildInstrumented).
     if (!this.coef) return v;
     const nPrevAttn = 1 + l * (H + 1);
     if (this.outputCount !== nPrevAttn) throw new Error(`internal: layer ${l} heads see ${this.outputCount} outputs, expected ${nPrevAttn}`);
@@ -484,15 +478,12 @@ export function tapGradient(b: GraphBuilder, spec: ModelSpec, taps: readonly Tap
   };
   const cols = taps.map((t, i) => {
     const gi = grads[i];
-    const k = t.toInput ? (t.value.shape[1] as number) : t.value.rank === 3 ? 1 : (t.value.shape[2] as number);
+    if (!t.toInput && t.value.rank !== 3) throw new Error(`internal: tap at column ${t.column} is neither one input nor heads' projections`);
+    const k = t.toInput ? (t.value.shape[1] as number) : 1;
     // Nothing reaches these inputs: under RelP's AH-rule, a head's query and key inputs.
     if (!gi) return b.constant(new Float32Array(nF * k), [nF, k]);
     // [batch, pos, d] is already [batch·pos·d, 1]; heads' inputs [batch, H, pos, d] become [batch, pos, d, H].
-    const g = t.toInput
-      ? b.reshapeLike(b.transpose(t.toInput(gi, held.has('norm-scale')), [0, 2, 3, 1]), ['bpd', k], [-1, k])
-      : gi.rank === 3
-        ? b.reshapeLike(gi, ['bpd', 1], [-1, 1])
-        : b.reshapeLike(b.transpose(gi, [0, 1, 3, 2]), ['bpd', k], [-1, k]);
+    const g = t.toInput ? b.reshapeLike(b.transpose(t.toInput(gi, held.has('norm-scale')), [0, 2, 3, 1]), ['bpd', k], [-1, k]) : b.reshapeLike(gi, ['bpd', 1], [-1, 1]);
     const n = tapUpstream(spec, t.column);
     const part = b.matMul(prefix(n), g); // [n, k]
     return n === nF ? part : b.concat([part, b.constant(new Float32Array((nF - n) * k), [nF - n, k])], 0); // [nF, k]
