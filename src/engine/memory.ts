@@ -44,7 +44,7 @@ export function checkpointSizes(ckpt: Checkpoint): { sizes: ModelSizes; storedBy
 export function executionPlanOf(model: Model): ExecutionPlan {
   const p = model.stages?.plan;
   if (!p) return { kind: 'whole' };
-  return { kind: 'streamed', stageLayers: Math.max(...p.stages.map((s) => s.to - s.from)), residentBytes: p.residentBytes, residentGlobals: p.residentGlobals, budgetBytes: p.budgetBytes };
+  return { kind: 'streamed', stageLayers: Math.max(...p.stages.map((s) => s.to - s.from)), residentBytes: p.residentBytes, residentGlobals: p.residentGlobals, allResident: p.allResident, budgetBytes: p.budgetBytes };
 }
 
 /** What a discovery's settings are, as far as its memory goes. */

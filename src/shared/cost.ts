@@ -35,6 +35,8 @@ export interface StreamedPlan {
   readonly residentBytes: number;
   /** The weights outside the layers stay in memory (else the first and last stages read theirs per pass). */
   readonly residentGlobals: boolean;
+  /** Every weight stays in memory (then tap gradients run as one graph). */
+  readonly allResident: boolean;
   /** The memory budget the plan was made for, in bytes: batches are cut to fit it. */
   readonly budgetBytes: number;
 }
@@ -173,6 +175,14 @@ function whole(w: MemoryWorkload): Phases {
 }
 
 /**
+ * Bytes one layer of a streamed stage holds during its backward pass: about twenty residual-sized
+ * tensors per layer and head group ([prompts, pos, d] each, 3H + 20 of them).
+ */
+export function stageBackwardBytes(m: Pick<ModelSizes, 'dModel' | 'nHeads'>, prompts: number, nPos: number): number {
+  return f32 * prompts * nPos * m.dModel * (3 * m.nHeads + 20);
+}
+
+/**
  * Block-streamed stages, as estimated with them (model/stages.ts): what stays resident (the globals
  * where they fit, the resident layers) and what one stage reads (its layers, or the first or last
  * stage's embeddings), three times over, since the collector frees a stage's weights a few stages
@@ -187,17 +197,16 @@ function streamed(w: MemoryWorkload, p: StreamedPlan): Phases {
   const s = sizes(w);
   const resident = (p.residentGlobals ? f32 * m.globalParameters : 0) + p.residentBytes;
   // With every weight resident no stage reads any: nothing waits for the collector.
-  const allResident = p.residentGlobals && p.residentBytes >= m.nLayers * f32 * m.layerParameters;
-  const stage = allResident ? 0 : Math.max(p.stageLayers * f32 * m.layerParameters, p.residentGlobals ? 0 : f32 * m.vocabSize * m.dModel);
+  const stage = p.allResident ? 0 : Math.max(p.stageLayers * f32 * m.layerParameters, p.residentGlobals ? 0 : f32 * m.vocabSize * m.dModel);
   const cut = (copies: number) => Math.max(1, Math.min(w.batchSize, Math.floor(p.budgetBytes / 3 / (copies * s.acts(1)))));
-  const backward = (prompts: number) => f32 * prompts * w.nPos * m.dModel * p.stageLayers * (3 * m.nHeads + 20);
+  const backward = (prompts: number) => p.stageLayers * stageBackwardBytes(m, prompts, w.nPos);
   const held = resident + 3 * stage;
   const streamedProcessMiB = 150;
   return {
     // Opening a streamed model reads no weight: the first pass reads what stays resident.
     load: startupMiB,
     // With every weight resident, tap gradients run as one graph (attribute.ts): its arena instead of a stage's backward pass.
-    attribution: streamedProcessMiB + (held + (allResident && !m.postNorm ? s.acts(6.3 * cut(7)) : s.acts(3.5 * cut(5)) + backward(cut(5)))) / MiB,
+    attribution: streamedProcessMiB + (held + (p.allResident ? s.acts(6.3 * cut(7)) : s.acts(3.5 * cut(5)) + backward(cut(5)))) / MiB,
     evaluation: streamedProcessMiB + (held + s.acts(9 * cut(10))) / MiB,
   };
 }

@@ -25,7 +25,7 @@ const gpt2Small: ModelSizes = {
   largestTensor: 50257 * 768,
 };
 /** GPT-2 small streamed one layer at a time in a 1 GiB budget, its embeddings resident, no layer kept. */
-const streamed: StreamedPlan = { kind: 'streamed', stageLayers: 1, residentBytes: 0, residentGlobals: true, budgetBytes: 2 ** 30 };
+const streamed: StreamedPlan = { kind: 'streamed', stageLayers: 1, residentBytes: 0, residentGlobals: true, allResident: false, budgetBytes: 2 ** 30 };
 const base: MemoryWorkload = { model: gpt2Small, storedBytes: 4, method: 'eap-ig-inputs', batchSize: 8, nPos: 16, prompts: 64 };
 
 test('GPT-2 small, EAP-IG, batch 8 of 16 tokens: the phases worked out from the sizes', () => {

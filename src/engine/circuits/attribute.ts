@@ -76,7 +76,6 @@ export function metricOf(kind: MetricKind, logits: Float32Array, V: number, i: n
   return kind === 'logprob' ? logp : Math.exp(logp);
 }
 
-/** Metric weights [batch, 1, vocab]: the metric is Σ w · f(logits), already divided by N. */
 /**
  * The gradient graphs' metric inputs (instrument.ts metricOf): a logit difference's two tokens per
  * prompt and their weights ±1/n; other kinds, weights over the whole vocabulary.
@@ -94,6 +93,7 @@ function metricFeeds(kind: MetricKind, batch: readonly TokenizedPair[], V: numbe
   return { metric_tok: i64(tok, [batch.length, 2]), metric_wk: f32(wk, [batch.length, 1, 2]) };
 }
 
+/** Metric weights [batch, 1, vocab]: the metric is Σ w · f(logits), already divided by N. */
 function metricWeights(kind: MetricKind, batch: readonly TokenizedPair[], V: number, n: number): HostTensor {
   const w = new Float32Array(batch.length * V);
   batch.forEach((p, i) => {
@@ -152,10 +152,7 @@ export class CircuitSessions {
    * With `rules` (RelP), the tagged nodes take their propagation rules instead of their gradients.
    */
   async gradient(rules: readonly GradTag[] = []): Promise<Runnable> {
-    // A streamed model whose weights are all resident runs its tap gradients as one graph: no stage
-    // recomputes its forward pass (a third more work), at the cost of that graph's arena while
-    // attribution lasts (`release`). Its batches are cut as for stages.
-    if (this.streamed && !(this.model.allResident && !this.model.spec.postNorm)) return this.streamed.gradient({ patch: 'taps', metric: this.metric, rules });
+    if (this.streamed && !this.tapGradientsWhole) return this.streamed.gradient({ patch: 'taps', metric: this.metric, rules });
     const held = new Set(rules);
     const key = `circuit:grad:${this.metric}${rules.length ? `:${[...held].sort().join('+')}` : ''}`;
     if (this.streamed) this.wholeKeys.add(key);
@@ -177,6 +174,15 @@ export class CircuitSessions {
       b.output('loss', loss);
       b.output('grad_coef', tapGradient(b, spec, r.taps!, grads, held));
     });
+  }
+
+  /**
+   * A streamed model whose weights are all resident runs its tap gradients as one graph: no stage
+   * recomputes its forward pass (a third more work), at the cost of that graph's arena while
+   * attribution lasts (`release`), which its batches are cut for.
+   */
+  get tapGradientsWhole(): boolean {
+    return this.streamed !== undefined && this.model.allResident;
   }
 
   /** Sessions over every layer of a streamed model, compiled for this attribution. */
@@ -302,8 +308,8 @@ export async function attribute(model: Model, pairs: readonly TokenizedPair[], o
   const { nForward: nF, nBackward: nB } = g;
   const V = model.spec.vocabSize;
   const N = pairs.length;
-  // A streamed model with every weight resident runs tap gradients as one graph, whose arena holds more.
-  const copies = model.stages && model.allResident && !model.spec.postNorm ? 7 : 5;
+  // Tap gradients as one graph (tapGradientsWhole) hold more in their arena than a stage does.
+  const copies = s.tapGradientsWhole ? 7 : 5;
   const batchSize = Math.max(1, Math.min(opts.batchSize ?? discoverDefaults.batchSize, batchCap(model, Math.max(...pairs.map((p) => p.clean.length)), copies)));
   const steps = Math.max(1, opts.steps ?? discoverDefaults.steps);
   const dense = new Float64Array(nF * nB); // Accumulated as [nB, nF], the coef layout.

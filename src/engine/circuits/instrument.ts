@@ -135,13 +135,13 @@ export function buildInstrumented(b: GraphBuilder, spec: ModelSpec, w: LoadedWei
     // results are apart only where node outputs are recorded (taps read Δ as an input).
     split: {
       // Taps need each head's gradient, not its own input: one input, the projections reported.
-      inputs: o.patch === 'taps' && !o.routes ? 'projections' : o.patch !== 'none' || o.routes === true,
+      inputs: o.patch === 'absolute' || o.patch === 'relative' || o.routes === true,
       results: o.patch === 'absolute' || o.patch === 'relative' || o.outputActivations === true || o.routes === true,
     },
     hook: (name, v) => ins.hook(name, v),
     embedTokens,
     onAttnPostNorm: (l, norm) => (ins.attnPostNorm[l] = norm),
-    onProjection: (l, which, p) => ins.taps.push({ column: l * (3 * spec.nHeads + 1) + letters[`hook_${which}_input`] * spec.nHeads, value: p.y, toInput: p.toInput }),
+    onProjection: o.patch === 'taps' ? (l, which, p) => ins.taps.push({ column: l * (3 * spec.nHeads + 1) + letters[`hook_${which}_input`] * spec.nHeads, value: p.y, toInput: p.toInput }) : undefined,
     layers: o.stage,
   }); // [batch, 1, vocab], or a stage's residual stream [batch, pos, d]
   return {

@@ -8,7 +8,7 @@ import { Checkpoint } from './checkpoint';
 import type { ModelSpec } from './config';
 import { UserError } from '../errors';
 import { buildTransformer, loadWeights, ropeTables, type CompileOptions, type LoadedWeights } from './transformer';
-import { layerParams, LayerStore, planExecution, StageRunner, type Execution, type Stage, type StreamPlan } from './stages';
+import { LayerStore, planExecution, StageRunner, type Execution, type Stage, type StreamPlan } from './stages';
 import type { LayerWeights } from './families/table';
 
 export interface ModelOptions {
@@ -209,8 +209,7 @@ export class Model {
    * graph over all layers can read them without a disk read; always for a whole model.
    */
   get allResident(): boolean {
-    const p = this.stages?.plan;
-    return !p || (p.residentGlobals && p.residentBytes >= this.spec.nLayers * 4 * layerParams(this.spec));
+    return this.stages?.plan.allResident ?? true;
   }
 
   /**

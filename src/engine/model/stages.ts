@@ -18,6 +18,7 @@ import type { ModelSpec } from './config';
 import type { GlobalField, LayerWeights, LoadedWeights } from './families/table';
 import type { CanonicalWeights } from './weights';
 import { UserError } from '../errors';
+import { stageBackwardBytes } from '../../shared/cost';
 
 /** How a model's graphs run: one graph for the whole model, or block-streamed stages. */
 export type Execution = 'auto' | 'whole' | 'streamed';
@@ -33,6 +34,8 @@ export interface StreamPlan {
   readonly residentBytes: number;
   /** The weights outside the layers stay in memory (else the first and last stages read theirs per pass). */
   readonly residentGlobals: boolean;
+  /** Every weight stays in memory: no pass reads one, and a graph may span every layer. */
+  readonly allResident: boolean;
   /** The memory budget the plan was made for, in bytes. */
   readonly budgetBytes: number;
 }
@@ -97,22 +100,21 @@ export function planExecution(s: ModelSpec, o: { execution?: Execution; budgetBy
   const forWeights = budget - budget / 3 - budget / 20;
   const allResident = whole <= forWeights;
   // A stage reads a tenth of the budget in weights; with every weight resident it reads none, and a
-  // tenth of the budget holds its backward pass instead (about twenty residual-sized tensors per layer
-  // and head group, src/shared/cost.ts, at the default batch of 8 prompts of 16 tokens): fewer stages
-  // recompute less of the forward pass.
-  const perStage = allResident ? 4 * 8 * 16 * s.dModel * (3 * s.nHeads + 20) : perLayer;
+  // tenth of the budget holds its backward pass instead (src/shared/cost.ts, at the default batch of
+  // 8 prompts of 16 tokens): fewer stages recompute less of the forward pass.
+  const perStage = allResident ? stageBackwardBytes(s, 8, 16) : perLayer;
   let per = o.stageLayers ?? Math.max(1, Math.min(s.nLayers, Math.floor(budget / 10 / perStage)));
   if (!Number.isInteger(per) || per < 1) throw new UserError(`layers per stage must be a positive whole number, got ${per}`);
   if (o.stageLayers === undefined) per = Math.ceil(s.nLayers / Math.ceil(s.nLayers / per)); // Even stages: 16 layers at 7 a stage run as 6, 6, 4.
   const stages: Stage[] = [];
   for (let l = 0; l < s.nLayers; l += per) stages.push({ from: l, to: Math.min(s.nLayers, l + per) });
-  if (allResident) return { stages, residentBytes: s.nLayers * perLayer, residentGlobals: true, budgetBytes: budget };
+  if (allResident) return { stages, residentBytes: s.nLayers * perLayer, residentGlobals: true, allResident, budgetBytes: budget };
   // A large vocabulary's embeddings and unembedding (8B: 4.2 GB in float32) are read when a stage needs them.
   // Globals that are not resident are read by the first and last stages (the larger of the two
   // counts against the quarter: 8B at 8 GiB peaked 12 % over its budget when it did not).
   const residentGlobals = globals <= budget / 4;
   const resident = Math.max(0, budget / 4 - (residentGlobals ? globals : 4 * s.vocabSize * s.dModel));
-  return { stages, residentBytes: Math.min(resident, s.nLayers * perLayer), residentGlobals, budgetBytes: budget };
+  return { stages, residentBytes: Math.min(resident, s.nLayers * perLayer), residentGlobals, allResident, budgetBytes: budget };
 }
 
 /** The weights of a streamed model: the globals kept once, layers kept up to a byte budget and read per use beyond it. */

@@ -23,6 +23,7 @@
  * soft-caps, embedding scale, q/k/v clipping, the unembedding bias, sliding windows per layer.
  */
 import type { GraphBuilder, Value } from '../onnx/graphBuilder';
+import { layerNormInputVjp } from '../onnx/vjp';
 import type { ModelSpec } from './config';
 import type { LoadedWeights } from './families/table';
 import type { CanonicalWeights } from './weights';
@@ -32,13 +33,9 @@ export type { LoadedWeights };
 
 export type HookFn = (name: string, v: Value) => Value;
 
-/**
- * Which side of attention is per head: each head's own q/k/v inputs, each head's own result. Inputs
- * 'projections': one input for all heads, and each head's q, k and v projection reported through
- * `onProjection` with the way back to its input (gradients at per-head inputs without per-head copies).
- */
+/** Which side of attention is per head: each head's own q/k/v inputs, each head's own result. */
 export interface Split {
-  readonly inputs: boolean | 'projections';
+  readonly inputs: boolean;
   readonly results: boolean;
 }
 
@@ -64,7 +61,10 @@ export interface CompileOptions {
    * logits_sel [batch, 1, K] instead of [batch, 1, vocab]. Not with fullLogits.
    */
   readonly vocabulary?: Value;
-  /** With split inputs 'projections': each layer's q, k and v projections, as they are built. */
+  /**
+   * Each layer's q, k and v projections, as they are built, with the way back to each head's input:
+   * gradients at per-head inputs without per-head copies (heads then share one input: no split inputs).
+   */
   readonly onProjection?: (layer: number, which: 'q' | 'k' | 'v', p: Projection) => void;
   /** Called at every hook point; returns the value to continue with. */
   readonly hook?: HookFn;
@@ -187,21 +187,14 @@ function normOf(b: GraphBuilder, s: ModelSpec): (x: Value, gamma: Value | undefi
 
 /**
  * The vector-Jacobian product of the family's norm (normOf) at x over the last axis, for cotangents u
- * that may carry more leading entries than x (one per head, x broadcast): the same formulas as the
- * autodiff's rules (onnx/vjp.ts), with μ, σ and r of x computed once for all heads.
- *   RMSNorm  y = γ x / r, r = √(mean x² + ε):  dx = γu / r − x · mean(x γu) / r³   (r held: γu / r)
- *   LayerNorm x̂ = (x − μ)/σ, g = γu:  dx = (g − mean g − x̂ · mean(g x̂)) / σ      (σ held: (g − mean g) / σ)
+ * that may carry more leading entries than x (one per head, x broadcast), with the statistics of x
+ * computed once for all heads: LayerNorm by the autodiff's own rule (onnx/vjp.ts layerNormInputVjp),
+ * RMSNorm (composed of elementwise ops there) as
+ *   y = γ x / r, r = √(mean x² + ε):  dx = γu / r − x · mean(x γu) / r³   (r held: γu / r).
  */
 function normVjp(b: GraphBuilder, s: ModelSpec, x: Value, gamma: Value | undefined, u: Value, holdScale: boolean): Value {
   const g = gamma ? b.mul(u, gamma) : u;
-  if (s.norm === 'layernorm') {
-    const xc = b.sub(x, b.reduceMean(x, [-1]));
-    const rstd = b.div(1, b.unary('Sqrt', b.add(b.reduceMean(b.mul(xc, xc), [-1]), s.normEps)));
-    const centered = b.sub(g, b.reduceMean(g, [-1]));
-    if (holdScale) return b.mul(centered, rstd);
-    const xhat = b.mul(xc, rstd);
-    return b.mul(b.sub(centered, b.mul(xhat, b.reduceMean(b.mul(g, xhat), [-1]))), rstd);
-  }
+  if (s.norm === 'layernorm') return layerNormInputVjp(b, x, g, s.normEps, holdScale).dx;
   const r = b.unary('Sqrt', b.add(b.reduceMean(b.mul(x, x), [-1]), s.normEps));
   const first = b.div(g, r);
   if (holdScale) return first;
@@ -364,10 +357,10 @@ function buildAttention(k: Block, resid: Value, g: GraphInputs, split: Split, op
   const { b, s, l, lw, p, wp, hook } = k;
   const { nHeads: H, dModel: d, dHead: e } = s;
   const onAttnPostNorm = opts.onAttnPostNorm;
-  if (split.inputs === 'projections' && !opts.onProjection) throw new Error('internal: split projections need onProjection');
-  const project = qkvProjector(k, split.inputs === 'projections' ? opts.onProjection : undefined);
+  if (split.inputs && opts.onProjection) throw new Error('internal: projections are reported for heads that share one input');
+  const project = qkvProjector(k, opts.onProjection);
   let qIn: Value, kIn: Value, vIn: Value;
-  if (split.inputs === true) {
+  if (split.inputs) {
     const perHead = b.unsqueeze(resid, [2]); // [batch, pos, 1, d], broadcast over heads
     qIn = hook(`${p}.hook_q_input`, perHead);
     kIn = hook(`${p}.hook_k_input`, perHead);

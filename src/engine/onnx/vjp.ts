@@ -338,38 +338,34 @@ const concatVjp = single(({ node, x, dy, b }) => {
 });
 
 /**
- * LayerNormalization over the last axis. The statistics are recomputed from x rather than taken from
- * the forward pass, which trades a little arithmetic for not keeping normalized copies alive:
- *   x̂ = (x − μ)/σ,  g = dy·γ,  dx = (g − mean(g) − x̂·mean(g·x̂)) / σ,  dγ = Σ dy·x̂,  dβ = Σ dy.
+ * LayerNormalization's input cotangent over the last axis, for g = dy·γ, the cotangent of its
+ * normalized output. The statistics are recomputed from x rather than taken from the forward pass,
+ * which trades a little arithmetic for not keeping normalized copies alive; x may have fewer leading
+ * entries than g (a broadcast copy's source, or one residual stream for every head):
+ *   x̂ = (x − μ)/σ,  dx = (g − mean(g) − x̂·mean(g·x̂)) / σ;  with σ held constant (RelP's LN-rule, the
+ *   mean subtraction stays differentiable) dx = (g − mean(g)) / σ.
+ * Also returns x̂ for the scale's cotangent.
  */
-const layerNormVjp = single(({ node, x: [x, gamma, beta], dy, b }) => {
-  const axis = intAttr(node, 'axis', -1);
-  if (normAxis(axis, x.rank, 'LayerNormalization') !== x.rank - 1) throw new Error('VJP of LayerNormalization: only the last axis is supported');
-  const eps = floatAttr(node, 'epsilon', 1e-5);
-  const xs = compact(b, x); // [..., d], or fewer leading dims where x is a broadcast copy
-  const xc = b.sub(xs, b.reduceMean(xs, [-1])); // [..., d]
+export function layerNormInputVjp(b: GraphBuilder, x: Value, g: Value, eps: number, holdScale: boolean): { dx: Value; xhat: Value } {
+  const xc = b.sub(x, b.reduceMean(x, [-1])); // [..., d]
   const rstd = b.div(1, b.unary('Sqrt', b.add(b.reduceMean(b.mul(xc, xc), [-1]), eps))); // [..., 1]
   const xhat = b.mul(xc, rstd); // [..., d]
-  const g = b.mul(dy, gamma); // [..., d]
-  const dx = b.mul(b.sub(b.sub(g, b.reduceMean(g, [-1])), b.mul(xhat, b.reduceMean(b.mul(g, xhat), [-1]))), rstd);
-  return [dx, unbroadcast(b.mul(dy, xhat), gamma.shape), beta ? unbroadcast(dy, beta.shape) : undefined];
-});
+  const centered = b.sub(g, b.reduceMean(g, [-1]));
+  const dx = holdScale ? b.mul(centered, rstd) : b.mul(b.sub(centered, b.mul(xhat, b.reduceMean(b.mul(g, xhat), [-1]))), rstd);
+  return { dx, xhat };
+}
 
-/**
- * LayerNormalization with its scale σ = sqrt(var(x) + eps) held constant (RelP's LN-rule): the mean
- * subtraction stays differentiable, so dx = (g − mean(g)) / σ with g = dy·γ; dγ and dβ as usual.
- */
-const layerNormConstScaleVjp = single(({ node, x: [x, gamma, beta], dy, b }) => {
-  const axis = intAttr(node, 'axis', -1);
-  if (normAxis(axis, x.rank, 'LayerNormalization') !== x.rank - 1) throw new Error('VJP of LayerNormalization: only the last axis is supported');
-  const eps = floatAttr(node, 'epsilon', 1e-5);
-  const xs = compact(b, x);
-  const xc = b.sub(xs, b.reduceMean(xs, [-1])); // [..., d]
-  const rstd = b.div(1, b.unary('Sqrt', b.add(b.reduceMean(b.mul(xc, xc), [-1]), eps))); // [..., 1]
-  const g = b.mul(dy, gamma); // [..., d]
-  const dx = b.mul(b.sub(g, b.reduceMean(g, [-1])), rstd);
-  return [dx, unbroadcast(b.mul(dy, b.mul(xc, rstd)), gamma.shape), beta ? unbroadcast(dy, beta.shape) : undefined];
-});
+/** LayerNormalization over the last axis, its scale held constant or not: dx (above), dγ = Σ dy·x̂, dβ = Σ dy. */
+function layerNormVjp(holdScale: boolean): VjpRule {
+  return single(({ node, x: [x, gamma, beta], dy, b }) => {
+    const axis = intAttr(node, 'axis', -1);
+    if (normAxis(axis, x.rank, 'LayerNormalization') !== x.rank - 1) throw new Error('VJP of LayerNormalization: only the last axis is supported');
+    const { dx, xhat } = layerNormInputVjp(b, compact(b, x), b.mul(dy, gamma), floatAttr(node, 'epsilon', 1e-5), holdScale);
+    return [dx, unbroadcast(b.mul(dy, xhat), gamma.shape), beta ? unbroadcast(dy, beta.shape) : undefined];
+  });
+}
+
+const layerNormConstScaleVjp = layerNormVjp(true);
 
 /** Holds a node's result constant: no input receives a cotangent. */
 const held: VjpRule = ({ x }) => x.map(() => undefined);
@@ -427,7 +423,7 @@ export const vjpRules: Record<string, VjpRule> = {
     if (node.inputs.length !== 2 || intAttr(node, 'transA', 0) !== 0 || intAttr(node, 'transB', 0) !== 1) throw new Error('VJP of Gemm: only a · wᵀ is supported');
     return [b.matMul(dy, w), b.matMul(b.transpose(dy, [1, 0]), a)];
   }),
-  LayerNormalization: layerNormVjp,
+  LayerNormalization: layerNormVjp(false),
 
   // Shape ops move the cotangent back to where each element came from.
   Transpose: single(({ node, x: [a], dy, b }) => {

@@ -41,7 +41,7 @@ export interface SessionOptions {
   readonly constantFeeds?: Record<string, HostTensor>;
   /** Where the graph runs (`runtime/device.ts`); default 'auto': CUDA when its provider is installed, else the CPU. */
   readonly device?: DeviceRequest;
-  /** false: never ONNX Runtime's CPU memory arena, even where CIRCUITSCOPE_ORT_ARENA=1 turns it on (streamed stages). */
+  /** ONNX Runtime's CPU memory arena: on unless false (streamed stages) or CIRCUITSCOPE_ORT_ARENA=0. */
   readonly arena?: boolean;
 }
 
